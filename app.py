@@ -1,0 +1,75 @@
+"""Chalice wiring only: routes, the queue worker and the sweeper schedule.
+
+Each handler parses nothing and decides nothing: it hands the request or event to
+chalicelib (api/* for HTTP, service/* for work) through the composition root.
+"""
+from chalice import Chalice, Rate
+
+from chalicelib import observability
+from chalicelib.api import auth, copy_views, internal_views, task_views
+from chalicelib.api.http import endpoint
+from chalicelib.bootstrap import services
+from chalicelib.config import get_settings
+from chalicelib.errors import NotFound
+
+app = Chalice(app_name="async-task")
+app.register_middleware(observability.http_middleware, "http")
+app.register_middleware(observability.sqs_middleware, "sqs")
+app.register_middleware(observability.schedule_middleware, "scheduled")
+
+# Decorator arguments are read when Chalice loads the app; `chalice deploy --stage X`
+# loads it with stage X's environment, so each stage wires its own queue.
+_settings = get_settings()
+
+
+@app.authorizer()
+def station_auth(auth_request):
+    return auth.authorize(auth_request, services().settings.token_secret)
+
+
+# -- public task API (seed contract) ------------------------------------------------------
+@app.route("/task/get", methods=["GET"], authorizer=station_auth)
+@endpoint
+def task_get():
+    return task_views.get_task(app.current_request, services())
+
+
+@app.route("/task/list", methods=["GET"], authorizer=station_auth)
+@endpoint
+def task_list():
+    return task_views.list_tasks(app.current_request, services())
+
+
+@app.route("/task/clear_show", methods=["POST"], authorizer=station_auth)
+@endpoint
+def task_clear_show():
+    return task_views.clear_show(app.current_request, services())
+
+
+# -- business endpoints -------------------------------------------------------------------
+@app.route("/station/product/copy_task", methods=["POST"], authorizer=station_auth)
+@endpoint
+def product_copy_task():
+    return copy_views.create_copy_task(app.current_request, services())
+
+
+# -- internal API for worker-side processes (shared auth_key) -----------------------------
+@app.route("/internal/task/{action}", methods=["POST"])
+@endpoint
+def internal_task(action):
+    if action not in internal_views.ACTIONS:
+        raise NotFound(f"unknown action {action!r}")
+    return internal_views.dispatch(action, app.current_request, services())
+
+
+# -- background work ----------------------------------------------------------------------
+@app.on_sqs_message(queue=_settings.work_queue_name, batch_size=1,
+                    maximum_concurrency=_settings.worker_concurrency)
+def work(event):
+    for record in event:
+        services().engine.handle_message(record.body, event.context.get_remaining_time_in_millis)
+
+
+@app.schedule(Rate(1, unit=Rate.MINUTES))
+def sweep(event):
+    services().sweeper.sweep()

@@ -1,0 +1,62 @@
+"""Settings: the one typed object built from the environment.
+
+Every knob the platform has lives here, with the default a local run uses. Stages set
+their values through `.chalice/config.json` environment variables; nothing else in the
+code reads `os.environ`.
+"""
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, fields
+from functools import lru_cache
+
+
+@dataclass(frozen=True)
+class Settings:
+    stage: str = "dev"
+    database_url: str = "mysql://root@127.0.0.1:3307/async_task"
+    work_queue_name: str = "async-task-dev-work"
+    export_bucket: str = "async-task-dev-exports"
+    # HS256 key for station tokens (the API's credential) and the internal shared key.
+    token_secret: str = "dev-token-secret-change-me"
+    internal_auth_key: str = "dev-internal-key-change-me"
+    # Product center (the downstream whose load sets our ceiling).
+    product_center_url: str = "http://127.0.0.1:8100"
+    product_center_timeout_s: float = 5.0
+    product_center_max_attempts: int = 4
+    # Calls/second for the whole platform, split evenly over the worker instances.
+    product_center_rate: float = 0.0
+    worker_concurrency: int = 4
+    # Engine shape.
+    chunk_size: int = 1000
+    chunk_threads: int = 10
+    chunk_window: int = 4
+    lease_seconds: int = 120
+    max_chunk_attempts: int = 5
+    # Stop taking details when the Lambda has less than this left.
+    deadline_margin_ms: int = 20_000
+    outcome_batch_size: int = 200
+    outcome_flush_ms: int = 250
+    max_copy_items: int = 100_000
+    # Links and listing.
+    link_ttl_seconds: int = 900
+    list_default_limit: int = 20
+    list_max_limit: int = 100
+
+    @classmethod
+    def from_env(cls, environ: dict[str, str] | None = None) -> "Settings":
+        """Build settings from upper-cased environment variables named like the fields."""
+        env = os.environ if environ is None else environ
+        values = {}
+        for f in fields(cls):
+            raw = env.get(f.name.upper())
+            if raw is None or raw == "":
+                continue
+            kind = type(f.default)
+            values[f.name] = kind(raw) if kind is not bool else raw.lower() in ("1", "true", "yes")
+        return cls(**values)
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    return Settings.from_env()

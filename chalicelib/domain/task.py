@@ -1,0 +1,90 @@
+"""Task states, kinds and the one table of legal status transitions.
+
+The enum values are the wire codes of the seed contract (1 submitted ... 5 failed), so
+they can be written to MySQL and JSON as they are. Nothing else in the code compares
+status integers.
+"""
+from __future__ import annotations
+
+from enum import IntEnum
+
+from chalicelib.errors import Conflict
+
+
+class TaskStatus(IntEnum):
+    SUBMITTED = 1   # 已经提交
+    RUNNING = 2     # 正在执行
+    FINISHED = 3    # 已经完成
+    PARTIAL = 4     # 部分成功, 停止执行
+    FAILED = 5      # 执行失败(全部失败), 停止执行
+
+    @property
+    def is_final(self) -> bool:
+        return self in FINAL_STATUSES
+
+
+class TaskType(IntEnum):
+    IMPORT = 0
+    EXPORT = 1
+    PROCESS = 2
+
+
+FINAL_STATUSES = frozenset({TaskStatus.FINISHED, TaskStatus.PARTIAL, TaskStatus.FAILED})
+
+_TRANSITIONS: dict[TaskStatus, frozenset[TaskStatus]] = {
+    TaskStatus.SUBMITTED: frozenset({TaskStatus.RUNNING, TaskStatus.FAILED}),
+    TaskStatus.RUNNING: frozenset({TaskStatus.RUNNING, *FINAL_STATUSES}),
+    TaskStatus.FINISHED: frozenset(),
+    TaskStatus.PARTIAL: frozenset(),
+    TaskStatus.FAILED: frozenset(),
+}
+
+
+class IllegalTransition(Conflict):
+    def __init__(self, current: TaskStatus, target: TaskStatus):
+        super().__init__(f"task is {current.name.lower()} ({int(current)}), "
+                         f"cannot move to {target.name.lower()} ({int(target)})")
+        self.current = current
+        self.target = target
+
+
+def can_move(current: TaskStatus, target: TaskStatus) -> bool:
+    return target in _TRANSITIONS[current]
+
+
+def check_transition(current: int, target: int) -> TaskStatus:
+    """Return the target status, or raise IllegalTransition."""
+    cur, tgt = TaskStatus(current), TaskStatus(target)
+    if not can_move(cur, tgt):
+        raise IllegalTransition(cur, tgt)
+    return tgt
+
+
+def sources_of(target: TaskStatus) -> tuple[int, ...]:
+    """Statuses from which `target` may be reached: used to make UPDATEs conditional."""
+    return tuple(int(s) for s, targets in _TRANSITIONS.items() if target in targets)
+
+
+def outcome_status(total: int, succeeded: int, failed: int) -> TaskStatus:
+    """Final status from item counts: all ok 3, some failed 4, none ok 5."""
+    if failed == 0:
+        return TaskStatus.FINISHED
+    if succeeded == 0:
+        return TaskStatus.FAILED
+    return TaskStatus.PARTIAL
+
+
+def progress_percent(total: int, succeeded: int, failed: int) -> int:
+    """0-100 from finished items; 100 only when every item is finished."""
+    if total <= 0:
+        return 0
+    done = succeeded + failed
+    if done >= total:
+        return 100
+    return min(99, done * 100 // total)
+
+
+def outcome_reason(total: int, succeeded: int, failed: int) -> str:
+    if failed == 0:
+        return ""
+    return f"{failed} of {total} items failed; see the error report"

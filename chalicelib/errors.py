@@ -1,0 +1,52 @@
+"""The platform's rooted error hierarchy.
+
+A class says what a caller can do about the error; the API maps each class to an HTTP
+status and a stable `code` (documented in docs/errors.md), the engine maps them to
+retry-or-give-up. Messages are written for a person and never carry internals.
+"""
+from __future__ import annotations
+
+
+class PlatformError(Exception):
+    http_status = 500
+    code = 50000
+
+    def __init__(self, msg: str):
+        super().__init__(msg)
+        self.msg = msg
+
+
+class InvalidInput(PlatformError):
+    """The request is wrong; fix it and send again."""
+    http_status, code = 400, 40001
+
+
+class MalformedBody(InvalidInput):
+    code = 40002
+
+
+class Unauthenticated(PlatformError):
+    http_status, code = 401, 40100
+
+
+class Forbidden(PlatformError):
+    http_status, code = 403, 40300
+
+
+class NotFound(PlatformError):
+    """No such thing for this station (another station's task is 'not found' too)."""
+    http_status, code = 404, 40400
+
+
+class Conflict(PlatformError):
+    """The thing exists but is in a state that forbids the operation."""
+    http_status, code = 409, 40900
+
+
+class TooLarge(InvalidInput):
+    http_status, code = 413, 41300
+
+
+class Unavailable(PlatformError):
+    """A dependency is down; the same request may succeed later."""
+    http_status, code = 503, 50300

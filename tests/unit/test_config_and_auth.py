@@ -1,0 +1,45 @@
+import time
+
+import jwt
+import pytest
+
+from chalicelib.api.auth import check_internal_key, issue_token, station_from_token
+from chalicelib.config import Settings
+from chalicelib.errors import Forbidden, Unauthenticated
+
+SECRET = "s3cret"
+
+
+def test_settings_from_env_converts_types_and_keeps_defaults():
+    s = Settings.from_env({"CHUNK_SIZE": "500", "PRODUCT_CENTER_RATE": "12.5", "STAGE": "prod"})
+    assert (s.chunk_size, s.product_center_rate, s.stage) == (500, 12.5, "prod")
+    assert s.chunk_threads == Settings().chunk_threads
+
+
+def test_token_round_trip():
+    assert station_from_token("Bearer " + issue_token("st1", SECRET), SECRET) == "st1"
+
+
+@pytest.mark.parametrize("header", [None, "", "Bearer", "Basic abc", "Bearer not-a-jwt"])
+def test_missing_or_malformed_credential(header):
+    with pytest.raises(Unauthenticated):
+        station_from_token(header, SECRET)
+
+
+def test_forged_and_expired_tokens_are_refused():
+    forged = issue_token("st1", "other-secret")
+    with pytest.raises(Unauthenticated):
+        station_from_token("Bearer " + forged, SECRET)
+    expired = jwt.encode({"station_id": "st1", "exp": int(time.time()) - 5}, SECRET, "HS256")
+    with pytest.raises(Unauthenticated, match="expired"):
+        station_from_token("Bearer " + expired, SECRET)
+    none_alg = jwt.encode({"station_id": "st1", "exp": int(time.time()) + 60}, None, "none")
+    with pytest.raises(Unauthenticated):
+        station_from_token("Bearer " + none_alg, SECRET)
+
+
+def test_internal_key_check():
+    check_internal_key("k" * 32, "k" * 32)
+    for bad in (None, "", "k" * 31, "x" * 32):
+        with pytest.raises(Forbidden):
+            check_internal_key(bad, "k" * 32)
