@@ -1,0 +1,38 @@
+# Everything starts from a clean clone: the venv, pip packages and the private MariaDB
+# (apt package mariadb-server-core) are installed on first use.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV   ?= .venv
+PY     := $(VENV)/bin/python
+STAMP  := $(VENV)/.installed-$(shell cat requirements.txt requirements-dev.txt | md5sum | cut -c1-12)
+
+.PHONY: run test test-unit test-integration bench migrate clean deps
+
+deps: $(STAMP)
+
+$(STAMP): requirements.txt requirements-dev.txt
+	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --disable-pip-version-check -r requirements-dev.txt
+	@rm -f $(VENV)/.installed-* && touch $@
+
+## make run: the whole stack on http://127.0.0.1:8000 (Ctrl-C stops it all)
+run: deps
+	$(PY) -m infra.local.stack
+
+## make test: unit + integration tests against a private MariaDB and moto
+test: deps
+	$(PY) -m pytest
+
+test-unit: deps
+	$(PY) -m pytest tests/unit
+
+## make bench: benchmarks, results in bench/results.json
+bench: deps
+	$(PY) -m bench.run
+
+## make migrate DATABASE_URL=mysql://...: apply schema migrations to any server
+migrate: deps
+	$(PY) -m infra.migrate
+
+clean:
+	rm -rf $(VENV) .local .pytest_cache

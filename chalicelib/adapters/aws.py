@@ -1,0 +1,87 @@
+"""SQS and S3 adapters. boto3 clients are made on first use and cached per process.
+
+boto3 honours AWS_ENDPOINT_URL itself, so the same code talks to AWS, moto or LocalStack.
+"""
+from __future__ import annotations
+
+import json
+import threading
+from typing import Any, Iterable
+
+import boto3
+from botocore.config import Config
+
+_clients: dict[str, Any] = {}
+_lock = threading.Lock()
+
+
+def client(service: str) -> Any:
+    with _lock:
+        if service not in _clients:
+            cfg = Config(retries={"max_attempts": 5, "mode": "standard"},
+                         max_pool_connections=20, s3={"addressing_style": "path"})
+            _clients[service] = boto3.client(service, config=cfg)
+        return _clients[service]
+
+
+def reset_clients() -> None:
+    """Forget cached clients (tests that point the process at another endpoint)."""
+    with _lock:
+        _clients.clear()
+
+
+class WorkQueue:
+    """The work queue: one message = one unit of work, carrying ids only."""
+
+    def __init__(self, queue_name: str, sqs: Any | None = None):
+        self._name = queue_name
+        self._sqs = sqs
+        self._url: str | None = None
+
+    @property
+    def sqs(self) -> Any:
+        return self._sqs or client("sqs")
+
+    @property
+    def url(self) -> str:
+        if self._url is None:
+            self._url = self.sqs.get_queue_url(QueueName=self._name)["QueueUrl"]
+        return self._url
+
+    def send(self, messages: Iterable[dict[str, Any]], delay_s: int = 0) -> None:
+        """Send messages, 10 per request; raises if any entry failed."""
+        batch: list[dict[str, Any]] = []
+        for n, body in enumerate(messages):
+            batch.append({"Id": str(n), "MessageBody": json.dumps(body, separators=(",", ":")),
+                          "DelaySeconds": delay_s})
+            if len(batch) == 10:
+                self._send_batch(batch)
+                batch = []
+        if batch:
+            self._send_batch(batch)
+
+    def _send_batch(self, entries: list[dict[str, Any]]) -> None:
+        resp = self.sqs.send_message_batch(QueueUrl=self.url, Entries=entries)
+        if resp.get("Failed"):
+            raise RuntimeError(f"SQS refused {len(resp['Failed'])} message(s): "
+                               f"{resp['Failed'][0].get('Message', '')}")
+
+
+class FileStore:
+    """Private S3 bucket for exports and error reports; users get expiring links."""
+
+    def __init__(self, bucket: str, link_ttl_s: int, s3: Any | None = None):
+        self.bucket = bucket
+        self._ttl = link_ttl_s
+        self._s3 = s3
+
+    @property
+    def s3(self) -> Any:
+        return self._s3 or client("s3")
+
+    def put_bytes(self, key: str, data: bytes, content_type: str) -> None:
+        self.s3.put_object(Bucket=self.bucket, Key=key, Body=data, ContentType=content_type)
+
+    def link(self, key: str) -> str:
+        return self.s3.generate_presigned_url(
+            "get_object", Params={"Bucket": self.bucket, "Key": key}, ExpiresIn=self._ttl)

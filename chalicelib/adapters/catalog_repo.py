@@ -1,0 +1,40 @@
+"""SQL for shops and products (the catalog a copy task reads)."""
+from __future__ import annotations
+
+from typing import Any, Sequence
+
+from pymysql.cursors import DictCursor
+
+
+def shops_of_station(cur: DictCursor, station_id: str, shop_ids: Sequence[int]
+                     ) -> dict[int, dict[str, Any]]:
+    marks = ", ".join(["%s"] * len(shop_ids))
+    cur.execute(f"SELECT id, station_id, name FROM tbl_shop WHERE station_id=%s"
+                f" AND id IN ({marks})", (station_id, *shop_ids))
+    return {row["id"]: row for row in cur.fetchall()}
+
+
+def product_ids_matching(cur: DictCursor, station_id: str, shop_id: int, *,
+                         category: str | None, name_contains: str | None,
+                         limit: int) -> list[int]:
+    where, args = ["station_id=%s", "shop_id=%s"], [station_id, shop_id]
+    if category:
+        where.append("category=%s")
+        args.append(category)
+    if name_contains:
+        where.append("name LIKE %s")
+        args.append("%" + name_contains.replace("\\", "\\\\").replace("%", "\\%")
+                    .replace("_", "\\_") + "%")
+    cur.execute(f"SELECT id FROM tbl_product WHERE {' AND '.join(where)} ORDER BY id"
+                f" LIMIT %s", (*args, limit))
+    return [row["id"] for row in cur.fetchall()]
+
+
+def products_in_shop(cur: DictCursor, station_id: str, shop_id: int,
+                     product_ids: Sequence[int]) -> dict[int, dict[str, Any]]:
+    if not product_ids:
+        return {}
+    marks = ", ".join(["%s"] * len(product_ids))
+    cur.execute(f"SELECT id, name, sku, price_cents FROM tbl_product WHERE station_id=%s"
+                f" AND shop_id=%s AND id IN ({marks})", (station_id, shop_id, *product_ids))
+    return {row["id"]: row for row in cur.fetchall()}

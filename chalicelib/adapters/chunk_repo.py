@@ -1,0 +1,182 @@
+"""SQL for the chunk plan (tbl_task_chunk) and detail outcomes (tbl_task_detail).
+
+Chunk states: 0 pending (no message sent), 1 queued (a message is out), 2 running
+(leased by one worker until lease_until), 3 done, 4 failed. Writes by a worker are
+conditional on its lease token, so a worker whose lease expired cannot write anything.
+"""
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from enum import IntEnum
+from typing import Any, Iterable, Sequence
+
+from pymysql.cursors import DictCursor
+
+from chalicelib.domain.chunking import ChunkPlan
+
+
+class ChunkState(IntEnum):
+    PENDING = 0
+    QUEUED = 1
+    RUNNING = 2
+    DONE = 3
+    FAILED = 4
+
+
+class Outcome(IntEnum):
+    SUCCEEDED = 1
+    FAILED = 2
+
+
+@dataclass(frozen=True)
+class DetailOutcome:
+    seq: int
+    item_id: int
+    outcome: Outcome
+    target_id: int | None = None
+    reason: str = ""
+
+
+def utcnow() -> datetime:
+    return datetime.now(timezone.utc).replace(tzinfo=None)
+
+
+def insert_plan(cur: DictCursor, task_id: int, plan: Sequence[ChunkPlan], window: int) -> list[int]:
+    """Store the plan; the first `window` chunks are marked queued. Returns their seqs."""
+    now = utcnow()
+    rows = []
+    for chunk in plan:
+        queued = chunk.seq < window
+        rows.append((task_id, chunk.seq, chunk.first_item, chunk.item_count,
+                     json.dumps(list(chunk.item_ids), separators=(",", ":")),
+                     int(ChunkState.QUEUED if queued else ChunkState.PENDING),
+                     now if queued else None, now))
+    # Every value is a %s parameter so pymysql sends one multi-row INSERT.
+    cur.executemany("INSERT INTO tbl_task_chunk (task_id, seq, first_item, item_count, item_ids,"
+                    " state, queued_at, modify_time) VALUES (%s, %s, %s, %s, %s, %s, %s, %s)",
+                    rows)
+    return [c.seq for c in plan if c.seq < window]
+
+
+def claim(cur: DictCursor, task_id: int, seq: int, token: str, lease_s: int) -> dict[str, Any] | None:
+    """Lease a chunk that is pending, queued or whose lease expired; None if not claimable."""
+    cur.execute(
+        "UPDATE tbl_task_chunk SET state=%s, lease_token=%s,"
+        " lease_until=UTC_TIMESTAMP(3) + INTERVAL %s SECOND, attempts=attempts+1,"
+        " modify_time=UTC_TIMESTAMP(3)"
+        " WHERE task_id=%s AND seq=%s AND (state IN (%s, %s)"
+        " OR (state=%s AND lease_until < UTC_TIMESTAMP(3)))",
+        (int(ChunkState.RUNNING), token, lease_s, task_id, seq, int(ChunkState.PENDING),
+         int(ChunkState.QUEUED), int(ChunkState.RUNNING)))
+    if cur.rowcount != 1:
+        return None
+    cur.execute("SELECT task_id, seq, first_item, item_count, item_ids, attempts"
+                " FROM tbl_task_chunk WHERE task_id=%s AND seq=%s", (task_id, seq))
+    row = cur.fetchone()
+    row["item_ids"] = json.loads(row["item_ids"])
+    return row
+
+
+def finished_seqs(cur: DictCursor, task_id: int, first: int, count: int) -> set[int]:
+    cur.execute("SELECT seq FROM tbl_task_detail WHERE task_id=%s AND seq >= %s AND seq < %s",
+                (task_id, first, first + count))
+    return {row["seq"] for row in cur.fetchall()}
+
+
+def record_outcomes(cur: DictCursor, task_id: int, seq: int, token: str, lease_s: int,
+                    outcomes: Sequence[DetailOutcome]) -> bool:
+    """Write a batch of outcomes under the lease (extending it). False: the lease is lost."""
+    succeeded = sum(1 for o in outcomes if o.outcome == Outcome.SUCCEEDED)
+    cur.execute("UPDATE tbl_task_chunk SET succeeded=succeeded+%s, failed=failed+%s,"
+                " lease_until=UTC_TIMESTAMP(3) + INTERVAL %s SECOND, modify_time=UTC_TIMESTAMP(3)"
+                " WHERE task_id=%s AND seq=%s AND state=%s AND lease_token=%s",
+                (succeeded, len(outcomes) - succeeded, lease_s, task_id, seq,
+                 int(ChunkState.RUNNING), token))
+    if cur.rowcount != 1:
+        return False
+    if outcomes:
+        now = utcnow()
+        cur.executemany("INSERT INTO tbl_task_detail (task_id, seq, item_id, outcome, target_id,"
+                        " reason, finish_time) VALUES (%s, %s, %s, %s, %s, %s, %s)",
+                        [(task_id, o.seq, o.item_id, int(o.outcome), o.target_id,
+                          o.reason[:512], now) for o in outcomes])
+    return True
+
+
+def release(cur: DictCursor, task_id: int, seq: int, token: str, *, count_attempt: bool) -> bool:
+    """Give a leased chunk back as queued (its message is about to be re-sent)."""
+    cur.execute("UPDATE tbl_task_chunk SET state=%s, lease_token=NULL, lease_until=NULL,"
+                " attempts=attempts - %s, queued_at=UTC_TIMESTAMP(3), modify_time=UTC_TIMESTAMP(3)"
+                " WHERE task_id=%s AND seq=%s AND state=%s AND lease_token=%s",
+                (int(ChunkState.QUEUED), 0 if count_attempt else 1, task_id, seq,
+                 int(ChunkState.RUNNING), token))
+    return cur.rowcount == 1
+
+
+def complete(cur: DictCursor, task_id: int, seq: int, token: str) -> bool:
+    cur.execute("UPDATE tbl_task_chunk SET state=%s, lease_token=NULL, lease_until=NULL,"
+                " modify_time=UTC_TIMESTAMP(3)"
+                " WHERE task_id=%s AND seq=%s AND state=%s AND lease_token=%s",
+                (int(ChunkState.DONE), task_id, seq, int(ChunkState.RUNNING), token))
+    return cur.rowcount == 1
+
+
+def queue_next_pending(cur: DictCursor, task_id: int, limit: int = 1) -> list[int]:
+    """Mark the task's next pending chunks queued; returns their seqs (caller sends messages)."""
+    cur.execute("SELECT seq FROM tbl_task_chunk WHERE task_id=%s AND state=%s ORDER BY seq"
+                " LIMIT %s FOR UPDATE SKIP LOCKED", (task_id, int(ChunkState.PENDING), limit))
+    seqs = [row["seq"] for row in cur.fetchall()]
+    if seqs:
+        marks = ", ".join(["%s"] * len(seqs))
+        cur.execute(f"UPDATE tbl_task_chunk SET state=%s, queued_at=UTC_TIMESTAMP(3),"
+                    f" modify_time=UTC_TIMESTAMP(3) WHERE task_id=%s AND seq IN ({marks})",
+                    (int(ChunkState.QUEUED), task_id, *seqs))
+    return seqs
+
+
+def unfinished_count(cur: DictCursor, task_id: int) -> int:
+    cur.execute("SELECT COUNT(*) AS n FROM tbl_task_chunk WHERE task_id=%s AND state NOT IN (%s, %s)",
+                (task_id, int(ChunkState.DONE), int(ChunkState.FAILED)))
+    return cur.fetchone()["n"]
+
+
+def failed_details(cur: DictCursor, task_id: int) -> Iterable[dict[str, Any]]:
+    cur.execute("SELECT seq, item_id, reason FROM tbl_task_detail WHERE task_id=%s AND outcome=%s"
+                " ORDER BY seq", (task_id, int(Outcome.FAILED)))
+    return cur.fetchall()
+
+
+# -- sweeper queries --------------------------------------------------------------------
+def requeue_expired_leases(cur: DictCursor, limit: int) -> list[tuple[int, int]]:
+    """Chunks whose worker died or timed out: back to queued. Returns (task_id, seq)."""
+    cur.execute("SELECT task_id, seq FROM tbl_task_chunk WHERE state=%s"
+                " AND lease_until < UTC_TIMESTAMP(3) LIMIT %s FOR UPDATE SKIP LOCKED",
+                (int(ChunkState.RUNNING), limit))
+    return _mark_queued(cur, [(r["task_id"], r["seq"]) for r in cur.fetchall()])
+
+
+def requeue_stale_queued(cur: DictCursor, older_than_s: int, limit: int) -> list[tuple[int, int]]:
+    """Chunks queued long ago and never claimed (a lost or never-sent message)."""
+    cur.execute("SELECT task_id, seq FROM tbl_task_chunk WHERE state=%s"
+                " AND queued_at < UTC_TIMESTAMP(3) - INTERVAL %s SECOND"
+                " LIMIT %s FOR UPDATE SKIP LOCKED",
+                (int(ChunkState.QUEUED), older_than_s, limit))
+    return _mark_queued(cur, [(r["task_id"], r["seq"]) for r in cur.fetchall()])
+
+
+def stalled_tasks(cur: DictCursor, limit: int) -> list[int]:
+    """Tasks with pending chunks but none queued or running (a lost hand-on)."""
+    cur.execute("SELECT task_id FROM tbl_task_chunk GROUP BY task_id"
+                " HAVING SUM(state=%s) > 0 AND SUM(state IN (%s, %s)) = 0 LIMIT %s",
+                (int(ChunkState.PENDING), int(ChunkState.QUEUED), int(ChunkState.RUNNING), limit))
+    return [r["task_id"] for r in cur.fetchall()]
+
+
+def _mark_queued(cur: DictCursor, keys: list[tuple[int, int]]) -> list[tuple[int, int]]:
+    for task_id, seq in keys:
+        cur.execute("UPDATE tbl_task_chunk SET state=%s, lease_token=NULL, lease_until=NULL,"
+                    " queued_at=UTC_TIMESTAMP(3), modify_time=UTC_TIMESTAMP(3)"
+                    " WHERE task_id=%s AND seq=%s", (int(ChunkState.QUEUED), task_id, seq))
+    return keys

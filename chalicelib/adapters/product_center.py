@@ -1,0 +1,228 @@
+"""Client for the product center's "create product" API, the slow third party of copy tasks.
+
+Contract
+--------
+``POST /product/create`` with JSON body
+``{"shop_id": int, "source_product_id": int, "name": str, "price_cents": int}`` and header
+``Idempotency-Key: <task_id>-<detail_seq>`` (required; missing -> 400).
+
+- 200 ``{"code": 0, "msg": "", "data": {"product_id": int}}``: created. For a repeated
+  idempotency key the FIRST result for that key is returned again (same product_id) and
+  nothing is created again, so a retry after a lost answer is always safe.
+- 400/404/409/422 ``{"code": <nonzero>, "msg": "<reason>"}``: permanent failure of this item;
+  the downstream's ``msg`` is kept for the user's error report.
+- 429 and 5xx: transient, retried (a numeric Retry-After is honoured, capped by the backoff
+  ceiling). No answer within the read timeout, or a broken connection, is transient too.
+- This client also treats 408 and garbled answers as transient, and a 200 whose ``code`` is
+  nonzero as a permanent refusal.
+
+Errors: ``PermanentItemError`` (do not retry this item), ``DownstreamUnavailable`` (retries
+exhausted; the engine leaves the item for a later attempt); both are ``ProductCenterError``.
+"""
+from __future__ import annotations
+
+import json
+import logging
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+from typing import Any
+from urllib.parse import urlsplit
+
+import urllib3
+from tenacity import (RetryCallState, RetryError, Retrying, retry_if_exception_type,
+                      stop_after_attempt, wait_random_exponential)
+
+log = logging.getLogger(__name__)
+CREATE_PATH = "/product/create"
+
+
+class ProductCenterError(Exception):
+    """Root of the product center errors."""
+
+
+class PermanentItemError(ProductCenterError):
+    """The product center refused this item (4xx other than 429); retrying will not help."""
+
+    def __init__(self, status: int, code: int, msg: str):
+        super().__init__(f"HTTP {status} code {code}: {msg}")
+        self.status, self.code, self.msg = status, code, msg
+
+
+class DownstreamUnavailable(ProductCenterError):
+    """Every attempt failed transiently; the same item may well succeed later."""
+
+    def __init__(self, reason: str):
+        super().__init__(reason)
+        self.reason = reason
+
+
+class _Transient(Exception):
+    """One attempt failed in a way worth retrying; never raised out of this module."""
+
+    def __init__(self, reason: str, retry_after_s: float | None = None):
+        super().__init__(reason)
+        self.reason, self.retry_after_s = reason, retry_after_s
+
+
+@dataclass(frozen=True)
+class CreateProduct:
+    shop_id: int
+    source_product_id: int
+    name: str
+    price_cents: int
+
+
+class RateLimiter:
+    """Thread-safe token bucket; ``acquire()`` blocks until the caller's token is due.
+
+    A caller reserves its token under the lock (the balance may go negative) and sleeps
+    outside it until that token exists, so waiters are served in order and sleep
+    inaccuracy does not accumulate. The bucket starts full. ``rate_per_s <= 0`` = unlimited.
+    """
+
+    def __init__(self, rate_per_s: float, burst: float | None = None):
+        self.rate_per_s = rate_per_s
+        # Default burst: a tenth of a second's worth (at least 1), so a fleet of workers
+        # starting together does not spike far above the platform budget.
+        self.burst = burst if burst is not None else max(1.0, rate_per_s / 10)
+        if self.burst <= 0:
+            raise ValueError("burst must be positive")
+        self._tokens = self.burst
+        self._stamp = time.monotonic()
+        self._lock = threading.Lock()
+
+    @classmethod
+    def for_worker(cls, platform_rate: float, worker_count: int,
+                   burst: float | None = None) -> RateLimiter:
+        """This worker's share of a platform-wide calls/s budget (``<= 0`` = unlimited)."""
+        if worker_count < 1:
+            raise ValueError("worker_count must be >= 1")
+        return cls(platform_rate / worker_count if platform_rate > 0 else 0.0, burst)
+
+    @property
+    def unlimited(self) -> bool:
+        return self.rate_per_s <= 0
+
+    def acquire(self) -> None:
+        if self.unlimited:
+            return
+        with self._lock:
+            now = time.monotonic()
+            self._tokens = min(self.burst, self._tokens + (now - self._stamp) * self.rate_per_s)
+            self._stamp = now
+            self._tokens -= 1.0
+            wait = -self._tokens / self.rate_per_s if self._tokens < 0 else 0.0
+        if wait > 0:
+            time.sleep(wait)
+
+
+class ProductCenterClient:
+    """Creates products with retries, a connection pool shared by threads, and a rate budget.
+
+    Thread-safe: one instance per process. Every attempt, retries included, takes a token
+    from ``rate_limiter``; ``on_retry(attempt, reason)`` is called before each retry's
+    backoff (attempt is the 1-based number of the attempt that failed), e.g. for metrics.
+    """
+
+    def __init__(self, base_url: str, *, timeout_s: float = 5.0, connect_timeout_s: float = 2.0,
+                 max_attempts: int = 4, backoff_base_s: float = 0.1, backoff_max_s: float = 2.0,
+                 pool_size: int = 10, rate_limiter: RateLimiter | None = None,
+                 on_retry: Callable[[int, str], None] | None = None):
+        if max_attempts < 1:
+            raise ValueError("max_attempts must be >= 1")
+        self._path = urlsplit(base_url).path.rstrip("/") + CREATE_PATH
+        # block=True: threads wait for a free connection instead of opening throwaway ones.
+        self._pool = urllib3.connection_from_url(
+            base_url, maxsize=pool_size, block=True, retries=False,
+            timeout=urllib3.Timeout(connect=connect_timeout_s, read=timeout_s))
+        self._limiter = rate_limiter
+        self._on_retry = on_retry
+        self._backoff_max_s = backoff_max_s
+        self._jitter = wait_random_exponential(multiplier=backoff_base_s, max=backoff_max_s)
+        # Tenacity keeps per-call state in a threading.local, so one Retrying serves all threads.
+        self._retrying = Retrying(
+            stop=stop_after_attempt(max_attempts), wait=self._wait,
+            retry=retry_if_exception_type(_Transient), before_sleep=self._before_sleep)
+
+    def create_product(self, item: CreateProduct, idempotency_key: str) -> int:
+        """Create the product (or get back the one this key created) and return its id."""
+        body = json.dumps(asdict(item), separators=(",", ":"), ensure_ascii=False).encode()
+        headers = {"Content-Type": "application/json", "Idempotency-Key": idempotency_key}
+        try:
+            return self._retrying(self._attempt, body, headers)
+        except RetryError as exc:
+            last = exc.last_attempt
+            reason = str(last.exception()) if last.failed else "no result"
+            raise DownstreamUnavailable(
+                f"product center unavailable after {last.attempt_number} attempt(s): {reason}"
+            ) from last.exception()
+
+    def close(self) -> None:
+        self._pool.close()
+
+    def __enter__(self) -> ProductCenterClient:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def _attempt(self, body: bytes, headers: dict[str, str]) -> int:
+        if self._limiter is not None:
+            self._limiter.acquire()
+        try:
+            resp = self._pool.urlopen("POST", self._path, body=body, headers=headers,
+                                      redirect=False)
+        except urllib3.exceptions.NewConnectionError as exc:   # a TimeoutError subclass
+            raise _Transient(f"connection error: {exc}") from exc
+        except urllib3.exceptions.TimeoutError as exc:
+            raise _Transient(f"timeout: {exc}") from exc
+        except urllib3.exceptions.HTTPError as exc:
+            raise _Transient(f"connection error: {exc}") from exc
+        status, doc = resp.status, _json(resp.data)
+        code, msg = doc.get("code"), doc.get("msg")
+        msg = msg if isinstance(msg, str) and msg else resp.data[:200].decode("utf-8", "replace")
+        if status == 200 and code == 0:
+            product_id = (doc.get("data") or {}).get("product_id")
+            if type(product_id) is int:
+                return product_id
+        elif status in (429, 408) or status >= 500:
+            raise _Transient(f"HTTP {status}: {msg}", _retry_after(resp.headers.get("Retry-After")))
+        elif 400 <= status < 500 or (status == 200 and type(code) is int):
+            # A 200 carrying a nonzero code is a refusal of the item as well.
+            raise PermanentItemError(status, code if type(code) is int else status, msg)
+        # Garbled or unexpected answers: retrying under the same key is safe.
+        raise _Transient(f"unexpected answer HTTP {status}: {resp.data[:200]!r}")
+
+    def _wait(self, state: RetryCallState) -> float:
+        """Retry-After when the server gave one (capped), otherwise full-jitter backoff."""
+        exc = state.outcome.exception() if state.outcome else None
+        if isinstance(exc, _Transient) and exc.retry_after_s is not None:
+            return min(exc.retry_after_s, self._backoff_max_s)
+        return self._jitter(state)
+
+    def _before_sleep(self, state: RetryCallState) -> None:
+        if self._on_retry is None:
+            return
+        exc = state.outcome.exception() if state.outcome else None
+        try:
+            self._on_retry(state.attempt_number, getattr(exc, "reason", str(exc)))
+        except Exception:   # a broken metrics hook must not fail product creation
+            log.exception("on_retry callback failed")
+
+
+def _json(data: bytes) -> dict[str, Any]:
+    try:
+        doc = json.loads(data)
+    except ValueError:
+        return {}
+    return doc if isinstance(doc, dict) else {}
+
+
+def _retry_after(value: str | None) -> float | None:
+    """Seconds from a numeric Retry-After; HTTP-date forms fall back to the backoff."""
+    try:
+        return max(0.0, float(value)) if value is not None else None
+    except ValueError:
+        return None

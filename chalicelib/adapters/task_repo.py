@@ -1,0 +1,177 @@
+"""SQL for tbl_async_task. Every function takes an open cursor; the caller owns the transaction.
+
+Reads are scoped by station: a task id of another station finds nothing.
+"""
+from __future__ import annotations
+
+import json
+from typing import Any, Iterable, Sequence
+
+from pymysql.cursors import DictCursor
+
+from chalicelib.domain.task import TaskStatus
+
+_COLUMNS = ("id, user_task_id, name, station_id, result, status, `repeat`, message_show, "
+            "run_count, creat_time, modify_time, start_time, end_time, business_id, "
+            "business_name, type, progress, reason, total_items, succeeded_items, failed_items")
+
+# Columns a caller may set through update_fields (never station_id, id, input).
+_UPDATABLE = {"result", "status", "progress", "reason", "start_time", "end_time",
+              "run_count", "total_items", "succeeded_items", "failed_items",
+              "open_dedup_key", "message_show"}
+
+
+def _decode(row: dict[str, Any] | None) -> dict[str, Any] | None:
+    if row is not None and isinstance(row.get("result"), (str, bytes)):
+        row["result"] = json.loads(row["result"])
+    return row
+
+
+def insert(cur: DictCursor, *, station_id: str, name: str, input_text: str, type_: int,
+           user_task_id: str | None, repeat: bool, message_show: bool, business_id: int,
+           business_name: str, total_items: int = 0) -> int:
+    cur.execute(
+        "INSERT INTO tbl_async_task (user_task_id, name, station_id, input, status, `repeat`,"
+        " message_show, run_count, creat_time, modify_time, business_id, business_name, type,"
+        " progress, total_items, open_dedup_key)"
+        " VALUES (%s, %s, %s, %s, %s, %s, %s, 0, UTC_TIMESTAMP(3), UTC_TIMESTAMP(3), %s, %s, %s,"
+        " 0, %s, %s)",
+        (user_task_id, name, station_id, input_text, int(TaskStatus.SUBMITTED), int(repeat),
+         int(message_show), business_id, business_name, type_, total_items,
+         None if repeat or user_task_id is None else user_task_id))
+    return cur.lastrowid
+
+
+def find_open_duplicate(cur: DictCursor, station_id: str, name: str,
+                        user_task_id: str) -> dict[str, Any] | None:
+    cur.execute(f"SELECT {_COLUMNS} FROM tbl_async_task WHERE station_id=%s AND name=%s"
+                " AND open_dedup_key=%s", (station_id, name, user_task_id))
+    return _decode(cur.fetchone())
+
+
+def get(cur: DictCursor, station_id: str, task_id: int, *, for_update: bool = False
+        ) -> dict[str, Any] | None:
+    lock = " FOR UPDATE" if for_update else ""
+    cur.execute(f"SELECT {_COLUMNS} FROM tbl_async_task WHERE id=%s AND station_id=%s{lock}",
+                (task_id, station_id))
+    return _decode(cur.fetchone())
+
+
+def get_any_station(cur: DictCursor, task_id: int, *, for_update: bool = False
+                    ) -> dict[str, Any] | None:
+    """For the engine, which holds a task id from its own queue message."""
+    lock = " FOR UPDATE" if for_update else ""
+    cur.execute(f"SELECT {_COLUMNS} FROM tbl_async_task WHERE id=%s{lock}", (task_id,))
+    return _decode(cur.fetchone())
+
+
+def get_by_user_task_id(cur: DictCursor, station_id: str, user_task_id: str
+                        ) -> dict[str, Any] | None:
+    """The newest task of the station with that user_task_id."""
+    cur.execute(f"SELECT {_COLUMNS} FROM tbl_async_task WHERE station_id=%s AND user_task_id=%s"
+                " ORDER BY id DESC LIMIT 1", (station_id, user_task_id))
+    return _decode(cur.fetchone())
+
+
+def get_input(cur: DictCursor, task_id: int) -> str:
+    cur.execute("SELECT input FROM tbl_async_task WHERE id=%s", (task_id,))
+    row = cur.fetchone()
+    return row["input"] if row else ""
+
+
+def _list_filter(station_id: str, type_: int | None, status: int | None
+                 ) -> tuple[str, list[Any]]:
+    where, args = ["station_id=%s", "message_show=1"], [station_id]
+    if type_ is not None:
+        where.append("type=%s")
+        args.append(type_)
+    if status is not None:
+        where.append("status=%s")
+        args.append(status)
+    return " AND ".join(where), args
+
+
+def list_shown(cur: DictCursor, station_id: str, *, type_: int | None, status: int | None,
+               limit: int, offset: int) -> list[dict[str, Any]]:
+    where, args = _list_filter(station_id, type_, status)
+    cur.execute(f"SELECT {_COLUMNS} FROM tbl_async_task WHERE {where}"
+                " ORDER BY id DESC LIMIT %s OFFSET %s", (*args, limit, offset))
+    return [_decode(r) for r in cur.fetchall()]
+
+
+def any_unfinished_shown(cur: DictCursor, station_id: str, *, type_: int | None,
+                         status: int | None) -> bool:
+    where, args = _list_filter(station_id, type_, status)
+    cur.execute(f"SELECT 1 FROM tbl_async_task WHERE {where} AND status IN (%s, %s) LIMIT 1",
+                (*args, int(TaskStatus.SUBMITTED), int(TaskStatus.RUNNING)))
+    return cur.fetchone() is not None
+
+
+def _id_filter(task_ids: Sequence[int], user_task_ids: Sequence[str]) -> tuple[str, list[Any]]:
+    column, values = ("id", list(task_ids)) if task_ids else ("user_task_id", list(user_task_ids))
+    return f"{column} IN ({', '.join(['%s'] * len(values))})", values
+
+
+def count_distinct_matching(cur: DictCursor, station_id: str, *, task_ids: Sequence[int] = (),
+                            user_task_ids: Sequence[str] = ()) -> int:
+    """How many of the given ids exist for the station (each id counted once)."""
+    cond, values = _id_filter(task_ids, user_task_ids)
+    column = "id" if task_ids else "user_task_id"
+    cur.execute(f"SELECT COUNT(DISTINCT {column}) AS n FROM tbl_async_task"
+                f" WHERE station_id=%s AND {cond}", (station_id, *values))
+    return cur.fetchone()["n"]
+
+
+def hide(cur: DictCursor, station_id: str, *, task_ids: Sequence[int] = (),
+         user_task_ids: Sequence[str] = ()) -> int:
+    """Hide tasks (clear_show); returns how many rows changed."""
+    cond, values = _id_filter(task_ids, user_task_ids)
+    cur.execute(f"UPDATE tbl_async_task SET message_show=0, modify_time=UTC_TIMESTAMP(3)"
+                f" WHERE station_id=%s AND {cond}", (station_id, *values))
+    return cur.rowcount
+
+
+def update_fields(cur: DictCursor, task_id: int, fields: dict[str, Any],
+                  *, only_if_status: Iterable[int] | None = None) -> int:
+    """Set columns of one task; with only_if_status, only while its status is one of them."""
+    unknown = set(fields) - _UPDATABLE
+    if unknown:
+        raise ValueError(f"not updatable: {sorted(unknown)}")
+    sets, args = [], []
+    for column, value in fields.items():
+        if column in ("start_time", "end_time") and value == "now":
+            sets.append(f"{column}=UTC_TIMESTAMP(3)")
+            continue
+        sets.append(f"{column}=%s")
+        args.append(json.dumps(value, ensure_ascii=False) if column == "result" else value)
+    sql = f"UPDATE tbl_async_task SET {', '.join(sets)}, modify_time=UTC_TIMESTAMP(3) WHERE id=%s"
+    args.append(task_id)
+    if only_if_status is not None:
+        statuses = list(only_if_status)
+        sql += f" AND status IN ({', '.join(['%s'] * len(statuses))})"
+        args.extend(statuses)
+    cur.execute(sql, args)
+    return cur.rowcount
+
+
+def add_outcomes(cur: DictCursor, task_id: int, succeeded: int, failed: int) -> dict[str, Any]:
+    """Add finished-item counts; returns the task's new counters (row locked until commit)."""
+    cur.execute("UPDATE tbl_async_task SET succeeded_items=succeeded_items+%s,"
+                " failed_items=failed_items+%s, modify_time=UTC_TIMESTAMP(3) WHERE id=%s",
+                (succeeded, failed, task_id))
+    cur.execute("SELECT total_items, succeeded_items, failed_items FROM tbl_async_task"
+                " WHERE id=%s", (task_id,))
+    return cur.fetchone()
+
+
+def set_progress(cur: DictCursor, task_id: int, progress: int) -> None:
+    cur.execute("UPDATE tbl_async_task SET progress=%s WHERE id=%s", (progress, task_id))
+
+
+def running_ids_with_all_chunks_done(cur: DictCursor, limit: int) -> list[int]:
+    """Running engine tasks whose chunks are all done or failed, but not finalized."""
+    cur.execute("SELECT t.id FROM tbl_async_task t WHERE t.status=%s AND EXISTS"
+                " (SELECT 1 FROM tbl_task_chunk c WHERE c.task_id=t.id) AND NOT EXISTS"
+                " (SELECT 1 FROM tbl_task_chunk c WHERE c.task_id=t.id AND c.state < 3)"
+                " LIMIT %s", (int(TaskStatus.RUNNING), limit))
+    return [r["id"] for r in cur.fetchall()]

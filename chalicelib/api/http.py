@@ -1,0 +1,75 @@
+"""The response envelope and the one mapping from errors to `{code, msg}`.
+
+Every route returns `{"code": 0, "msg": "", "data": ...}` on success. Errors of the
+platform's hierarchy become their status and code; anything else is logged with its
+stack trace and answered as a plain 500 that names the request id, never the trace.
+"""
+from __future__ import annotations
+
+import functools
+import json
+from typing import Any, Callable
+
+import pymysql
+from chalice import Response
+from pydantic import BaseModel, ValidationError
+
+from chalicelib.errors import InvalidInput, MalformedBody, PlatformError, Unavailable
+from chalicelib.observability import logger
+
+JSON_HEADERS = {"Content-Type": "application/json; charset=utf-8"}
+
+
+def envelope(data: Any = None, *, code: int = 0, msg: str = "", status: int = 200) -> Response:
+    body = json.dumps({"code": code, "msg": msg, "data": data}, ensure_ascii=False,
+                      default=str, separators=(",", ":"))
+    return Response(body=body, status_code=status, headers=JSON_HEADERS)
+
+
+def error_response(exc: PlatformError) -> Response:
+    return envelope(None, code=exc.code, msg=exc.msg, status=exc.http_status)
+
+
+def endpoint(view: Callable[..., Any]) -> Callable[..., Response]:
+    """Wrap a view: its return value is `data`; its errors become `{code, msg}`."""
+    @functools.wraps(view)
+    def wrapper(*args: Any, **kwargs: Any) -> Response:
+        try:
+            result = view(*args, **kwargs)
+            return result if isinstance(result, Response) else envelope(result)
+        except PlatformError as exc:
+            if exc.http_status >= 500:
+                logger.exception("request failed", extra={"code": exc.code})
+            return error_response(exc)
+        except Exception as exc:  # the boundary: log it all, tell the client little
+            if isinstance(exc, pymysql.err.OperationalError):
+                logger.exception("database unavailable")
+                return error_response(Unavailable("the database is unavailable, try again"))
+            logger.exception("unhandled error")
+            return envelope(None, code=50000, status=500,
+                            msg="internal error; quote the X-Correlation-Id header to support")
+    return wrapper
+
+
+def _first_error(err: ValidationError) -> str:
+    e = err.errors(include_url=False)[0]
+    where = ".".join(str(p) for p in e.get("loc", ())) or "request"
+    msg = e.get("msg", "invalid value")
+    return f"{where}: {msg}" + (f" ({len(err.errors())} problems)" if len(err.errors()) > 1 else "")
+
+
+def parse_model(model: type[BaseModel], data: Any) -> Any:
+    try:
+        return model.model_validate(data)
+    except ValidationError as err:
+        raise InvalidInput(_first_error(err)) from None
+
+
+def json_body(raw: bytes | str | None) -> Any:
+    """The request body as JSON; an empty body is an empty object."""
+    if raw in (None, b"", ""):
+        return {}
+    try:
+        return json.loads(raw)
+    except (ValueError, UnicodeDecodeError):
+        raise MalformedBody("the request body is not valid JSON") from None

@@ -1,0 +1,89 @@
+"""The composition root: builds the database, AWS adapters and services from Settings.
+
+Built once per process on first use (a warm Lambda keeps it), never at import time.
+Tests call `reset()` after changing the environment.
+"""
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass
+from functools import cached_property
+
+from chalicelib.adapters.aws import FileStore, WorkQueue
+from chalicelib.adapters.db import Database
+from chalicelib.adapters.product_center import ProductCenterClient, RateLimiter
+from chalicelib.config import Settings, get_settings
+from chalicelib.observability import metrics
+from chalicelib.service import copy_tasks
+from chalicelib.service.engine import Engine
+from chalicelib.service.sweeper import Sweeper
+from chalicelib.service.tasks import TaskService
+
+
+@dataclass
+class Services:
+    settings: Settings
+
+    @cached_property
+    def db(self) -> Database:
+        return Database(self.settings.database_url)
+
+    @cached_property
+    def queue(self) -> WorkQueue:
+        return WorkQueue(self.settings.work_queue_name)
+
+    @cached_property
+    def files(self) -> FileStore:
+        return FileStore(self.settings.export_bucket, self.settings.link_ttl_seconds)
+
+    @cached_property
+    def tasks(self) -> TaskService:
+        return TaskService(self.db)
+
+    @cached_property
+    def product_center(self) -> ProductCenterClient:
+        s = self.settings
+        return ProductCenterClient(
+            s.product_center_url, timeout_s=s.product_center_timeout_s,
+            max_attempts=s.product_center_max_attempts, pool_size=s.chunk_threads,
+            rate_limiter=RateLimiter.for_worker(s.product_center_rate, s.worker_concurrency),
+            on_retry=lambda attempt, reason: metrics.add_metric(
+                name="DownstreamRetries", unit="Count", value=1))
+
+    @cached_property
+    def engine(self) -> Engine:
+        processors = {copy_tasks.TASK_NAME: copy_tasks.CopyProcessor(self.product_center)}
+        return Engine(self.db, self.queue, self.files, self.settings, processors)
+
+    @cached_property
+    def sweeper(self) -> Sweeper:
+        return Sweeper(self.engine)
+
+    @cached_property
+    def copy_tasks(self) -> copy_tasks.CopyTaskService:
+        return copy_tasks.CopyTaskService(self.tasks, self.engine,
+                                          max_items=self.settings.max_copy_items)
+
+
+_services: Services | None = None
+_lock = threading.Lock()
+
+
+def services() -> Services:
+    global _services
+    with _lock:
+        if _services is None:
+            _services = Services(get_settings())
+        return _services
+
+
+def reset() -> None:
+    """Drop the cached settings, services and connections (tests, re-pointed processes)."""
+    global _services
+    from chalicelib.adapters.aws import reset_clients
+    with _lock:
+        if _services is not None and "db" in _services.__dict__:
+            _services.db.close()
+        _services = None
+    get_settings.cache_clear()
+    reset_clients()

@@ -1,0 +1,136 @@
+"""Product-copy tasks: creation (validation + chunk plan) and the per-item work.
+
+A copy task copies products of a source shop into a target shop of the same station by
+calling the product center's create-product API once per product. Creation stores the
+task, its chunk plan and queues the first window of chunks; the engine does the rest.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Annotated, Any, Optional, Sequence
+
+from pydantic import BaseModel, ConfigDict, Field, StrictInt, StrictStr, model_validator
+
+from chalicelib.adapters import catalog_repo
+from chalicelib.adapters.chunk_repo import DetailOutcome, Outcome
+from chalicelib.adapters.product_center import (CreateProduct, DownstreamUnavailable,
+                                                PermanentItemError, ProductCenterClient)
+from chalicelib.domain.task import TaskType
+from chalicelib.errors import InvalidInput, NotFound, TooLarge
+from chalicelib.service.engine import Engine, WorkItem
+from chalicelib.service.tasks import Created, NewTask, TaskService
+
+TASK_NAME = "product_copy"
+BUSINESS_NAME = "商品复制"
+BUSINESS_ID = 2001
+
+ShopId = Annotated[StrictInt, Field(gt=0, lt=2**63)]
+
+
+class CopyFilter(BaseModel):
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+    category: Optional[Annotated[StrictStr, Field(min_length=1, max_length=64)]] = None
+    name_contains: Optional[Annotated[StrictStr, Field(min_length=1, max_length=64)]] = None
+
+
+class CopyTaskRequest(BaseModel):
+    """Body of POST /station/product/copy_task."""
+    model_config = ConfigDict(extra="ignore", str_strip_whitespace=True)
+    source_shop_id: ShopId
+    target_shop_id: ShopId
+    product_ids: Optional[list[Annotated[StrictInt, Field(gt=0, lt=2**63)]]] = None
+    filter: Optional[CopyFilter] = None
+    user_task_id: Optional[Annotated[StrictStr, Field(min_length=1, max_length=64)]] = None
+    repeat: bool = False
+
+    @model_validator(mode="after")
+    def _check(self) -> "CopyTaskRequest":
+        if (self.product_ids is None) == (self.filter is None):
+            raise ValueError("give exactly one of product_ids or filter")
+        if self.source_shop_id == self.target_shop_id:
+            raise ValueError("source_shop_id and target_shop_id must differ")
+        return self
+
+
+class CopyTaskService:
+    def __init__(self, tasks: TaskService, engine: Engine, *, max_items: int):
+        self.tasks = tasks
+        self.engine = engine
+        self.max_items = max_items
+
+    def create(self, station_id: str, req: CopyTaskRequest) -> Created:
+        if req.product_ids is not None:
+            ids = self._checked_ids(req.product_ids)
+        self._check_shops(station_id, req)
+        if req.filter is not None:
+            ids = self._ids_from_filter(station_id, req)
+        task_input = {"source_shop_id": req.source_shop_id, "target_shop_id": req.target_shop_id,
+                      "filter": req.filter.model_dump() if req.filter else None,
+                      "product_count": len(ids)}
+        new = NewTask(station_id=station_id, name=TASK_NAME, type=int(TaskType.PROCESS),
+                      input=task_input, user_task_id=req.user_task_id, repeat=req.repeat,
+                      business_id=BUSINESS_ID, business_name=BUSINESS_NAME, total_items=len(ids))
+        return self.engine.create_task(self.tasks, new, ids)
+
+    def _checked_ids(self, ids: Sequence[int]) -> list[int]:
+        if not ids:
+            raise InvalidInput("product_ids: give at least one product id")
+        if len(ids) > self.max_items:
+            raise TooLarge(f"product_ids: at most {self.max_items} per task, got {len(ids)}")
+        if len(set(ids)) != len(ids):
+            raise InvalidInput("product_ids: duplicate ids")
+        return list(ids)
+
+    def _check_shops(self, station_id: str, req: CopyTaskRequest) -> None:
+        wanted = [req.source_shop_id, req.target_shop_id]
+        shops = self.tasks.db.run(
+            lambda cur: catalog_repo.shops_of_station(cur, station_id, wanted))
+        for field, shop_id in (("source_shop_id", req.source_shop_id),
+                               ("target_shop_id", req.target_shop_id)):
+            if shop_id not in shops:
+                raise NotFound(f"{field}: shop {shop_id} not found")
+
+    def _ids_from_filter(self, station_id: str, req: CopyTaskRequest) -> list[int]:
+        f = req.filter
+        ids = self.tasks.db.run(lambda cur: catalog_repo.product_ids_matching(
+            cur, station_id, req.source_shop_id, category=f.category,
+            name_contains=f.name_contains, limit=self.max_items + 1))
+        if not ids:
+            raise InvalidInput("filter: no product of the source shop matches")
+        if len(ids) > self.max_items:
+            raise TooLarge(f"filter: matches more than {self.max_items} products")
+        return ids
+
+
+@dataclass
+class CopyProcessor:
+    """The engine's item processor for product_copy tasks."""
+    client: ProductCenterClient
+
+    def prepare(self, cur: Any, task: dict[str, Any], task_input: dict[str, Any],
+                items: Sequence[tuple[int, int]]) -> list[WorkItem]:
+        products = catalog_repo.products_in_shop(cur, task["station_id"],
+                                                 task_input["source_shop_id"],
+                                                 [item_id for _, item_id in items])
+        target = task_input["target_shop_id"]
+        work = []
+        for seq, item_id in items:
+            p = products.get(item_id)
+            payload = None if p is None else CreateProduct(
+                shop_id=target, source_product_id=item_id, name=p["name"],
+                price_cents=p["price_cents"])
+            work.append(WorkItem(seq=seq, item_id=item_id, payload=payload))
+        return work
+
+    def process(self, task_id: int, item: WorkItem) -> DetailOutcome | None:
+        """One create call; None leaves the item pending (downstream unavailable)."""
+        if item.payload is None:
+            return DetailOutcome(item.seq, item.item_id, Outcome.FAILED,
+                                 reason="product not found in the source shop")
+        try:
+            new_id = self.client.create_product(item.payload, f"{task_id}-{item.seq}")
+        except PermanentItemError as exc:
+            return DetailOutcome(item.seq, item.item_id, Outcome.FAILED, reason=exc.msg)
+        except DownstreamUnavailable:
+            return None
+        return DetailOutcome(item.seq, item.item_id, Outcome.SUCCEEDED, target_id=new_id)

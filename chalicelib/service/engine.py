@@ -1,0 +1,259 @@
+"""The chunked execution engine: claim a chunk, run its items, record, hand on, finalize.
+
+One SQS message names one chunk. A worker claims the chunk with a lease (a duplicate
+delivery finds it claimed or done and is acknowledged without work), runs the chunk's
+pending items on a bounded thread pool, writes outcomes in batches under its lease,
+queues the task's next pending chunk when done, and the worker that finishes the last
+chunk finalizes the task. Near the Lambda deadline it stops taking items, saves what it
+did and re-queues the rest. Kinds of task plug in an ItemProcessor.
+"""
+from __future__ import annotations
+
+import json
+import queue
+import threading
+import time
+import uuid
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from typing import Any, Callable, Iterator, Protocol, Sequence
+
+from chalicelib.adapters import chunk_repo, task_repo
+from chalicelib.adapters.aws import FileStore, WorkQueue
+from chalicelib.adapters.chunk_repo import DetailOutcome, Outcome
+from chalicelib.adapters.db import Database
+from chalicelib.config import Settings
+from chalicelib.domain.chunking import plan_chunks
+from chalicelib.domain.task import TaskStatus, progress_percent
+from chalicelib.observability import logger, metrics
+from chalicelib.service.finalize import finalize_task
+from chalicelib.service.tasks import Created, NewTask, TaskService, mark_running
+
+
+@dataclass(frozen=True)
+class WorkItem:
+    seq: int
+    item_id: int
+    payload: Any
+
+
+class ItemProcessor(Protocol):
+    def prepare(self, cur: Any, task: dict[str, Any], task_input: dict[str, Any],
+                items: Sequence[tuple[int, int]]) -> list[WorkItem]: ...
+
+    def process(self, task_id: int, item: WorkItem) -> DetailOutcome | None: ...
+
+
+def chunk_message(task_id: int, seq: int) -> dict[str, Any]:
+    return {"kind": "chunk", "task_id": task_id, "chunk": seq}
+
+
+class Engine:
+    def __init__(self, db: Database, work_queue: WorkQueue, files: FileStore, settings: Settings,
+                 processors: dict[str, ItemProcessor]):
+        self.db = db
+        self.queue = work_queue
+        self.files = files
+        self.settings = settings
+        self.processors = processors
+        self._pool: ThreadPoolExecutor | None = None
+
+    # -- creation --------------------------------------------------------------------
+    def create_task(self, tasks: TaskService, new: NewTask, item_ids: Sequence[int]) -> Created:
+        """Store task + chunk plan in one transaction, then send the first window."""
+        plan = plan_chunks(item_ids, self.settings.chunk_size)
+        queued: list[int] = []
+
+        def store_plan(cur: Any, task_id: int) -> None:
+            queued[:] = chunk_repo.insert_plan(cur, task_id, plan, self.settings.chunk_window)
+        created = tasks.create(new, on_created=store_plan)
+        if created.created:
+            self._send(created.task["id"], queued)
+        return created
+
+    def resend(self, task_id: int, seqs: Sequence[int]) -> None:
+        """Send messages for chunks already marked queued (raises if SQS refuses)."""
+        if seqs:
+            self.queue.send([chunk_message(task_id, s) for s in seqs])
+
+    def _send(self, task_id: int, seqs: Sequence[int], delay_s: int = 0) -> None:
+        if not seqs:
+            return
+        try:
+            self.queue.send([chunk_message(task_id, s) for s in seqs], delay_s=delay_s)
+        except Exception:
+            # The chunks stay queued in MySQL; the sweeper re-sends what has no message.
+            logger.exception("could not enqueue chunks", extra={"task_id": task_id})
+
+    # -- one message -----------------------------------------------------------------
+    def handle_message(self, body: str, remaining_ms: Callable[[], int]) -> str:
+        msg = json.loads(body)
+        if not isinstance(msg, dict) or msg.get("kind") != "chunk":
+            raise ValueError(f"not a chunk message: {body[:200]!r}")
+        return self.run_chunk(int(msg["task_id"]), int(msg["chunk"]), remaining_ms)
+
+    def run_chunk(self, task_id: int, seq: int, remaining_ms: Callable[[], int]) -> str:
+        """Run one chunk; returns what happened (for logs and tests)."""
+        token = uuid.uuid4().hex
+        claim = self.db.run(lambda cur: self._claim(cur, task_id, seq, token))
+        if claim is None:
+            return "skipped"
+        if claim.attempts > self.settings.max_chunk_attempts:
+            self._give_up(task_id, seq, token, claim)
+            return self._complete(task_id, seq, token)
+        started = time.monotonic()
+        state = self._execute(task_id, seq, token, claim, remaining_ms)
+        metrics.add_metric(name="ChunkSeconds", unit="Seconds", value=time.monotonic() - started)
+        if state == "complete":
+            return self._complete(task_id, seq, token)
+        if state in ("deadline", "unavailable"):
+            unavailable = state == "unavailable"
+            if self.db.run(lambda cur: chunk_repo.release(cur, task_id, seq, token,
+                                                          count_attempt=unavailable)):
+                backoff = min(60, 2 ** claim.attempts) if unavailable else 0
+                self._send(task_id, [seq], delay_s=backoff)
+        return state
+
+    def _claim(self, cur: Any, task_id: int, seq: int, token: str) -> "Claim | None":
+        chunk = chunk_repo.claim(cur, task_id, seq, token, self.settings.lease_seconds)
+        if chunk is None:
+            return None
+        task = task_repo.get_any_station(cur, task_id, for_update=True)
+        if task is None or TaskStatus(task["status"]).is_final:
+            return Claim(None, [], chunk["attempts"])   # nothing to do: just complete it
+        mark_running(cur, task)
+        first = chunk["first_item"]
+        done = chunk_repo.finished_seqs(cur, task_id, first, chunk["item_count"])
+        pending = [(first + i, item_id) for i, item_id in enumerate(chunk["item_ids"])
+                   if first + i not in done]
+        processor = self.processors[task["name"]]
+        task_input = json.loads(task_repo.get_input(cur, task_id))
+        return Claim(processor, processor.prepare(cur, task, task_input, pending),
+                     chunk["attempts"])
+
+    def _execute(self, task_id: int, seq: int, token: str, claim: "Claim",
+                 remaining_ms: Callable[[], int]) -> str:
+        """Run the claim's items on the pool, flushing outcomes in batches.
+
+        Returns "complete", "deadline" (stopped near the Lambda deadline), "unavailable"
+        (some items could not reach the downstream) or "lease_lost".
+        """
+        if not claim.work:
+            return "complete"
+        processor, settings = claim.processor, self.settings
+        items: Iterator[WorkItem] = iter(claim.work)
+        take_lock, stop = threading.Lock(), threading.Event()
+        results: queue.SimpleQueue = queue.SimpleQueue()
+
+        def runner() -> None:
+            try:
+                while not stop.is_set():
+                    with take_lock:
+                        item = next(items, None)
+                    if item is None:
+                        return
+                    try:
+                        results.put(processor.process(task_id, item))
+                    except Exception:
+                        logger.exception("item failed unexpectedly", extra={"seq": item.seq})
+                        results.put(None)
+            finally:
+                results.put(_RUNNER_DONE)
+
+        threads = max(1, min(settings.chunk_threads, len(claim.work)))
+        pool = self._thread_pool()
+        for _ in range(threads):
+            pool.submit(runner)
+        batch: list[DetailOutcome] = []
+        running, handled, left_pending = threads, 0, 0
+        flush_every = settings.outcome_flush_ms / 1000
+        next_flush = time.monotonic() + flush_every
+        lease_lost = False
+        while running:
+            try:
+                got = results.get(timeout=max(0.0, next_flush - time.monotonic()))
+            except queue.Empty:
+                got = _NOTHING
+            if got is _RUNNER_DONE:
+                running -= 1
+            elif got is None:
+                left_pending += 1
+            elif got is not _NOTHING:
+                batch.append(got)
+                handled += 1
+            if not stop.is_set() and remaining_ms() < settings.deadline_margin_ms:
+                stop.set()
+            now = time.monotonic()
+            if batch and not lease_lost and (len(batch) >= settings.outcome_batch_size
+                                             or now >= next_flush or not running):
+                if not self._flush(task_id, seq, token, batch):
+                    lease_lost = True
+                    stop.set()
+                batch = []
+            if now >= next_flush:
+                next_flush = now + flush_every
+        if lease_lost:
+            return "lease_lost"
+        if handled + left_pending < len(claim.work):
+            return "deadline"
+        return "unavailable" if left_pending else "complete"
+
+    def _flush(self, task_id: int, seq: int, token: str, batch: list[DetailOutcome]) -> bool:
+        def tx(cur: Any) -> bool:
+            if not chunk_repo.record_outcomes(cur, task_id, seq, token,
+                                              self.settings.lease_seconds, batch):
+                return False
+            ok = sum(1 for o in batch if o.outcome == Outcome.SUCCEEDED)
+            counts = task_repo.add_outcomes(cur, task_id, ok, len(batch) - ok)
+            task_repo.set_progress(cur, task_id, progress_percent(
+                counts["total_items"], counts["succeeded_items"], counts["failed_items"]))
+            return True
+        written = self.db.run(tx)
+        if written:
+            ok = sum(1 for o in batch if o.outcome == Outcome.SUCCEEDED)
+            metrics.add_metric(name="ItemsSucceeded", unit="Count", value=ok)
+            metrics.add_metric(name="ItemsFailed", unit="Count", value=len(batch) - ok)
+        else:
+            logger.warning("lease lost; another worker owns the chunk",
+                           extra={"task_id": task_id, "chunk": seq})
+        return written
+
+    def _give_up(self, task_id: int, seq: int, token: str, claim: "Claim") -> None:
+        """Too many attempts: every item still pending fails with the reason."""
+        reason = f"gave up after {claim.attempts - 1} attempts: downstream unavailable"
+        outcomes = [DetailOutcome(w.seq, w.item_id, Outcome.FAILED, reason=reason)
+                    for w in claim.work]
+        for start in range(0, len(outcomes), self.settings.outcome_batch_size):
+            self._flush(task_id, seq, token, outcomes[start:start + self.settings.outcome_batch_size])
+
+    def _complete(self, task_id: int, seq: int, token: str) -> str:
+        def tx(cur: Any) -> tuple[list[int], int] | None:
+            if not chunk_repo.complete(cur, task_id, seq, token):
+                return None
+            return chunk_repo.queue_next_pending(cur, task_id), chunk_repo.unfinished_count(cur, task_id)
+        done = self.db.run(tx)
+        if done is None:
+            return "lease_lost"
+        next_seqs, unfinished = done
+        self._send(task_id, next_seqs)
+        if unfinished == 0:
+            finalize_task(self.db, self.files, task_id)
+        return "complete"
+
+    def _thread_pool(self) -> ThreadPoolExecutor:
+        # One pool per warm instance, sized once; chunks reuse its threads.
+        if self._pool is None:
+            self._pool = ThreadPoolExecutor(max_workers=self.settings.chunk_threads,
+                                            thread_name_prefix="item")
+        return self._pool
+
+
+@dataclass(frozen=True)
+class Claim:
+    processor: ItemProcessor | None
+    work: list[WorkItem]
+    attempts: int
+
+
+_RUNNER_DONE = object()
+_NOTHING = object()

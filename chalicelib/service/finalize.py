@@ -1,0 +1,72 @@
+"""Finalizing an engine task: status 3/4/5, reason, result with counts and error report.
+
+Safe to run any number of times, from any worker or the sweeper: the report's S3 key is
+fixed per task run, and the final UPDATE only applies while the task is still running.
+"""
+from __future__ import annotations
+
+import csv
+import io
+from typing import Any
+
+from chalicelib.adapters import chunk_repo, task_repo
+from chalicelib.adapters.aws import FileStore
+from chalicelib.adapters.db import Database
+from chalicelib.domain.task import (TaskStatus, outcome_reason, outcome_status)
+from chalicelib.errors import Conflict
+from chalicelib.observability import logger
+from chalicelib.service.tasks import finish_locked
+
+
+def error_report_csv(rows: Any) -> bytes:
+    buf = io.StringIO()
+    out = csv.writer(buf)
+    out.writerow(["seq", "item_id", "reason"])
+    for row in rows:
+        out.writerow([row["seq"], row["item_id"], row["reason"]])
+    # BOM so that spreadsheet programs open the Chinese reasons as UTF-8.
+    return ("\ufeff" + buf.getvalue()).encode("utf-8")
+
+
+def report_key(task: dict[str, Any]) -> str:
+    return f"reports/{task['station_id']}/{task['id']}/errors-run{task['run_count']}.csv"
+
+
+def finalize_task(db: Database, files: FileStore, task_id: int) -> bool:
+    """Finalize if every chunk is done; returns True when this call finalized the task."""
+    def check(cur: Any) -> dict[str, Any] | None:
+        task = task_repo.get_any_station(cur, task_id)
+        if task is None or TaskStatus(task["status"]).is_final:
+            return None
+        if chunk_repo.unfinished_count(cur, task_id):
+            return None
+        return task
+    task = db.run(check)
+    if task is None:
+        return False
+
+    result: dict[str, Any] = {"total": task["total_items"], "succeeded": task["succeeded_items"],
+                              "failed": task["failed_items"]}
+    if task["failed_items"]:
+        rows = db.run(lambda cur: chunk_repo.failed_details(cur, task_id))
+        key = report_key(task)
+        files.put_bytes(key, error_report_csv(rows), "text/csv; charset=utf-8")
+        result["error_report_key"] = key
+
+    status = outcome_status(task["total_items"], task["succeeded_items"], task["failed_items"])
+    reason = outcome_reason(task["total_items"], task["succeeded_items"], task["failed_items"])
+
+    def finish(cur: Any) -> bool:
+        locked = task_repo.get_any_station(cur, task_id, for_update=True)
+        if locked is None or TaskStatus(locked["status"]).is_final:
+            return False
+        try:
+            finish_locked(cur, locked, status, result=result, reason=reason)
+        except Conflict:
+            return False
+        task_repo.set_progress(cur, task_id, 100)
+        return True
+    done = db.run(finish)
+    if done:
+        logger.info("task finalized", extra={"task_id": task_id, "status": int(status), **result})
+    return done

@@ -1,0 +1,69 @@
+"""The sweeper: a pure function of "now" that repairs what crashes and lost messages leave.
+
+Runs every minute (EventBridge). Each repair is its own transaction and is claimed with
+FOR UPDATE SKIP LOCKED, so two sweepers running at once split the work instead of
+doing it twice; a duplicate message they might still cause is absorbed by the chunk
+claim. One task's failure to repair is logged and does not stop the others.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from chalicelib.adapters import chunk_repo, task_repo
+from chalicelib.observability import logger
+from chalicelib.service.engine import Engine
+from chalicelib.service.finalize import finalize_task
+
+BATCH = 200
+
+
+@dataclass
+class SweepReport:
+    expired_leases: int = 0
+    stale_queued: int = 0
+    stalled_tasks: int = 0
+    finalized: int = 0
+    errors: list[str] = field(default_factory=list)
+
+
+class Sweeper:
+    def __init__(self, engine: Engine, *, stale_queued_s: int = 900):
+        self.engine = engine
+        self.stale_queued_s = stale_queued_s
+
+    def sweep(self) -> SweepReport:
+        report = SweepReport()
+        db = self.engine.db
+        expired = db.run(lambda cur: chunk_repo.requeue_expired_leases(cur, BATCH))
+        stale = db.run(lambda cur: chunk_repo.requeue_stale_queued(cur, self.stale_queued_s, BATCH))
+        for task_id, seq in expired + stale:
+            self._guard(report, task_id, lambda: self.engine.resend(task_id, [seq]))
+        report.expired_leases, report.stale_queued = len(expired), len(stale)
+
+        for task_id in db.run(lambda cur: chunk_repo.stalled_tasks(cur, BATCH)):
+            def hand_on(task_id: int = task_id) -> None:
+                seqs = db.run(lambda cur: chunk_repo.queue_next_pending(cur, task_id))
+                self.engine.resend(task_id, seqs)
+            if self._guard(report, task_id, hand_on):
+                report.stalled_tasks += 1
+
+        for task_id in db.run(lambda cur: task_repo.running_ids_with_all_chunks_done(cur, BATCH)):
+            ok: list[bool] = []
+            if self._guard(report, task_id, lambda: ok.append(
+                    finalize_task(db, self.engine.files, task_id))) and ok and ok[0]:
+                report.finalized += 1
+        if any((report.expired_leases, report.stale_queued, report.stalled_tasks,
+                report.finalized, report.errors)):
+            logger.info("sweep repaired", extra=report.__dict__)
+        return report
+
+    @staticmethod
+    def _guard(report: SweepReport, task_id: int, repair: Any) -> bool:
+        try:
+            repair()
+            return True
+        except Exception as exc:  # isolate one task's failure from the rest
+            logger.exception("sweep repair failed", extra={"task_id": task_id})
+            report.errors.append(f"task {task_id}: {exc.__class__.__name__}")
+            return False

@@ -1,0 +1,83 @@
+"""Drive the engine in this process from the real (emulated) queue, like one worker would."""
+from __future__ import annotations
+
+import json
+from dataclasses import replace
+from typing import Any, Callable
+
+from chalicelib.adapters import chunk_repo
+from chalicelib.bootstrap import Services, services
+from chalicelib.config import get_settings
+from infra.local.demo import ensure_products, ensure_shop
+
+
+def services_with(**overrides: Any) -> Services:
+    """A separate composition root with changed settings (same DB, queue and bucket)."""
+    return Services(replace(get_settings(), **overrides))
+
+
+def seed_shops(n_products: int = 50) -> dict[str, Any]:
+    db = services().db
+    src = ensure_shop(db, "s001", "source")
+    dst = ensure_shop(db, "s001", "target")
+    foreign = ensure_shop(db, "s002", "foreign")
+    ids = ensure_products(db, "s001", src, n_products)
+    return {"source": src, "target": dst, "foreign": foreign, "product_ids": ids}
+
+
+def receive(svc: Services, max_messages: int = 10) -> list[dict[str, Any]]:
+    resp = svc.queue.sqs.receive_message(QueueUrl=svc.queue.url, MaxNumberOfMessages=max_messages,
+                                         WaitTimeSeconds=0, VisibilityTimeout=30)
+    return resp.get("Messages", [])
+
+
+def drain(svc: Services, remaining_ms: Callable[[], int] = lambda: 10 ** 9,
+          max_rounds: int = 1000) -> list[str]:
+    """Process messages until the queue is empty; returns each run_chunk outcome."""
+    outcomes = []
+    for _ in range(max_rounds):
+        messages = receive(svc, 1)
+        if not messages:
+            return outcomes
+        for m in messages:
+            outcomes.append(svc.engine.handle_message(m["Body"], remaining_ms))
+            svc.queue.sqs.delete_message(QueueUrl=svc.queue.url, ReceiptHandle=m["ReceiptHandle"])
+    raise AssertionError("queue did not drain")
+
+
+def queue_bodies(svc: Services) -> list[dict[str, Any]]:
+    """Read (and delete) every message now in the queue."""
+    bodies = []
+    while True:
+        messages = receive(svc)
+        if not messages:
+            return bodies
+        for m in messages:
+            bodies.append(json.loads(m["Body"]))
+            svc.queue.sqs.delete_message(QueueUrl=svc.queue.url, ReceiptHandle=m["ReceiptHandle"])
+
+
+def details(task_id: int) -> list[dict[str, Any]]:
+    def q(cur: Any) -> list[dict[str, Any]]:
+        cur.execute("SELECT seq, item_id, outcome, target_id, reason FROM tbl_task_detail"
+                    " WHERE task_id=%s ORDER BY seq", (task_id,))
+        return list(cur.fetchall())
+    return services().db.run(q)
+
+
+def chunks(task_id: int) -> list[dict[str, Any]]:
+    def q(cur: Any) -> list[dict[str, Any]]:
+        cur.execute("SELECT seq, state, attempts, succeeded, failed, lease_token FROM tbl_task_chunk"
+                    " WHERE task_id=%s ORDER BY seq", (task_id,))
+        return list(cur.fetchall())
+    return services().db.run(q)
+
+
+def count(table: str) -> int:
+    def q(cur: Any) -> int:
+        cur.execute(f"SELECT COUNT(*) AS n FROM {table}")
+        return cur.fetchone()["n"]
+    return services().db.run(q)
+
+
+DONE = int(chunk_repo.ChunkState.DONE)

@@ -1,0 +1,201 @@
+"""The chunked engine against real MariaDB, moto's SQS and S3, and the fake product center."""
+from __future__ import annotations
+
+import csv
+import io
+import urllib.request
+
+import pytest
+
+from chalicelib.adapters import chunk_repo
+from chalicelib.api.present import task_item
+from chalicelib.domain.task import TaskStatus
+from chalicelib.service.copy_tasks import CopyTaskRequest
+from tests.factories import raw_row
+from tests.integration.engine_helpers import (DONE, chunks, count, details, drain, queue_bodies,
+                                              seed_shops, services_with)
+
+
+def create(svc, shops, ids, **kw):
+    req = CopyTaskRequest(source_shop_id=shops["source"], target_shop_id=shops["target"],
+                          product_ids=list(ids), **kw)
+    return svc.copy_tasks.create("s001", req).task
+
+
+def test_creation_stores_plan_and_sends_only_the_window(db_clean):
+    shops = seed_shops(25)
+    svc = services_with(chunk_size=4, chunk_window=2)
+    task = create(svc, shops, shops["product_ids"])
+    assert task["total_items"] == 25 and task["status"] == TaskStatus.SUBMITTED
+    plan = chunks(task["id"])
+    assert len(plan) == 7
+    assert [c["state"] for c in plan] == [1, 1, 0, 0, 0, 0, 0]
+    assert sorted(b["chunk"] for b in queue_bodies(svc)) == [0, 1]
+
+
+def test_copy_runs_to_finished_with_every_detail_once(db_clean, product_center):
+    shops = seed_shops(25)
+    svc = services_with(chunk_size=4, chunk_window=2, chunk_threads=3)
+    task = create(svc, shops, shops["product_ids"])
+    outcomes = drain(svc)
+    assert outcomes.count("complete") == 7
+    row = raw_row(task["id"])
+    assert row["status"] == TaskStatus.FINISHED and row["progress"] == 100
+    assert (row["succeeded_items"], row["failed_items"]) == (25, 0)
+    assert row["run_count"] == 1 and row["start_time"] and row["end_time"]
+    assert row["result"] == {"total": 25, "succeeded": 25, "failed": 0}
+    rows = details(task["id"])
+    assert [d["seq"] for d in rows] == list(range(25))
+    assert [d["item_id"] for d in rows] == shops["product_ids"]
+    assert all(d["outcome"] == 1 and d["target_id"] for d in rows)
+    stats = product_center.stats()
+    assert stats["creates"] == 25 and stats["max_creates_per_key"] == 1
+    assert all(c["state"] == DONE for c in chunks(task["id"]))
+
+
+def test_partial_success_has_reasons_and_an_expiring_error_report(db_clean, product_center):
+    product_center.configure(reject_every=5)
+    shops = seed_shops(20)
+    svc = services_with(chunk_size=8)
+    task = create(svc, shops, shops["product_ids"])
+    drain(svc)
+    row = raw_row(task["id"])
+    rejected = [i for i in shops["product_ids"] if i % 5 == 0]
+    assert row["status"] == TaskStatus.PARTIAL
+    assert row["failed_items"] == len(rejected) and row["succeeded_items"] == 20 - len(rejected)
+    assert f"{len(rejected)} of 20" in row["reason"]
+    failed = [d for d in details(task["id"]) if d["outcome"] == 2]
+    assert [d["item_id"] for d in failed] == rejected
+    assert all("rejected" in d["reason"] for d in failed)
+    item = task_item(row, svc.files)
+    url = item["result"]["error_report_url"]
+    assert "error_report_key" not in item["result"]
+    assert "X-Amz-Expires=60" in url or "Expires=" in url
+    with urllib.request.urlopen(url) as resp:
+        text = resp.read().decode("utf-8-sig")
+    lines = list(csv.reader(io.StringIO(text)))
+    assert lines[0] == ["seq", "item_id", "reason"]
+    assert [int(r[1]) for r in lines[1:]] == rejected
+
+
+def test_all_failed_is_status_5(db_clean, product_center):
+    product_center.configure(reject_every=1)
+    shops = seed_shops(6)
+    svc = services_with(chunk_size=4)
+    task = create(svc, shops, shops["product_ids"])
+    drain(svc)
+    row = raw_row(task["id"])
+    assert row["status"] == TaskStatus.FAILED and row["failed_items"] == 6
+    assert row["result"]["error_report_key"].endswith(".csv")
+
+
+def test_unknown_product_fails_its_detail_only(db_clean):
+    shops = seed_shops(3)
+    svc = services_with()
+    task = create(svc, shops, shops["product_ids"] + [10 ** 12])
+    drain(svc)
+    row = raw_row(task["id"])
+    assert row["status"] == TaskStatus.PARTIAL
+    assert details(task["id"])[-1]["reason"] == "product not found in the source shop"
+
+
+def test_duplicate_delivery_is_acknowledged_without_work(db_clean, product_center):
+    shops = seed_shops(5)
+    svc = services_with(chunk_size=5)
+    task = create(svc, shops, shops["product_ids"])
+    [body] = queue_bodies(svc)
+    assert svc.engine.run_chunk(task["id"], body["chunk"], lambda: 10 ** 9) == "complete"
+    assert svc.engine.run_chunk(task["id"], body["chunk"], lambda: 10 ** 9) == "skipped"
+    assert product_center.stats()["requests"] == 5
+    assert raw_row(task["id"])["succeeded_items"] == 5
+
+
+def test_a_chunk_leased_by_a_live_worker_is_skipped(db_clean):
+    shops = seed_shops(5)
+    svc = services_with(chunk_size=5)
+    task = create(svc, shops, shops["product_ids"])
+    queue_bodies(svc)
+    svc.db.run(lambda cur: chunk_repo.claim(cur, task["id"], 0, "a" * 32, 300))
+    assert svc.engine.run_chunk(task["id"], 0, lambda: 10 ** 9) == "skipped"
+    assert details(task["id"]) == []
+
+
+def test_expired_lease_is_taken_over_and_finished_work_is_not_redone(db_clean, product_center):
+    shops = seed_shops(6)
+    svc = services_with(chunk_size=6)
+    task = create(svc, shops, shops["product_ids"])
+    queue_bodies(svc)
+    dead = "d" * 32
+    svc.db.run(lambda cur: chunk_repo.claim(cur, task["id"], 0, dead, 300))
+    # the dead worker recorded two outcomes before dying
+    done = [chunk_repo.DetailOutcome(s, shops["product_ids"][s], chunk_repo.Outcome.SUCCEEDED, 77)
+            for s in (0, 1)]
+    assert svc.db.run(lambda cur: chunk_repo.record_outcomes(cur, task["id"], 0, dead, 300, done))
+    from chalicelib.adapters import task_repo
+    svc.db.run(lambda cur: task_repo.add_outcomes(cur, task["id"], 2, 0))
+    svc.db.run(lambda cur: cur.execute(
+        "UPDATE tbl_task_chunk SET lease_until = UTC_TIMESTAMP(3) - INTERVAL 1 SECOND"))
+    # the dead worker cannot write any more once its lease expired and was taken over
+    assert svc.engine.run_chunk(task["id"], 0, lambda: 10 ** 9) == "complete"
+    assert not svc.db.run(lambda cur: chunk_repo.record_outcomes(cur, task["id"], 0, dead, 300, []))
+    assert product_center.stats()["requests"] == 4
+    row = raw_row(task["id"])
+    assert row["status"] == TaskStatus.FINISHED and row["succeeded_items"] == 6
+    assert [c["attempts"] for c in chunks(task["id"])] == [2]
+
+
+def test_deadline_saves_progress_and_requeues_the_rest(db_clean, product_center):
+    shops = seed_shops(30)
+    svc = services_with(chunk_size=30, chunk_threads=2, deadline_margin_ms=1000,
+                        outcome_batch_size=5)
+    task = create(svc, shops, shops["product_ids"])
+    [body] = queue_bodies(svc)
+    calls = {"n": 0}
+
+    def remaining_ms() -> int:
+        calls["n"] += 1
+        return 10 ** 9 if calls["n"] < 8 else 500      # the Lambda is about to time out
+    assert svc.engine.run_chunk(task["id"], 0, remaining_ms) == "deadline"
+    partial = raw_row(task["id"])
+    assert 0 < partial["succeeded_items"] < 30 and partial["status"] == TaskStatus.RUNNING
+    assert 0 < partial["progress"] < 100
+    [chunk] = chunks(task["id"])
+    assert chunk["state"] == int(chunk_repo.ChunkState.QUEUED) and chunk["attempts"] == 0
+    assert [b["chunk"] for b in queue_bodies(svc)] == [0]       # the rest is re-queued
+    assert svc.engine.run_chunk(task["id"], 0, lambda: 10 ** 9) == "complete"
+    row = raw_row(task["id"])
+    assert row["status"] == TaskStatus.FINISHED and row["succeeded_items"] == 30
+    assert product_center.stats()["creates"] == 30
+    assert product_center.stats()["max_creates_per_key"] == 1
+
+
+def test_downstream_down_retries_then_fails_items_with_a_reason(db_clean, product_center):
+    product_center.configure(error_rate=1.0)
+    shops = seed_shops(3)
+    svc = services_with(chunk_size=3, product_center_max_attempts=2, max_chunk_attempts=2)
+    task = create(svc, shops, shops["product_ids"])
+    queue_bodies(svc)
+    for attempt in range(2):
+        assert svc.engine.run_chunk(task["id"], 0, lambda: 10 ** 9) == "unavailable"
+        assert details(task["id"]) == []
+    assert product_center.stats()["requests"] == 2 * 3 * 2
+    assert svc.engine.run_chunk(task["id"], 0, lambda: 10 ** 9) == "complete"
+    row = raw_row(task["id"])
+    assert row["status"] == TaskStatus.FAILED
+    assert all("downstream unavailable" in d["reason"] for d in details(task["id"]))
+
+
+def test_large_task_creation_writes_chunk_rows_not_detail_rows(db_clean):
+    shops = seed_shops(1)
+    svc = services_with(max_copy_items=100_000)
+    ids = list(range(1, 100_001))
+    task = create(svc, shops, ids)
+    assert len(chunks(task["id"])) == 100 and count("tbl_task_detail") == 0
+    assert len(queue_bodies(svc)) == svc.settings.chunk_window
+    assert len(task_repo_input(task["id"])) < 300
+
+
+def task_repo_input(task_id):
+    from chalicelib.adapters import task_repo
+    from chalicelib.bootstrap import services
+    return services().db.run(lambda cur: task_repo.get_input(cur, task_id))

@@ -1,0 +1,60 @@
+"""The internal task API for worker-side processes, guarded by the shared auth_key."""
+import pytest
+
+from tests.factories import raw_row
+
+
+def call(api, action, body, key):
+    headers = {} if key is None else {"X-Auth-Key": key}
+    return api.post(f"/internal/task/{action}", body, headers=headers)
+
+
+def test_full_lifecycle_over_http(api, internal_key):
+    status, body = call(api, "add", {"station_id": "s001", "name": "import_orders", "type": 0,
+                                     "input": {"file": "a.xlsx"}, "user_task_id": "u9"},
+                        internal_key)
+    assert status == 200 and body["code"] == 0 and body["data"]["created"] is True
+    task_id = body["data"]["task_id"]
+    status, body = call(api, "start", {"station_id": "s001", "task_id": task_id}, internal_key)
+    assert body["data"]["status"] == 2
+    status, body = call(api, "update", {"station_id": "s001", "task_id": task_id, "progress": 50},
+                        internal_key)
+    assert body["data"]["progress"] == 50
+    status, body = call(api, "finish", {"station_id": "s001", "task_id": task_id, "status": 3,
+                                        "result": {"rows": 10}}, internal_key)
+    assert body["data"]["status"] == 3 and body["data"]["result"] == {"rows": 10}
+    status, body = call(api, "get", {"station_id": "s001", "task_id": task_id}, internal_key)
+    assert status == 200 and body["data"]["progress"] == 100
+
+
+@pytest.mark.parametrize("key", [None, "", "wrong", "dev-internal-key-change-m"])
+def test_wrong_key_is_refused_and_writes_nothing(api, internal_key, key):
+    status, body = call(api, "add", {"station_id": "s001", "name": "x", "type": 0}, key)
+    assert status == 403 and body["code"] == 40300
+    status, body = call(api, "get", {"station_id": "s001", "task_id": 1}, internal_key)
+    assert status == 404
+
+
+def test_illegal_transition_is_a_409(api, internal_key):
+    _, body = call(api, "add", {"station_id": "s001", "name": "x", "type": 0}, internal_key)
+    task_id = body["data"]["task_id"]
+    status, body = call(api, "finish", {"station_id": "s001", "task_id": task_id, "status": 3},
+                        internal_key)
+    assert status == 409 and body["code"] == 40900 and "submitted" in body["msg"]
+    assert raw_row(task_id)["status"] == 1
+
+
+@pytest.mark.parametrize("body,fragment", [
+    ({"name": "x", "type": 0}, "station_id"),
+    ({"station_id": "s001", "type": 0}, "name"),
+    ({"station_id": "s001", "name": "x", "type": 9}, "type"),
+    ({"station_id": "s" * 17, "name": "x", "type": 0}, "station_id"),
+])
+def test_bad_add_bodies(api, internal_key, body, fragment):
+    status, resp = call(api, "add", body, internal_key)
+    assert status == 400 and resp["code"] == 40001 and fragment in resp["msg"]
+
+
+def test_unknown_action(api, internal_key):
+    status, body = call(api, "drop", {}, internal_key)
+    assert status == 404 and body["code"] == 40400
