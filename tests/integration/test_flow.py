@@ -1,0 +1,95 @@
+"""The whole flow through the local runtime: HTTP API -> SQS -> worker processes -> MySQL.
+
+The runtime runs the real app.py: routes over a socket, the queue worker as separate
+processes at its maximum concurrency, and the sweeper on a short interval.
+"""
+from __future__ import annotations
+
+import json
+import time
+import urllib.error
+import urllib.request
+from typing import Any
+
+import pytest
+
+from tests.integration.engine_helpers import chunks, details, seed_shops
+
+
+def http(method: str, url: str, token: str, body: Any = None) -> tuple[int, dict]:
+    data = None if body is None else json.dumps(body).encode()
+    req = urllib.request.Request(url, data=data, method=method, headers={
+        "Authorization": f"Bearer {token}", "Content-Type": "application/json"})
+    try:
+        with urllib.request.urlopen(req, timeout=30) as resp:
+            return resp.status, json.loads(resp.read())
+    except urllib.error.HTTPError as err:
+        return err.code, json.loads(err.read())
+
+
+def wait_for(predicate, timeout_s: float, what: str) -> Any:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(0.1)          # polling a condition with a deadline
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+@pytest.fixture
+def runtime(db_clean, stack_env, monkeypatch):
+    from chalicelib import bootstrap
+    from infra.local.runtime import LocalRuntime
+    env = {**stack_env, "CHUNK_SIZE": "100", "CHUNK_WINDOW": "2", "WORKER_CONCURRENCY": "3"}
+    for key, value in env.items():          # the API half runs in this process
+        monkeypatch.setenv(key, value)
+    bootstrap.reset()
+    with LocalRuntime(app_ref="app:app", stage="dev", port=0, env=env, schedule_interval_s=1.0,
+                      worker_concurrency={"work": 3}, access_log=False) as rt:
+        yield rt
+    bootstrap.reset()
+
+
+def test_copy_task_end_to_end(runtime, station_token, product_center):
+    product_center.configure(latency_ms=5, reject_every=97)
+    shops = seed_shops(450)
+    status, resp = http("POST", runtime.url + "/station/product/copy_task", station_token,
+                        {"source_shop_id": shops["source"], "target_shop_id": shops["target"],
+                         "product_ids": shops["product_ids"]})
+    assert status == 200, resp
+    task_url = runtime.url + resp["data"]["task_url"]
+
+    def final():
+        _, got = http("GET", task_url, station_token)
+        return got["data"] if got["data"]["status"] in (3, 4, 5) else None
+    task = wait_for(final, 60, "the copy task to finish")
+    rejected = [i for i in shops["product_ids"] if i % 97 == 0]
+    assert task["status"] == (4 if rejected else 3) and task["progress"] == 100
+    assert task["counts"] == {"total": 450, "succeeded": 450 - len(rejected),
+                              "failed": len(rejected)}
+    rows = details(task["task_id"])
+    assert [d["seq"] for d in rows] == list(range(450))          # every detail exactly once
+    assert len({c["seq"] for c in chunks(task["task_id"])}) == 5
+    assert all(c["state"] == 3 for c in chunks(task["task_id"]))
+    stats = product_center.stats()
+    assert stats["max_creates_per_key"] == 1 and stats["creates"] == 450 - len(rejected)
+    if rejected:
+        with urllib.request.urlopen(task["result"]["error_report_url"]) as report:
+            assert len(report.read().decode("utf-8-sig").strip().splitlines()) == 1 + len(rejected)
+    _, listed = http("GET", runtime.url + "/task/list", station_token)
+    assert listed["data"]["finish"] is True
+    assert listed["data"]["tasks"][0]["task_id"] == task["task_id"]
+
+
+def test_workers_run_in_separate_processes(runtime):
+    workers = [i for i in runtime.instances if i["handler"] == "work"]
+    assert len(workers) == 3 and len({w["pid"] for w in workers}) == 3
+
+
+def test_unauthenticated_request_gets_an_envelope(runtime):
+    req = urllib.request.Request(runtime.url + "/task/list")
+    with pytest.raises(urllib.error.HTTPError) as err:
+        urllib.request.urlopen(req, timeout=10)
+    body = json.loads(err.value.read())
+    assert err.value.code in (401, 403) and body["code"] in (40100, 40300)
