@@ -33,20 +33,30 @@ def free_port() -> int:
 
 
 @pytest.fixture(scope="session")
-def mysql_server() -> Iterator[str]:
-    """URL of a server without database: TEST_DATABASE_URL, or a private MariaDB."""
-    external = os.environ.get("TEST_DATABASE_URL")
-    if external:
-        yield external.rstrip("/")
+def private_mariadb(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
+    """The session's own MariaDB (None when TEST_DATABASE_URL names another server).
+
+    It gets its own data directory per session, so concurrent test runs on one machine
+    never share (or stop) each other's server. Fault tests restart it through this handle."""
+    if os.environ.get("TEST_DATABASE_URL"):
+        yield None
         return
     from infra.local.mariadb import MariaDB, ensure_installed
     ensure_installed()
-    server = MariaDB(datadir=ROOT / ".local" / "test-mariadb", port=free_port())
+    server = MariaDB(datadir=tmp_path_factory.mktemp("mariadb"), port=free_port())
     server.start()
     try:
-        yield server.url("").rstrip("/")
+        yield server
     finally:
         server.stop()
+
+
+@pytest.fixture(scope="session")
+def mysql_server(private_mariadb: Any) -> str:
+    """URL of the test server, without a database."""
+    if private_mariadb is None:
+        return os.environ["TEST_DATABASE_URL"].rstrip("/")
+    return private_mariadb.url("").rstrip("/")
 
 
 @pytest.fixture(scope="session")
