@@ -67,7 +67,7 @@ def internal_task(action):
                     maximum_concurrency=_settings.worker_concurrency)
 def work(event):
     for record in event:
-        services().engine.handle_message(record.body, event.context.get_remaining_time_in_millis)
+        services().messages.handle(record.body, event.context.get_remaining_time_in_millis)
 
 
 @app.schedule(Rate(1, unit=Rate.MINUTES))

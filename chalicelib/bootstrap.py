@@ -16,6 +16,7 @@ from chalicelib.config import Settings, get_settings
 from chalicelib.observability import metrics
 from chalicelib.service import copy_tasks
 from chalicelib.service.engine import Engine
+from chalicelib.service.messages import MessageRouter
 from chalicelib.service.sweeper import Sweeper
 from chalicelib.service.tasks import TaskService
 
@@ -54,6 +55,13 @@ class Services:
     def engine(self) -> Engine:
         processors = {copy_tasks.TASK_NAME: copy_tasks.CopyProcessor(self.product_center)}
         return Engine(self.db, self.queue, self.files, self.settings, processors)
+
+    @cached_property
+    def messages(self) -> MessageRouter:
+        """Work-queue message kinds and their handlers."""
+        router = MessageRouter()
+        router.register("chunk", self.engine.handle_message)
+        return router
 
     @cached_property
     def sweeper(self) -> Sweeper:

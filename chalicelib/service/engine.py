@@ -86,11 +86,13 @@ class Engine:
             logger.exception("could not enqueue chunks", extra={"task_id": task_id})
 
     # -- one message -----------------------------------------------------------------
-    def handle_message(self, body: str, remaining_ms: Callable[[], int]) -> str:
-        msg = json.loads(body)
-        if not isinstance(msg, dict) or msg.get("kind") != "chunk":
-            raise ValueError(f"not a chunk message: {body[:200]!r}")
-        return self.run_chunk(int(msg["task_id"]), int(msg["chunk"]), remaining_ms)
+    def handle_message(self, msg: dict[str, Any], remaining_ms: Callable[[], int]) -> str:
+        """The "chunk" message handler: {"kind": "chunk", "task_id": …, "chunk": …}."""
+        try:
+            task_id, seq = int(msg["task_id"]), int(msg["chunk"])
+        except (KeyError, TypeError, ValueError):
+            raise ValueError(f"chunk message without ids: {msg!r}") from None
+        return self.run_chunk(task_id, seq, remaining_ms)
 
     def run_chunk(self, task_id: int, seq: int, remaining_ms: Callable[[], int]) -> str:
         """Run one chunk; returns what happened (for logs and tests)."""

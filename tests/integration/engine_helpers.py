@@ -40,7 +40,7 @@ def drain(svc: Services, remaining_ms: Callable[[], int] = lambda: 10 ** 9,
         if not messages:
             return outcomes
         for m in messages:
-            outcomes.append(svc.engine.handle_message(m["Body"], remaining_ms))
+            outcomes.append(svc.messages.handle(m["Body"], remaining_ms))
             svc.queue.sqs.delete_message(QueueUrl=svc.queue.url, ReceiptHandle=m["ReceiptHandle"])
     raise AssertionError("queue did not drain")
 

@@ -1,0 +1,36 @@
+"""Routes work-queue messages to their handler by `kind`.
+
+Every message on the work queue is a small JSON object with a `kind` ("chunk" for an
+engine chunk; other kinds register here) and ids, never data. A message that is not
+JSON, has no known kind or lacks its ids raises: SQS redelivers it and, after
+maxReceiveCount, moves it to the dead-letter queue.
+"""
+from __future__ import annotations
+
+import json
+from typing import Any, Callable
+
+RemainingMs = Callable[[], int]
+Handler = Callable[[dict[str, Any], RemainingMs], str]
+
+
+class MalformedMessage(ValueError):
+    pass
+
+
+class MessageRouter:
+    def __init__(self) -> None:
+        self._handlers: dict[str, Handler] = {}
+
+    def register(self, kind: str, handler: Handler) -> None:
+        self._handlers[kind] = handler
+
+    def handle(self, body: str, remaining_ms: RemainingMs) -> str:
+        try:
+            msg = json.loads(body)
+        except ValueError:
+            raise MalformedMessage(f"message is not JSON: {body[:200]!r}") from None
+        handler = self._handlers.get(msg.get("kind")) if isinstance(msg, dict) else None
+        if handler is None:
+            raise MalformedMessage(f"no handler for message: {body[:200]!r}")
+        return handler(msg, remaining_ms)
