@@ -18,8 +18,8 @@ class Settings:
     work_queue_name: str = "async-task-dev-work"
     export_bucket: str = "async-task-dev-exports"
     # HS256 key for station tokens (the API's credential) and the internal shared key.
-    token_secret: str = "dev-token-secret-change-me"
-    internal_auth_key: str = "dev-internal-key-change-me"
+    token_secret: str = "dev-token-secret-change-me-0123456789abcdef"
+    internal_auth_key: str = "dev-internal-key-change-me-0123456789abcdef"
     # Product center (the downstream whose load sets our ceiling).
     product_center_url: str = "http://127.0.0.1:8100"
     product_center_timeout_s: float = 5.0

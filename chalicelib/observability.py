@@ -6,6 +6,7 @@ lines can be followed across the API, the workers and the sweeper.
 from __future__ import annotations
 
 import json
+import uuid
 from typing import Any, Callable
 
 from aws_lambda_powertools import Logger, Metrics
@@ -17,12 +18,11 @@ metrics = Metrics(namespace="AsyncTask", service="async-task")
 def http_middleware(event: Any, get_response: Callable[[Any], Any]) -> Any:
     headers = event.headers or {}
     request_id = (headers.get("x-correlation-id")
-                  or (event.context or {}).get("requestId") or "")
+                  or (event.context or {}).get("requestId") or uuid.uuid4().hex)
     logger.set_correlation_id(request_id)
     logger.append_keys(path=event.path, method=event.method)
     response = get_response(event)
-    if request_id:
-        response.headers["X-Correlation-Id"] = request_id
+    response.headers["X-Correlation-Id"] = request_id
     logger.info("request", extra={"status": response.status_code})
     logger.remove_keys(["path", "method"])
     return response

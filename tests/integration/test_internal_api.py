@@ -27,8 +27,9 @@ def test_full_lifecycle_over_http(api, internal_key):
     assert status == 200 and body["data"]["progress"] == 100
 
 
-@pytest.mark.parametrize("key", [None, "", "wrong", "dev-internal-key-change-m"])
+@pytest.mark.parametrize("key", [None, "", "wrong", "PREFIX", "LONGER"])
 def test_wrong_key_is_refused_and_writes_nothing(api, internal_key, key):
+    key = {"PREFIX": internal_key[:-1], "LONGER": internal_key + "x"}.get(key, key)
     status, body = call(api, "add", {"station_id": "s001", "name": "x", "type": 0}, key)
     assert status == 403 and body["code"] == 40300
     status, body = call(api, "get", {"station_id": "s001", "task_id": 1}, internal_key)
