@@ -78,6 +78,12 @@ class Bench:
         self.runtime = LocalRuntime(app_ref="app:app", stage="dev", port=0, env=self.env,
                                     project_dir=str(ROOT))
         self.runtime.start()
+        self.warm_up()
+
+    def warm_up(self) -> None:
+        """Measure warm instances, as a busy Lambda fleet is: one chunk for every worker."""
+        self.fake_config(latency_ms=0)
+        self.wait_final(self.create(WORKERS * 1000))
 
     def close(self) -> None:
         self.runtime.stop()

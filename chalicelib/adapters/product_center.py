@@ -26,7 +26,7 @@ import logging
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -148,7 +148,9 @@ class ProductCenterClient:
 
     def create_product(self, item: CreateProduct, idempotency_key: str) -> int:
         """Create the product (or get back the one this key created) and return its id."""
-        body = json.dumps(asdict(item), separators=(",", ":"), ensure_ascii=False).encode()
+        body = json.dumps({"shop_id": item.shop_id, "source_product_id": item.source_product_id,
+                           "name": item.name, "price_cents": item.price_cents},
+                          separators=(",", ":"), ensure_ascii=False).encode()
         headers = {"Content-Type": "application/json", "Idempotency-Key": idempotency_key}
         try:
             return self._retrying(self._attempt, body, headers)
