@@ -31,6 +31,9 @@ class Settings:
     chunk_size: int = 1000
     chunk_threads: int = 10
     chunk_window: int = 4
+    # Run a task's next chunk in the same invocation when the queue is empty (saves the
+    # SQS round trip between chunks; never delays other tasks' messages).
+    chain_chunks: bool = True
     lease_seconds: int = 120
     max_chunk_attempts: int = 5
     # Stop taking details when the Lambda has less than this left.

@@ -60,6 +60,12 @@ class WorkQueue:
         if batch:
             self._send_batch(batch)
 
+    def waiting(self) -> int:
+        """Messages waiting to be received (SQS's approximate count; exact on emulators)."""
+        attrs = self.sqs.get_queue_attributes(QueueUrl=self.url,
+                                              AttributeNames=["ApproximateNumberOfMessages"])
+        return int(attrs["Attributes"]["ApproximateNumberOfMessages"])
+
     def _send_batch(self, entries: list[dict[str, Any]]) -> None:
         resp = self.sqs.send_message_batch(QueueUrl=self.url, Entries=entries)
         if resp.get("Failed"):

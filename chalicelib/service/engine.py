@@ -95,26 +95,36 @@ class Engine:
         return self.run_chunk(task_id, seq, remaining_ms)
 
     def run_chunk(self, task_id: int, seq: int, remaining_ms: Callable[[], int]) -> str:
-        """Run one chunk; returns what happened (for logs and tests)."""
+        """Run a chunk, and the task's next ones while nothing else waits in the queue.
+
+        Returns what happened to the last chunk run (for logs and tests).
+        """
+        state, next_seq = self._run_one(task_id, seq, remaining_ms)
+        while next_seq is not None:
+            state, next_seq = self._run_one(task_id, next_seq, remaining_ms)
+        return state
+
+    def _run_one(self, task_id: int, seq: int, remaining_ms: Callable[[], int]
+                 ) -> tuple[str, int | None]:
         token = uuid.uuid4().hex
         claim = self.db.run(lambda cur: self._claim(cur, task_id, seq, token))
         if claim is None:
-            return "skipped"
+            return "skipped", None
         if claim.attempts > self.settings.max_chunk_attempts:
             self._give_up(task_id, seq, token, claim)
-            return self._complete(task_id, seq, token)
+            return self._complete(task_id, seq, token, remaining_ms)
         started = time.monotonic()
         state = self._execute(task_id, seq, token, claim, remaining_ms)
         metrics.add_metric(name="ChunkSeconds", unit="Seconds", value=time.monotonic() - started)
         if state == "complete":
-            return self._complete(task_id, seq, token)
+            return self._complete(task_id, seq, token, remaining_ms)
         if state in ("deadline", "unavailable"):
             unavailable = state == "unavailable"
             if self.db.run(lambda cur: chunk_repo.release(cur, task_id, seq, token,
                                                           count_attempt=unavailable)):
                 backoff = min(60, 2 ** claim.attempts) if unavailable else 0
                 self._send(task_id, [seq], delay_s=backoff)
-        return state
+        return state, None
 
     def _claim(self, cur: Any, task_id: int, seq: int, token: str) -> "Claim | None":
         chunk = chunk_repo.claim(cur, task_id, seq, token, self.settings.lease_seconds)
@@ -228,19 +238,38 @@ class Engine:
         for start in range(0, len(outcomes), self.settings.outcome_batch_size):
             self._flush(task_id, seq, token, outcomes[start:start + self.settings.outcome_batch_size])
 
-    def _complete(self, task_id: int, seq: int, token: str) -> str:
+    def _complete(self, task_id: int, seq: int, token: str, remaining_ms: Callable[[], int]
+                  ) -> tuple[str, int | None]:
+        """Mark the chunk done and hand the task on; finalize when it was the last chunk.
+
+        The next chunk is run right here, without a trip through SQS, when the queue has
+        nothing waiting (so no other task is kept waiting by it) and this instance has
+        time for a whole chunk; otherwise its message is sent for any worker to take.
+        """
         def tx(cur: Any) -> tuple[list[int], int] | None:
             if not chunk_repo.complete(cur, task_id, seq, token):
                 return None
             return chunk_repo.queue_next_pending(cur, task_id), chunk_repo.unfinished_count(cur, task_id)
         done = self.db.run(tx)
         if done is None:
-            return "lease_lost"
+            return "lease_lost", None
         next_seqs, unfinished = done
-        self._send(task_id, next_seqs)
         if unfinished == 0:
             finalize_task(self.db, self.files, task_id)
-        return "complete"
+        elif next_seqs and self._may_continue_here(remaining_ms):
+            return "complete", next_seqs[0]
+        else:
+            self._send(task_id, next_seqs)
+        return "complete", None
+
+    def _may_continue_here(self, remaining_ms: Callable[[], int]) -> bool:
+        if not self.settings.chain_chunks or remaining_ms() < 3 * self.settings.deadline_margin_ms:
+            return False
+        try:
+            return self.queue.waiting() == 0
+        except Exception:       # can't tell: take the fair path
+            logger.exception("could not read the queue depth")
+            return False
 
     def _thread_pool(self) -> ThreadPoolExecutor:
         # One pool per warm instance, sized once; chunks reuse its threads.
