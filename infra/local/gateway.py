@@ -1,4 +1,5 @@
-"""What API Gateway answers by itself, as the platform's `{code, msg}` bodies.
+"""The local API Gateway: the routes' HTTP server, and what API Gateway answers by
+itself (refused credentials, unknown routes) as the platform's `{code, msg}` bodies.
 
 Production maps the same gateway responses (UNAUTHORIZED, ACCESS_DENIED, missing route)
 to these bodies, so a client sees one error format whichever layer refused it.
@@ -7,7 +8,17 @@ from __future__ import annotations
 
 import json
 
-from chalice.local import ForbiddenError, LocalGatewayException, NotAuthorizedError
+import logging
+import traceback
+from http.server import ThreadingHTTPServer
+from typing import Any
+
+from chalice.app import Chalice
+from chalice.config import Config
+from chalice.local import (ChaliceRequestHandler, ForbiddenError, LocalChalice,
+                           LocalGatewayException, NotAuthorizedError, RouteMatcher)
+
+log = logging.getLogger("local-runtime")
 
 BODIES = {
     401: (40100, "missing or invalid credential"),
@@ -31,3 +42,74 @@ def gateway_error(exc: LocalGatewayException) -> tuple[int, bytes]:
     if isinstance(exc, (ForbiddenError, NotAuthorizedError)):
         return status, error_body(status)
     return status, error_body(500)
+
+
+class GatewayRequestHandler(ChaliceRequestHandler):
+    """chalice local's request handler (same event building, same LocalGateway), except
+    that what API Gateway answers by itself (authorizer refusals, unknown routes, wrong
+    methods) gets the platform's {code, msg} bodies from infra/local/gateway.py, which
+    production's gateway responses mirror."""
+
+    def _generic_handle(self) -> None:
+        server: GatewayServer = self.server   # type: ignore[assignment]
+        try:
+            route = server.route_matcher.match_route(self.path).route
+        except ValueError:
+            self._drain_body()
+            return self._send_json(404, error_body(404))
+        methods = server.app.routes[route]
+        if self.command not in methods and self.command != "OPTIONS":
+            self._drain_body()
+            return self._send_json(405, error_body(405),
+                                   extra={"Allow": ", ".join(sorted(methods))})
+        try:
+            super()._generic_handle()
+        except Exception:   # an authorizer or middleware raised: Lambda would 500 too
+            log.error("request %s %s failed:\n%s", self.command, self.path,
+                      traceback.format_exc())
+            self._send_json(500, error_body(500))
+
+    # the base class binds do_* to its own _generic_handle; rebind them to ours
+    do_GET = do_PUT = do_POST = do_HEAD = do_DELETE = do_PATCH = do_OPTIONS = _generic_handle
+
+    def _send_error_response(self, error: LocalGatewayException) -> None:
+        """401 NotAuthorizedError (no credential), 403 ForbiddenError (the authorizer
+        denied), 500 InvalidAuthorizerError (it returned nothing)."""
+        status, body = gateway_error(error)
+        self._send_json(status, body, extra=dict(error.headers))
+
+    def _send_json(self, status: int, body: bytes,
+                   extra: dict[str, str] | None = None) -> None:
+        headers = {**(extra or {}), "Content-Type": "application/json"}
+        self._send_http_response(status, headers, body)
+
+    def _drain_body(self) -> None:
+        length = int(self.headers.get("content-length", "0") or 0)
+        if length > 0:
+            self.rfile.read(length)
+
+    def log_message(self, format: str, *args: Any) -> None:   # noqa: A002 (stdlib name)
+        if getattr(self.server, "access_log", True):
+            super().log_message(format, *args)
+
+
+class GatewayServer(ThreadingHTTPServer):
+    daemon_threads = True
+    allow_reuse_address = True
+
+    def __init__(self, address: tuple[str, int], app: Chalice, config: Config,
+                 access_log: bool) -> None:
+        self.app, self.config, self.access_log = app, config, access_log
+        self.route_matcher = RouteMatcher(list(app.routes))
+        super().__init__(address, self._make_handler)
+
+    def _make_handler(self, request, client_address, server):
+        return GatewayRequestHandler(request, client_address, server,
+                                      app_object=self.app, config=self.config)
+
+
+def use_thread_local_requests(app: Chalice) -> None:
+    """Give the app a per-thread `current_request`, as chalice local does, so concurrent
+    requests on the threaded server cannot see each other's request."""
+    if not isinstance(app, LocalChalice):
+        app.__class__ = type(f"Local{type(app).__name__}", (LocalChalice, type(app)), {})

@@ -22,8 +22,6 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-import datetime as dt
-import importlib
 import json
 import logging
 import multiprocessing
@@ -34,22 +32,17 @@ import signal
 import sys
 import threading
 import time
-import traceback
-import uuid
-from http.server import ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
 from chalice.app import Chalice, Rate, ScheduledEventConfig, SQSEventConfig
 from chalice.config import Config
-from chalice.local import (ChaliceRequestHandler, LambdaContext, LocalChalice,
-                           LocalGatewayException, RouteMatcher)
 
-from infra.local.gateway import error_body, gateway_error
+from infra.local.gateway import GatewayServer, use_thread_local_requests
+from infra.local.instances import ENTRY_POINTS, InstanceSpec, StopSignal, load_app
 
 log = logging.getLogger("local-runtime")
 
-LOCAL_ACCOUNT_ID = "123456789012"
 DEFAULT_TIMEOUT_S = 60          # Chalice's and Lambda's defaults when nothing is configured
 DEFAULT_MEMORY_MB = 128
 API_FUNCTION_NAME = "api_handler"   # the function name Chalice gives the REST API handler
@@ -59,18 +52,6 @@ _UNIT_SECONDS = {"minute": 60, "hour": 3600, "day": 86400}
 
 
 # -- configuration ------------------------------------------------------------------------
-def load_app(app_ref: str, project_dir: str | Path = ".") -> Chalice:
-    """Import "module:attribute" with project_dir first on sys.path."""
-    module_name, _, attr = app_ref.partition(":")
-    root = str(Path(project_dir).resolve())
-    if root not in sys.path:
-        sys.path.insert(0, root)
-    app = getattr(importlib.import_module(module_name), attr or "app")
-    if not isinstance(app, Chalice):
-        raise TypeError(f"{app_ref} is a {type(app).__name__}, not a Chalice app")
-    return app
-
-
 def read_chalice_config(project_dir: str | Path) -> dict[str, Any]:
     path = Path(project_dir) / ".chalice" / "config.json"
     return json.loads(path.read_text()) if path.is_file() else {}
@@ -95,279 +76,6 @@ def schedule_seconds(expression: Any) -> float | None:
     return float(int(match.group(1)) * _UNIT_SECONDS[match.group(2).rstrip("s")])
 
 
-@dataclasses.dataclass(frozen=True)
-class InstanceSpec:
-    """Everything a spawned instance needs; picklable."""
-    kind: str                     # "sqs" or "schedule"
-    handler_name: str             # key of app.handler_map
-    app_ref: str
-    project_dir: str
-    stage: str
-    env: dict[str, str]
-    function_name: str            # <app>-<stage>-<handler>, as deployed
-    timeout_s: int
-    memory_mb: int
-    region: str
-    parent_pid: int
-    index: int = 0
-    poll_wait_s: int = 1          # SQS long-poll wait; short so stop() is quick
-    interval_s: float = 0.0       # schedules only
-
-
-# -- HTTP ---------------------------------------------------------------------------------
-class _GatewayRequestHandler(ChaliceRequestHandler):
-    """chalice local's request handler (same event building, same LocalGateway), except
-    that what API Gateway answers by itself (authorizer refusals, unknown routes, wrong
-    methods) gets the platform's {code, msg} bodies from infra/local/gateway.py, which
-    production's gateway responses mirror."""
-
-    def _generic_handle(self) -> None:
-        server: _GatewayServer = self.server   # type: ignore[assignment]
-        try:
-            route = server.route_matcher.match_route(self.path).route
-        except ValueError:
-            self._drain_body()
-            return self._send_json(404, error_body(404))
-        methods = server.app.routes[route]
-        if self.command not in methods and self.command != "OPTIONS":
-            self._drain_body()
-            return self._send_json(405, error_body(405),
-                                   extra={"Allow": ", ".join(sorted(methods))})
-        try:
-            super()._generic_handle()
-        except Exception:   # an authorizer or middleware raised: Lambda would 500 too
-            log.error("request %s %s failed:\n%s", self.command, self.path,
-                      traceback.format_exc())
-            self._send_json(500, error_body(500))
-
-    # the base class binds do_* to its own _generic_handle; rebind them to ours
-    do_GET = do_PUT = do_POST = do_HEAD = do_DELETE = do_PATCH = do_OPTIONS = _generic_handle
-
-    def _send_error_response(self, error: LocalGatewayException) -> None:
-        """401 NotAuthorizedError (no credential), 403 ForbiddenError (the authorizer
-        denied), 500 InvalidAuthorizerError (it returned nothing)."""
-        status, body = gateway_error(error)
-        self._send_json(status, body, extra=dict(error.headers))
-
-    def _send_json(self, status: int, body: bytes,
-                   extra: dict[str, str] | None = None) -> None:
-        headers = {**(extra or {}), "Content-Type": "application/json"}
-        self._send_http_response(status, headers, body)
-
-    def _drain_body(self) -> None:
-        length = int(self.headers.get("content-length", "0") or 0)
-        if length > 0:
-            self.rfile.read(length)
-
-    def log_message(self, format: str, *args: Any) -> None:   # noqa: A002 (stdlib name)
-        if getattr(self.server, "access_log", True):
-            super().log_message(format, *args)
-
-
-class _GatewayServer(ThreadingHTTPServer):
-    daemon_threads = True
-    allow_reuse_address = True
-
-    def __init__(self, address: tuple[str, int], app: Chalice, config: Config,
-                 access_log: bool) -> None:
-        self.app, self.config, self.access_log = app, config, access_log
-        self.route_matcher = RouteMatcher(list(app.routes))
-        super().__init__(address, self._make_handler)
-
-    def _make_handler(self, request, client_address, server):
-        return _GatewayRequestHandler(request, client_address, server,
-                                      app_object=self.app, config=self.config)
-
-
-def _thread_local_requests(app: Chalice) -> None:
-    """Give the app a per-thread `current_request`, as chalice local does, so concurrent
-    requests on the threaded server cannot see each other's request."""
-    if not isinstance(app, LocalChalice):
-        app.__class__ = type(f"Local{type(app).__name__}", (LocalChalice, type(app)), {})
-
-
-# -- instances (child processes) ----------------------------------------------------------
-class StopSignal:
-    """Set once the runtime's write end of a pipe is closed: by stop(), or by the kernel
-    when the runtime process dies, so orphans notice at once. Unlike multiprocessing.Event,
-    whose set() waits for every sleeper to wake, an instance killed mid-wait (a fault test,
-    a timeout) cannot wedge it."""
-
-    def __init__(self, reader: Any) -> None:
-        self._reader = reader
-
-    def is_set(self) -> bool:
-        return self._reader.poll(0)
-
-    def wait(self, timeout: float | None = None) -> bool:
-        return self._reader.poll(timeout)
-
-    def fileno(self) -> int:   # waitable with multiprocessing.connection.wait
-        return self._reader.fileno()
-
-
-def _instance_log(spec: InstanceSpec, message: str, **fields: Any) -> None:
-    record = {"level": fields.pop("level", "INFO"), "location": "local-runtime",
-              "message": message, "function": spec.function_name, "instance": spec.index,
-              "pid": os.getpid(),
-              "timestamp": dt.datetime.now(dt.timezone.utc).isoformat(timespec="milliseconds"),
-              **fields}
-    print(json.dumps(record, default=str), file=sys.stderr, flush=True)
-
-
-def _boot_instance(spec: InstanceSpec, stop: StopSignal) -> Any:
-    """Common start of every instance: environment, parent watch, the app's handler."""
-    signal.signal(signal.SIGINT, signal.SIG_IGN)    # Ctrl-C is the parent's to handle
-    os.dup2(sys.stderr.fileno(), sys.stdout.fileno())   # app logs go to stderr, as is
-    os.environ.update(spec.env)
-    os.chdir(spec.project_dir)
-
-    def watch_parent() -> None:
-        stop.wait()
-        if os.getppid() != spec.parent_pid:     # the runtime died: so do we, mid-event or not
-            os._exit(0)
-        # otherwise a graceful stop: the loop ends after the current event
-    threading.Thread(target=watch_parent, name="parent-watch", daemon=True).start()
-    app = load_app(spec.app_ref, spec.project_dir)
-    return app, app.handler_map[spec.handler_name]
-
-
-def _context(spec: InstanceSpec) -> LambdaContext:
-    ctx = LambdaContext(function_name=spec.function_name, memory_size=spec.memory_mb,
-                        max_runtime_ms=spec.timeout_s * 1000)
-    ctx.invoked_function_arn = (f"arn:aws:lambda:{spec.region}:{LOCAL_ACCOUNT_ID}:"
-                                f"function:{spec.function_name}")
-    ctx.log_group_name = f"/aws/lambda/{spec.function_name}"
-    return ctx
-
-
-def _invoke(spec: InstanceSpec, handler: Any, event: dict[str, Any]) -> bool:
-    """One invocation under a watchdog: past the function's timeout the instance ends, as
-    Lambda ends a timed-out sandbox. True when the handler returned."""
-    ctx = _context(spec)
-
-    def timed_out() -> None:
-        _instance_log(spec, f"Task timed out after {spec.timeout_s:.2f} seconds",
-                      level="ERROR", request_id=ctx.aws_request_id)
-        os._exit(124)
-    watchdog = threading.Timer(spec.timeout_s, timed_out)
-    watchdog.daemon = True
-    watchdog.start()
-    try:
-        handler(event, ctx)
-        return True
-    except Exception as exc:
-        _instance_log(spec, "invocation failed", level="ERROR", request_id=ctx.aws_request_id,
-                      error=f"{type(exc).__name__}: {exc}", stack=traceback.format_exc())
-        return False
-    finally:
-        watchdog.cancel()
-
-
-def _sqs_record(message: dict[str, Any], queue_arn: str, region: str) -> dict[str, Any]:
-    attributes = {}
-    for name, value in (message.get("MessageAttributes") or {}).items():
-        attributes[name] = {
-            "stringValue": value.get("StringValue"),
-            "binaryValue": value.get("BinaryValue"),
-            "stringListValues": value.get("StringListValues", []),
-            "binaryListValues": value.get("BinaryListValues", []),
-            "dataType": value.get("DataType"),
-        }
-    return {
-        "messageId": message["MessageId"],
-        "receiptHandle": message["ReceiptHandle"],
-        "body": message["Body"],
-        "attributes": dict(message.get("Attributes") or {}),
-        "messageAttributes": attributes,
-        "md5OfBody": message.get("MD5OfBody"),
-        "eventSource": "aws:sqs",
-        "eventSourceARN": queue_arn,
-        "awsRegion": region,
-    }
-
-
-def _resolve_queue(spec: InstanceSpec, sqs, config: SQSEventConfig,
-                   stop: StopSignal) -> tuple[str, str] | None:
-    """(url, arn) of the handler's queue; waits for it to exist (it may be provisioned
-    after the runtime starts). None when asked to stop first."""
-    name = config.queue or (config.queue_arn or "").rsplit(":", 1)[-1]
-    kwargs: dict[str, str] = {"QueueName": name}
-    if config.queue_arn:
-        kwargs["QueueOwnerAWSAccountId"] = config.queue_arn.split(":")[4]
-    delay = 0.2
-    while not stop.is_set():
-        try:
-            url = sqs.get_queue_url(**kwargs)["QueueUrl"]
-            arn = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])
-            return url, arn["Attributes"]["QueueArn"]
-        except Exception as exc:   # missing queue or emulator not up yet: keep trying
-            _instance_log(spec, "queue not available yet", level="WARNING", queue=name,
-                          error=str(exc))
-            stop.wait(delay)
-            delay = min(delay * 2, 5.0)
-    return None
-
-
-def run_sqs_instance(spec: InstanceSpec, stop: StopSignal) -> None:
-    """Entry point of one SQS worker instance (a spawned process)."""
-    app, handler = _boot_instance(spec, stop)
-    config = next(c for c in app.event_sources
-                  if isinstance(c, SQSEventConfig) and c.name == spec.handler_name)
-    import boto3
-    sqs = boto3.client("sqs", region_name=spec.region)
-    resolved = _resolve_queue(spec, sqs, config, stop)
-    if resolved is None:
-        return
-    url, arn = resolved
-    _instance_log(spec, "polling", queue=url)
-    batch = max(1, min(int(config.batch_size or 1), 10))   # SQS hands out 10 at most
-    while not stop.is_set():
-        try:
-            messages = sqs.receive_message(
-                QueueUrl=url, MaxNumberOfMessages=batch, WaitTimeSeconds=spec.poll_wait_s,
-                MessageSystemAttributeNames=["All"], MessageAttributeNames=["All"],
-            ).get("Messages", [])
-        except Exception as exc:
-            _instance_log(spec, "receive failed", level="WARNING", error=str(exc))
-            stop.wait(1.0)
-            continue
-        if not messages:
-            continue
-        event = {"Records": [_sqs_record(m, arn, spec.region) for m in messages]}
-        if not _invoke(spec, handler, event):
-            continue    # not deleted: visible again after the visibility timeout, then DLQ
-        entries = [{"Id": str(i), "ReceiptHandle": m["ReceiptHandle"]}
-                   for i, m in enumerate(messages)]
-        try:
-            failed = sqs.delete_message_batch(QueueUrl=url, Entries=entries).get("Failed")
-            if failed:
-                _instance_log(spec, "delete failed", level="WARNING", failed=failed)
-        except Exception as exc:
-            _instance_log(spec, "delete failed", level="WARNING", error=str(exc))
-
-
-def run_schedule_instance(spec: InstanceSpec, stop: StopSignal) -> None:
-    """Entry point of a schedule's instance: fires every interval_s, first after one."""
-    app, handler = _boot_instance(spec, stop)
-    rule = f"{spec.function_name}-event"
-    next_fire = time.monotonic() + spec.interval_s
-    while not stop.wait(max(0.0, next_fire - time.monotonic())):
-        next_fire += spec.interval_s
-        event = {
-            "version": "0", "id": str(uuid.uuid4()), "detail-type": "Scheduled Event",
-            "source": "aws.events", "account": LOCAL_ACCOUNT_ID,
-            "time": dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
-            "region": spec.region,
-            "resources": [f"arn:aws:events:{spec.region}:{LOCAL_ACCOUNT_ID}:rule/{rule}"],
-            "detail": {},
-        }
-        _invoke(spec, handler, event)
-        if next_fire < time.monotonic():    # a slow run skips ticks, it does not bunch them
-            next_fire = time.monotonic() + spec.interval_s
-
-
-_ENTRY_POINTS = {"sqs": run_sqs_instance, "schedule": run_schedule_instance}
 
 
 @dataclasses.dataclass
@@ -409,7 +117,7 @@ class LocalRuntime:
                                else read_chalice_config(self.project_dir))
         self.stop_grace_s = stop_grace_s
         self.app: Chalice | None = None
-        self._server: _GatewayServer | None = None
+        self._server: GatewayServer | None = None
         self._server_thread: threading.Thread | None = None
         self._mp = multiprocessing.get_context("spawn")
         # Only this process holds the write end (spawned children get the read end, and
@@ -529,9 +237,9 @@ class LocalRuntime:
 
     def _start_http(self) -> None:
         assert self.app is not None
-        _thread_local_requests(self.app)
+        use_thread_local_requests(self.app)
         config = function_config(self.chalice_config, self.stage, API_FUNCTION_NAME)
-        self._server = _GatewayServer((self.host, self.port), self.app, config,
+        self._server = GatewayServer((self.host, self.port), self.app, config,
                                       self.access_log)
         self.port = self._server.server_address[1]
         self._server_thread = threading.Thread(target=self._server.serve_forever,
@@ -574,7 +282,7 @@ class LocalRuntime:
 
     def _spawn(self, slot: _Slot) -> None:
         proc = self._mp.Process(
-            target=_ENTRY_POINTS[slot.spec.kind], args=(slot.spec, self._stop),
+            target=ENTRY_POINTS[slot.spec.kind], args=(slot.spec, self._stop),
             name=f"{slot.spec.function_name}#{slot.spec.index}", daemon=True)
         proc.start()
         slot.process, slot.started_at, slot.restart_at = proc, time.monotonic(), None
