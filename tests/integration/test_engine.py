@@ -5,7 +5,6 @@ import csv
 import io
 import urllib.request
 
-import pytest
 
 from chalicelib.adapters import chunk_repo
 from chalicelib.api.present import task_item

@@ -1,5 +1,4 @@
 """The public task API over HTTP (through Chalice's LocalGateway and the authorizer)."""
-import json
 
 import pytest
 
