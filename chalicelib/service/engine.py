@@ -10,7 +10,6 @@ did and re-queues the rest. Kinds of task plug in an ItemProcessor.
 from __future__ import annotations
 
 import json
-import queue
 import threading
 import time
 import uuid
@@ -153,62 +152,41 @@ class Engine:
         if not claim.work:
             return "complete"
         processor, settings = claim.processor, self.settings
-        items: Iterator[WorkItem] = iter(claim.work)
-        take_lock, stop = threading.Lock(), threading.Event()
-        results: queue.SimpleQueue = queue.SimpleQueue()
+        run = _ChunkRun(iter(claim.work), max(1, min(settings.chunk_threads, len(claim.work))),
+                        settings.outcome_batch_size)
 
         def runner() -> None:
             try:
-                while not stop.is_set():
-                    with take_lock:
-                        item = next(items, None)
-                    if item is None:
-                        return
+                while (item := run.take()) is not None:
                     try:
-                        results.put(processor.process(task_id, item))
+                        outcome = processor.process(task_id, item)
                     except Exception:
                         logger.exception("item failed unexpectedly", extra={"seq": item.seq})
-                        results.put(None)
+                        outcome = None
+                    run.put(outcome)
             finally:
-                results.put(_RUNNER_DONE)
+                run.runner_done()
 
-        threads = max(1, min(settings.chunk_threads, len(claim.work)))
         pool = self._thread_pool()
-        for _ in range(threads):
+        for _ in range(run.running):
             pool.submit(runner)
-        batch: list[DetailOutcome] = []
-        running, handled, left_pending = threads, 0, 0
         flush_every = settings.outcome_flush_ms / 1000
-        next_flush = time.monotonic() + flush_every
         lease_lost = False
-        while running:
-            try:
-                got = results.get(timeout=max(0.0, next_flush - time.monotonic()))
-            except queue.Empty:
-                got = _NOTHING
-            if got is _RUNNER_DONE:
-                running -= 1
-            elif got is None:
-                left_pending += 1
-            elif got is not _NOTHING:
-                batch.append(got)
-                handled += 1
-            if not stop.is_set() and remaining_ms() < settings.deadline_margin_ms:
-                stop.set()
-            now = time.monotonic()
-            if batch and not lease_lost and (len(batch) >= settings.outcome_batch_size
-                                             or now >= next_flush or not running):
-                if not self._flush(task_id, seq, token, batch):
-                    lease_lost = True
-                    stop.set()
-                batch = []
-            if now >= next_flush:
-                next_flush = now + flush_every
+        while True:
+            # This thread wakes per batch (or flush interval), not per item.
+            batch, running = run.wait_batch(flush_every)
+            if not run.stopped and remaining_ms() < settings.deadline_margin_ms:
+                run.stop()
+            if batch and not lease_lost and not self._flush(task_id, seq, token, batch):
+                lease_lost = True
+                run.stop()
+            if not running:
+                break
         if lease_lost:
             return "lease_lost"
-        if handled + left_pending < len(claim.work):
+        if run.handled + run.left_pending < len(claim.work):
             return "deadline"
-        return "unavailable" if left_pending else "complete"
+        return "unavailable" if run.left_pending else "complete"
 
     def _flush(self, task_id: int, seq: int, token: str, batch: list[DetailOutcome]) -> bool:
         def tx(cur: Any) -> bool:
@@ -286,5 +264,48 @@ class Claim:
     attempts: int
 
 
-_RUNNER_DONE = object()
-_NOTHING = object()
+class _ChunkRun:
+    """Shared state of one chunk's runner threads and the thread that records outcomes."""
+
+    def __init__(self, items: Iterator[WorkItem], threads: int, batch_size: int):
+        self._items = items
+        self._cond = threading.Condition()
+        self._batch: list[DetailOutcome] = []
+        self._batch_size = batch_size
+        self.running = threads
+        self._seen_running = threads
+        self.handled = 0
+        self.left_pending = 0      # items the downstream could not take this time
+        self.stopped = False
+
+    def take(self) -> WorkItem | None:
+        with self._cond:
+            return None if self.stopped else next(self._items, None)
+
+    def put(self, outcome: DetailOutcome | None) -> None:
+        with self._cond:
+            if outcome is None:
+                self.left_pending += 1
+                return
+            self._batch.append(outcome)
+            self.handled += 1
+            if len(self._batch) >= self._batch_size:
+                self._cond.notify()
+
+    def runner_done(self) -> None:
+        with self._cond:
+            self.running -= 1
+            self._cond.notify()
+
+    def stop(self) -> None:
+        with self._cond:
+            self.stopped = True
+
+    def wait_batch(self, timeout_s: float) -> tuple[list[DetailOutcome], int]:
+        """Wait for a full batch, the flush interval or a runner's exit; take the batch."""
+        with self._cond:
+            self._cond.wait_for(lambda: len(self._batch) >= self._batch_size
+                                or self.running < self._seen_running, timeout_s)
+            batch, self._batch = self._batch, []
+            self._seen_running = self.running
+            return batch, self.running
