@@ -6,6 +6,8 @@ process per concurrent Lambda instance). Each figure is the median of RUNS runs.
 
     copy_efficiency                N=20,000, latency 20 ms, 4 workers x 10 threads: ideal/measured
     copy_seconds_20ms              the measured seconds behind copy_efficiency
+    bare_seconds_20ms              the plain urllib3 loop at 20 ms (same processes x threads)
+    copy_vs_bare_20ms              bare seconds / engine seconds at 20 ms
     copy_items_per_s_zero_latency  the same at latency 0
     bare_ceiling_items_per_s       plain urllib3 loop, same processes x threads, no queue, no DB
     copy_zero_latency_ratio        engine items/s / bare items/s (each run paired)
@@ -151,9 +153,9 @@ class Bench:
         self.fake_config(latency_ms=latency_ms)
         return self.wait_final(self.create(N))
 
-    def bare(self) -> float:
+    def bare(self, latency_ms: float = 0) -> float:
         from bench.bare_ceiling import bare_ceiling
-        self.fake_config(latency_ms=0)
+        self.fake_config(latency_ms=latency_ms)
         return bare_ceiling(self.fake_url, processes=WORKERS, threads=THREADS, n=N)
 
     def fairness(self) -> float:
@@ -196,9 +198,16 @@ def main() -> int:
     results: dict[str, Any] = {}
     try:
         ideal = N * LATENCY_MS / 1000 / (WORKERS * THREADS)
-        secs_20 = [bench.copy_seconds(LATENCY_MS) for _ in range(RUNS)]
+        secs_20, bare_20 = [], []
+        for _ in range(RUNS):
+            secs_20.append(bench.copy_seconds(LATENCY_MS))
+            bare_20.append(N / bench.bare(LATENCY_MS))
         results["copy_seconds_20ms"] = figure(secs_20, "s")
         results["copy_efficiency"] = figure([ideal / s for s in secs_20], "ideal/measured")
+        # The same plain loop at 20 ms: what the fake and this machine allow at all.
+        results["bare_seconds_20ms"] = figure(bare_20, "s")
+        results["copy_vs_bare_20ms"] = figure([b / s for b, s in zip(bare_20, secs_20)],
+                                              "bare seconds/engine seconds")
         engine, bare = [], []
         for _ in range(RUNS):                       # paired, so noise hits both alike
             engine.append(N / bench.copy_seconds(0))
