@@ -65,7 +65,7 @@ class Services:
 
     @cached_property
     def sweeper(self) -> Sweeper:
-        return Sweeper(self.engine)
+        return Sweeper(self.engine, stale_queued_s=self.settings.sweep_stale_queued_s)
 
     @cached_property
     def copy_tasks(self) -> copy_tasks.CopyTaskService:

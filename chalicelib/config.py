@@ -36,6 +36,8 @@ class Settings:
     chain_chunks: bool = True
     lease_seconds: int = 120
     max_chunk_attempts: int = 5
+    # The sweeper re-sends a chunk queued this long ago and never claimed (a lost message).
+    sweep_stale_queued_s: int = 900
     # Stop taking details when the Lambda has less than this left.
     deadline_margin_ms: int = 20_000
     outcome_batch_size: int = 200

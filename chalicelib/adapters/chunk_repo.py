@@ -149,12 +149,37 @@ def failed_details(cur: DictCursor, task_id: int) -> Iterable[dict[str, Any]]:
 
 
 # -- sweeper queries --------------------------------------------------------------------
-def requeue_expired_leases(cur: DictCursor, limit: int) -> list[tuple[int, int]]:
-    """Chunks whose worker died or timed out: back to queued. Returns (task_id, seq)."""
+def requeue_expired_leases(cur: DictCursor, limit: int, max_attempts: int | None = None
+                           ) -> list[tuple[int, int]]:
+    """Chunks whose worker died or timed out: back to queued. Returns (task_id, seq).
+
+    The crashed run already counted its attempt at claim time; chunks that have used
+    `max_attempts` are left for `expired_past_attempts` (the sweeper fails them).
+    """
+    extra, params = "", []
+    if max_attempts is not None:
+        extra, params = " AND attempts < %s", [max_attempts]
     cur.execute("SELECT task_id, seq FROM tbl_task_chunk WHERE state=%s"
-                " AND lease_until < UTC_TIMESTAMP(3) LIMIT %s FOR UPDATE SKIP LOCKED",
-                (int(ChunkState.RUNNING), limit))
+                " AND lease_until < UTC_TIMESTAMP(3)" + extra + " LIMIT %s FOR UPDATE SKIP LOCKED",
+                (int(ChunkState.RUNNING), *params, limit))
     return _mark_queued(cur, [(r["task_id"], r["seq"]) for r in cur.fetchall()])
+
+
+def expired_past_attempts(cur: DictCursor, max_attempts: int, limit: int) -> list[tuple[int, int]]:
+    """Expired leases of chunks that have used all their attempts (a poison chunk)."""
+    cur.execute("SELECT task_id, seq FROM tbl_task_chunk WHERE state=%s"
+                " AND lease_until < UTC_TIMESTAMP(3) AND attempts >= %s LIMIT %s",
+                (int(ChunkState.RUNNING), max_attempts, limit))
+    return [(r["task_id"], r["seq"]) for r in cur.fetchall()]
+
+
+def mark_failed(cur: DictCursor, task_id: int, seq: int, token: str) -> bool:
+    """End a leased chunk as failed (its pending items were just recorded as failed)."""
+    cur.execute("UPDATE tbl_task_chunk SET state=%s, lease_token=NULL, lease_until=NULL,"
+                " modify_time=UTC_TIMESTAMP(3)"
+                " WHERE task_id=%s AND seq=%s AND state=%s AND lease_token=%s",
+                (int(ChunkState.FAILED), task_id, seq, int(ChunkState.RUNNING), token))
+    return cur.rowcount == 1
 
 
 def requeue_stale_queued(cur: DictCursor, older_than_s: int, limit: int) -> list[tuple[int, int]]:

@@ -144,6 +144,7 @@ def test_expired_lease_is_taken_over_and_finished_work_is_not_redone(db_clean, p
 
 
 def test_deadline_saves_progress_and_requeues_the_rest(db_clean, product_center):
+    product_center.configure(latency_ms=20)       # 30 items on 2 threads take ~300 ms
     shops = seed_shops(30)
     svc = services_with(chunk_size=30, chunk_threads=2, deadline_margin_ms=1000,
                         outcome_batch_size=5)

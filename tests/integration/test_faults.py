@@ -1,0 +1,204 @@
+"""Fault tests: try to lose or double an item, and count what happened.
+
+Against the real parts: the session's MariaDB, moto's SQS/S3 and the fake product center.
+Each test asserts the promise: every detail ends in exactly one terminal state, the
+product center saw at most one create per idempotency key, and the task ends.
+"""
+from __future__ import annotations
+
+import os
+import random
+import signal
+import threading
+import time
+import uuid
+from typing import Any
+
+import pytest
+
+from chalicelib.adapters import chunk_repo
+from chalicelib.domain.task import TaskStatus
+from chalicelib.service.copy_tasks import CopyTaskRequest
+from chalicelib.service.sweeper import Sweeper
+from tests.factories import raw_row
+from tests.integration.engine_helpers import (chunks, details, drain, queue_bodies, receive,
+                                              seed_shops, services_with)
+from tests.integration.test_flow import http, wait_for
+
+pytestmark = pytest.mark.faults
+
+
+def create(svc, shops, ids):
+    req = CopyTaskRequest(source_shop_id=shops["source"], target_shop_id=shops["target"],
+                          product_ids=list(ids))
+    return svc.copy_tasks.create("s001", req).task
+
+
+def crash_claim(svc, task_id: int, seq: int) -> bool:
+    """What a worker killed right after its claim leaves behind: a lease nobody renews."""
+    return svc.db.run(lambda cur: chunk_repo.claim(cur, task_id, seq, uuid.uuid4().hex,
+                                                   svc.settings.lease_seconds)) is not None
+
+
+def expire_leases(svc, task_id: int) -> None:
+    def tx(cur: Any) -> None:
+        cur.execute("UPDATE tbl_task_chunk SET lease_until=UTC_TIMESTAMP(3) - INTERVAL 1 SECOND"
+                    " WHERE task_id=%s AND state=%s", (task_id, int(chunk_repo.ChunkState.RUNNING)))
+    svc.db.run(tx)
+
+
+def assert_each_detail_once(task_id: int, total: int) -> None:
+    seqs = [d["seq"] for d in details(task_id)]
+    assert seqs == list(range(total)), "a detail is missing or recorded twice"
+
+
+def test_poison_chunk_fails_with_a_reason_after_its_attempts(db_clean, product_center):
+    product_center.reset()
+    shops = seed_shops(8)
+    svc = services_with(chunk_size=4, chunk_window=1, max_chunk_attempts=2)
+    task = create(svc, shops, shops["product_ids"])
+    queue_bodies(svc)                                   # the first message is "lost"
+    sweeper = Sweeper(svc.engine)
+    for attempt in (1, 2):                              # the worker dies on every attempt
+        assert crash_claim(svc, task["id"], 0)
+        expire_leases(svc, task["id"])
+        report = sweeper.sweep()
+        if attempt == 1:
+            assert report.expired_leases == 1 and report.failed_chunks == 0
+            assert [b["chunk"] for b in queue_bodies(svc)] == [0]
+    assert report.failed_chunks == 1 and report.expired_leases == 0
+    drain(svc)                                          # the next chunk runs normally
+    row = raw_row(task["id"])
+    assert row["status"] == TaskStatus.PARTIAL
+    assert (row["succeeded_items"], row["failed_items"]) == (4, 4)
+    assert "4 of 8" in row["reason"]
+    rows = details(task["id"])
+    assert_each_detail_once(task["id"], 8)
+    assert all("gave up after 2 attempts" in d["reason"] for d in rows[:4])
+    assert [c["state"] for c in chunks(task["id"])] == [4, 3]
+
+
+def test_two_sweepers_at_once_do_not_double_process(db_clean, product_center):
+    product_center.reset()
+    shops = seed_shops(60)
+    svc = services_with(chunk_size=4, chunk_window=15, max_chunk_attempts=3)
+    task = create(svc, shops, shops["product_ids"])    # 15 chunks, all queued
+    queue_bodies(svc)
+    for seq in range(15):
+        assert crash_claim(svc, task["id"], seq)
+    for seq in range(5):                                # 5 chunks on their last attempt
+        assert crash_claim(svc, task["id"], seq) is False   # leased: a live claim fails
+    def at_last_attempt(cur: Any) -> None:
+        cur.execute("UPDATE tbl_task_chunk SET attempts=3 WHERE task_id=%s AND seq < 5",
+                    (task["id"],))
+    svc.db.run(at_last_attempt)
+    expire_leases(svc, task["id"])
+
+    reports, barrier = [], threading.Barrier(2)
+    def run_sweeper() -> None:
+        own = services_with(chunk_size=4, chunk_window=15, max_chunk_attempts=3)
+        barrier.wait()
+        reports.append(Sweeper(own.engine).sweep())
+    threads = [threading.Thread(target=run_sweeper) for _ in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(60)
+    assert len(reports) == 2 and not any(r.errors for r in reports)
+    assert sum(r.failed_chunks for r in reports) == 5
+    assert sum(r.expired_leases for r in reports) == 10
+    sent = sorted(b["chunk"] for b in queue_bodies(svc))
+    assert sent == list(range(5, 15)), "a chunk was enqueued twice (or not at all)"
+    for seq in sent:                                    # run them; replay each message too
+        svc.messages.handle(f'{{"kind":"chunk","task_id":{task["id"]},"chunk":{seq}}}',
+                            lambda: 10 ** 9)
+    row = raw_row(task["id"])
+    assert row["status"] == TaskStatus.PARTIAL
+    assert (row["succeeded_items"], row["failed_items"]) == (40, 20)
+    assert_each_detail_once(task["id"], 60)
+    stats = product_center.stats()
+    assert stats["creates"] == 40 and stats["max_creates_per_key"] == 1
+    print(f"\nFAULT two-sweepers: duplicates seen=0 items lost=0 "
+          f"failed_chunks={sum(r.failed_chunks for r in reports)} "
+          f"split={[r.expired_leases for r in reports]}")
+
+
+def test_every_message_delivered_twice_processes_each_detail_once(db_clean, product_center):
+    product_center.reset()
+    shops = seed_shops(50)
+    svc = services_with(chunk_size=8, chunk_window=2, chunk_threads=4)
+    task = create(svc, shops, shops["product_ids"])
+    outcomes = []
+    for _ in range(200):
+        messages = receive(svc, 1)
+        if not messages:
+            break
+        m = messages[0]
+        for _ in range(2):                              # SQS at-least-once, at its worst
+            outcomes.append(svc.messages.handle(m["Body"], lambda: 10 ** 9))
+        svc.queue.sqs.delete_message(QueueUrl=svc.queue.url, ReceiptHandle=m["ReceiptHandle"])
+    row = raw_row(task["id"])
+    assert row["status"] == TaskStatus.FINISHED
+    assert (row["succeeded_items"], row["failed_items"]) == (50, 0)
+    assert outcomes.count("skipped") == len(outcomes) // 2
+    assert_each_detail_once(task["id"], 50)
+    stats = product_center.stats()
+    assert stats["creates"] == 50 and stats["max_creates_per_key"] == 1
+    print(f"\nFAULT duplicate delivery: deliveries={len(outcomes)} duplicates seen=0 items lost=0")
+
+
+@pytest.fixture
+def kill_runtime(db_clean, stack_env, monkeypatch):
+    from chalicelib import bootstrap
+    from infra.local.runtime import LocalRuntime
+    env = {**stack_env, "CHUNK_SIZE": "500", "CHUNK_WINDOW": "3", "WORKER_CONCURRENCY": "3",
+           "CHUNK_THREADS": "8", "LEASE_SECONDS": "2", "OUTCOME_FLUSH_MS": "100",
+           "MAX_CHUNK_ATTEMPTS": "50", "PRODUCT_CENTER_RATE": "600",
+           "SWEEP_STALE_QUEUED_S": "3"}
+    for key, value in env.items():          # the API half runs in this process
+        monkeypatch.setenv(key, value)
+    bootstrap.reset()
+    with LocalRuntime(app_ref="app:app", stage="dev", port=0, env=env, schedule_interval_s=1.0,
+                      worker_concurrency={"work": 3}, access_log=False) as rt:
+        yield rt
+    bootstrap.reset()
+
+
+def test_worker_killed_mid_chunk_loses_and_doubles_nothing(kill_runtime, station_token,
+                                                           product_center):
+    product_center.reset()
+    product_center.configure(latency_ms=2)
+    total = 20_000
+    shops = seed_shops(total)
+    status, resp = http("POST", kill_runtime.url + "/station/product/copy_task", station_token,
+                        {"source_shop_id": shops["source"], "target_shop_id": shops["target"],
+                         "product_ids": shops["product_ids"]})
+    assert status == 200, resp
+    task_id = resp["data"]["task_id"]
+    rng, kills, started = random.Random(6), 0, time.monotonic()
+    while time.monotonic() - started < 90:
+        if TaskStatus(raw_row(task_id)["status"]).is_final:
+            break
+        time.sleep(rng.uniform(2.0, 3.5))      # a random moment, not a synchronization
+        workers = [i["pid"] for i in kill_runtime.instances if i["handler"] == "work"]
+        if workers and raw_row(task_id)["status"] == TaskStatus.RUNNING:
+            try:
+                os.kill(rng.choice(workers), signal.SIGKILL)
+                kills += 1
+            except ProcessLookupError:
+                pass
+    row = wait_for(lambda: (r := raw_row(task_id)) and TaskStatus(r["status"]).is_final and r,
+                   90, "the task to end")
+    rows = details(task_id)
+    lost = total - len({d["seq"] for d in rows})
+    duplicates = len(rows) - len({d["seq"] for d in rows})
+    stats = product_center.stats()
+    print(f"\nFAULT worker kills: kills survived={kills} duplicates seen={duplicates} "
+          f"items lost={lost} max_creates_per_key={stats['max_creates_per_key']} "
+          f"seconds={time.monotonic() - started:.1f}")
+    assert kills >= 10
+    assert row["status"] == TaskStatus.FINISHED, row["reason"]
+    assert lost == 0 and duplicates == 0
+    assert all(d["outcome"] == 1 for d in rows)
+    assert (row["succeeded_items"], row["failed_items"]) == (total, 0)
+    assert stats["max_creates_per_key"] == 1 and stats["creates"] == total
