@@ -6,7 +6,7 @@ VENV   ?= .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed-$(shell cat requirements.txt requirements-dev.txt | md5sum | cut -c1-12)
 
-.PHONY: run test test-unit test-integration bench migrate clean deps
+.PHONY: deploy package-check fuzz run test test-faults test-unit test-integration bench migrate clean deps
 
 deps: $(STAMP)
 
@@ -25,6 +25,23 @@ test: deps
 
 test-unit: deps
 	$(PY) -m pytest tests/unit
+
+## make test-faults: only the fault tests (worker kills, duplicate delivery, sweepers)
+test-faults: deps
+	$(PY) -m pytest -m faults
+
+## make package-check: chalice package (dev, prod) + cfn-lint + worker limits
+package-check: deps
+	$(PY) -m infra.package_check
+
+## make deploy STAGE=dev|prod: infra stack, chalice deploy, API Gateway error bodies (real AWS)
+deploy: deps
+	@test -n "$(STAGE)" || { echo "usage: make deploy STAGE=dev|prod"; exit 2; }
+	$(PY) -m infra.deploy --stage $(STAGE)
+
+## make fuzz: schemathesis against the local API from its OpenAPI spec (also in make test)
+fuzz: deps
+	$(PY) -m pytest -q tests/integration/test_fuzz_api.py
 
 ## make bench: benchmarks, results in bench/results.json
 bench: deps

@@ -62,6 +62,13 @@ def internal_task(action):
     return internal_views.dispatch(action, app.current_request, services())
 
 
+# -- API description (no auth: it names routes and fields, no data) ----------------------
+@app.route("/openapi.json", methods=["GET"])
+def openapi_spec():
+    from chalicelib.api.openapi import build_spec
+    return build_spec()
+
+
 # -- background work ----------------------------------------------------------------------
 @app.on_sqs_message(queue=_settings.work_queue_name, batch_size=1,
                     maximum_concurrency=_settings.worker_concurrency)

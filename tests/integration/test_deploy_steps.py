@@ -1,0 +1,33 @@
+"""Deploy steps that can run against moto: gateway error bodies and the output check."""
+from __future__ import annotations
+
+import json
+
+import boto3
+
+from infra.deploy import (GATEWAY_BODIES, output_mismatches, put_gateway_responses,
+                          stage_config)
+
+
+def test_gateway_responses_carry_the_platform_error_bodies(aws):
+    apigw = boto3.client("apigateway", endpoint_url=aws["AWS_ENDPOINT_URL"],
+                         region_name="us-east-1")
+    api_id = apigw.create_rest_api(name="deploy-step-test")["id"]
+    root = apigw.get_resources(restApiId=api_id)["items"][0]["id"]   # a deployable API
+    apigw.put_method(restApiId=api_id, resourceId=root, httpMethod="GET",
+                     authorizationType="NONE")
+    apigw.put_integration(restApiId=api_id, resourceId=root, httpMethod="GET", type="MOCK")
+    put_gateway_responses(api_id, "api", endpoint_url=aws["AWS_ENDPOINT_URL"])
+    for response_type, (status, body) in GATEWAY_BODIES.items():
+        got = apigw.get_gateway_response(restApiId=api_id, responseType=response_type)
+        assert got["statusCode"] == str(status)
+        sent = json.loads(got["responseTemplates"]["application/json"])
+        assert sent["code"] == body["code"] and sent["msg"]
+
+
+def test_deploy_stops_when_stack_outputs_and_stage_env_disagree():
+    env = stage_config("dev")["env"]
+    outputs = {"WorkQueueName": env["WORK_QUEUE_NAME"], "ExportBucketName": env["EXPORT_BUCKET"]}
+    assert output_mismatches(outputs, env) == []
+    problems = output_mismatches({**outputs, "ExportBucketName": "other-bucket"}, env)
+    assert len(problems) == 1 and "EXPORT_BUCKET" in problems[0]
