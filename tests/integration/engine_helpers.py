@@ -3,7 +3,8 @@ from __future__ import annotations
 
 import json
 from dataclasses import replace
-from typing import Any, Callable
+from contextlib import contextmanager
+from typing import Any, Callable, Iterator
 
 from chalicelib.adapters import chunk_repo
 from chalicelib.bootstrap import Services, services
@@ -81,3 +82,20 @@ def count(table: str) -> int:
 
 
 DONE = int(chunk_repo.ChunkState.DONE)
+
+
+@contextmanager
+def app_runtime(monkeypatch: Any, stack_env: dict[str, str], workers: int,
+                **settings: str) -> Iterator[Any]:
+    """The real app under LocalRuntime, with `settings` (env names) for both halves:
+    the API half in this process, the worker and sweeper instances in theirs."""
+    from chalicelib import bootstrap
+    from infra.local.runtime import LocalRuntime
+    env = {**stack_env, "WORKER_CONCURRENCY": str(workers), **settings}
+    for key, value in env.items():
+        monkeypatch.setenv(key, value)
+    bootstrap.reset()
+    with LocalRuntime(app_ref="app:app", stage="dev", port=0, env=env, schedule_interval_s=1.0,
+                      worker_concurrency={"work": workers}, access_log=False) as rt:
+        yield rt
+    bootstrap.reset()

@@ -21,8 +21,8 @@ from chalicelib.domain.task import TaskStatus
 from chalicelib.service.copy_tasks import CopyTaskRequest
 from chalicelib.service.sweeper import Sweeper
 from tests.factories import raw_row
-from tests.integration.engine_helpers import (chunks, details, drain, queue_bodies, receive,
-                                              seed_shops, services_with)
+from tests.integration.engine_helpers import (app_runtime, chunks, details, drain, queue_bodies,
+                                              receive, seed_shops, services_with)
 from tests.integration.test_flow import http, wait_for
 
 pytestmark = pytest.mark.faults
@@ -149,19 +149,11 @@ def test_every_message_delivered_twice_processes_each_detail_once(db_clean, prod
 
 @pytest.fixture
 def kill_runtime(db_clean, stack_env, monkeypatch):
-    from chalicelib import bootstrap
-    from infra.local.runtime import LocalRuntime
-    env = {**stack_env, "CHUNK_SIZE": "500", "CHUNK_WINDOW": "3", "WORKER_CONCURRENCY": "3",
-           "CHUNK_THREADS": "8", "LEASE_SECONDS": "2", "OUTCOME_FLUSH_MS": "100",
-           "MAX_CHUNK_ATTEMPTS": "50", "PRODUCT_CENTER_RATE": "600",
-           "SWEEP_STALE_QUEUED_S": "3"}
-    for key, value in env.items():          # the API half runs in this process
-        monkeypatch.setenv(key, value)
-    bootstrap.reset()
-    with LocalRuntime(app_ref="app:app", stage="dev", port=0, env=env, schedule_interval_s=1.0,
-                      worker_concurrency={"work": 3}, access_log=False) as rt:
+    with app_runtime(monkeypatch, stack_env, 3, CHUNK_SIZE="500", CHUNK_WINDOW="3",
+                     CHUNK_THREADS="8", LEASE_SECONDS="2", OUTCOME_FLUSH_MS="100",
+                     MAX_CHUNK_ATTEMPTS="50", PRODUCT_CENTER_RATE="600",
+                     SWEEP_STALE_QUEUED_S="3") as rt:
         yield rt
-    bootstrap.reset()
 
 
 def test_worker_killed_mid_chunk_loses_and_doubles_nothing(kill_runtime, station_token,

@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from tests.integration.engine_helpers import chunks, details, seed_shops
+from tests.integration.engine_helpers import app_runtime, chunks, details, seed_shops
 
 
 def http(method: str, url: str, token: str, body: Any = None) -> tuple[int, dict]:
@@ -39,16 +39,8 @@ def wait_for(predicate, timeout_s: float, what: str) -> Any:
 
 @pytest.fixture
 def runtime(db_clean, stack_env, monkeypatch):
-    from chalicelib import bootstrap
-    from infra.local.runtime import LocalRuntime
-    env = {**stack_env, "CHUNK_SIZE": "100", "CHUNK_WINDOW": "2", "WORKER_CONCURRENCY": "3"}
-    for key, value in env.items():          # the API half runs in this process
-        monkeypatch.setenv(key, value)
-    bootstrap.reset()
-    with LocalRuntime(app_ref="app:app", stage="dev", port=0, env=env, schedule_interval_s=1.0,
-                      worker_concurrency={"work": 3}, access_log=False) as rt:
+    with app_runtime(monkeypatch, stack_env, 3, CHUNK_SIZE="100", CHUNK_WINDOW="2") as rt:
         yield rt
-    bootstrap.reset()
 
 
 def test_copy_task_end_to_end(runtime, station_token, product_center):
