@@ -76,7 +76,8 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     cfg = stage_config(args.stage)
     outputs = provision(None, args.stage, args.region, timeout_s=900,
-                        parameters={"WorkerTimeoutSeconds": cfg["worker_timeout"]})
+                        parameters={"WorkerTimeoutSeconds": cfg["worker_timeout"],
+                                    "ExportBucketName": cfg["env"]["EXPORT_BUCKET"]})
     problems = output_mismatches(outputs, cfg["env"])
     if problems:
         print("\n".join(problems), file=sys.stderr)
