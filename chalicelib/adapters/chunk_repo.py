@@ -15,6 +15,7 @@ from typing import Any, Iterable, Sequence
 from pymysql.cursors import DictCursor
 
 from chalicelib.domain.chunking import ChunkPlan
+from chalicelib.domain.task import TaskStatus
 
 
 class ChunkState(IntEnum):
@@ -192,16 +193,20 @@ def requeue_stale_queued(cur: DictCursor, older_than_s: int, limit: int) -> list
 
 
 def stalled_tasks(cur: DictCursor, limit: int) -> list[int]:
-    """Tasks with pending chunks but none queued or running (a lost hand-on)."""
-    cur.execute("SELECT task_id FROM tbl_task_chunk GROUP BY task_id"
-                " HAVING SUM(state=%s) > 0 AND SUM(state IN (%s, %s)) = 0 LIMIT %s",
-                (int(ChunkState.PENDING), int(ChunkState.QUEUED), int(ChunkState.RUNNING), limit))
+    """Running tasks with pending chunks but none queued or running (a lost hand-on)."""
+    cur.execute("SELECT c.task_id FROM tbl_async_task t JOIN tbl_task_chunk c ON c.task_id=t.id"
+                " WHERE t.status=%s GROUP BY c.task_id"
+                " HAVING SUM(c.state=%s) > 0 AND SUM(c.state IN (%s, %s)) = 0 LIMIT %s",
+                (int(TaskStatus.RUNNING), int(ChunkState.PENDING), int(ChunkState.QUEUED),
+                 int(ChunkState.RUNNING), limit))
     return [r["task_id"] for r in cur.fetchall()]
 
 
 def _mark_queued(cur: DictCursor, keys: list[tuple[int, int]]) -> list[tuple[int, int]]:
-    for task_id, seq in keys:
+    if keys:
+        pairs = ", ".join(["(%s, %s)"] * len(keys))
         cur.execute("UPDATE tbl_task_chunk SET state=%s, lease_token=NULL, lease_until=NULL,"
                     " queued_at=UTC_TIMESTAMP(3), modify_time=UTC_TIMESTAMP(3)"
-                    " WHERE task_id=%s AND seq=%s", (int(ChunkState.QUEUED), task_id, seq))
+                    f" WHERE (task_id, seq) IN ({pairs})",
+                    (int(ChunkState.QUEUED), *(v for key in keys for v in key)))
     return keys
