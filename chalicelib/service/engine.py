@@ -189,18 +189,18 @@ class Engine:
         return "unavailable" if run.left_pending else "complete"
 
     def _flush(self, task_id: int, seq: int, token: str, batch: list[DetailOutcome]) -> bool:
+        ok = sum(1 for o in batch if o.outcome == Outcome.SUCCEEDED)
+
         def tx(cur: Any) -> bool:
             if not chunk_repo.record_outcomes(cur, task_id, seq, token,
                                               self.settings.lease_seconds, batch):
                 return False
-            ok = sum(1 for o in batch if o.outcome == Outcome.SUCCEEDED)
             counts = task_repo.add_outcomes(cur, task_id, ok, len(batch) - ok)
             task_repo.set_progress(cur, task_id, progress_percent(
                 counts["total_items"], counts["succeeded_items"], counts["failed_items"]))
             return True
         written = self.db.run(tx)
         if written:
-            ok = sum(1 for o in batch if o.outcome == Outcome.SUCCEEDED)
             metrics.add_metric(name="ItemsSucceeded", unit="Count", value=ok)
             metrics.add_metric(name="ItemsFailed", unit="Count", value=len(batch) - ok)
         else:

@@ -137,12 +137,12 @@ class TaskService:
         """Partial update; a final status goes through finish()."""
         if status is not None and TaskStatus(status).is_final:
             return self.finish(station_id, task_id, status=status, result=result, reason=reason)
-        if status is not None and TaskStatus(status) == TaskStatus.RUNNING:
-            self.start(station_id, task_id)
 
         def tx(cur: DictCursor) -> dict[str, Any]:
             task = self._locked(cur, station_id, task_id)
-            if status is not None:
+            if status is not None and TaskStatus(status) == TaskStatus.RUNNING:
+                mark_running(cur, task)
+            elif status is not None:
                 check_transition(task["status"], TaskStatus(status))
             fields: dict[str, Any] = {}
             if result is not None:

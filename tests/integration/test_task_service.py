@@ -101,3 +101,13 @@ def test_get_scoped_by_station(db_clean):
     with pytest.raises(NotFound):
         services().tasks.start("s001", task["id"])
     assert raw_row(task["id"])["status"] == TaskStatus.SUBMITTED
+
+
+def test_update_to_running_starts_the_task_once(db_clean):
+    svc = services().tasks
+    task = svc.create(new()).task
+    row = svc.update("s001", task["id"], status=TaskStatus.RUNNING, progress=5)
+    assert (row["status"], row["run_count"], row["progress"]) == (TaskStatus.RUNNING, 1, 5)
+    assert row["start_time"] is not None
+    again = svc.update("s001", task["id"], status=TaskStatus.RUNNING)
+    assert again["run_count"] == 1
