@@ -14,7 +14,7 @@ from chalicelib.adapters.db import Database
 from chalicelib.adapters.product_center import ProductCenterClient, RateLimiter
 from chalicelib.config import Settings, get_settings
 from chalicelib.observability import metrics
-from chalicelib.service import copy_tasks
+from chalicelib.service import copy_tasks, order_import
 from chalicelib.service.engine import Engine
 from chalicelib.service.messages import MessageRouter
 from chalicelib.service.sweeper import Sweeper
@@ -53,7 +53,8 @@ class Services:
 
     @cached_property
     def engine(self) -> Engine:
-        processors = {copy_tasks.TASK_NAME: copy_tasks.CopyProcessor(self.product_center)}
+        processors = {copy_tasks.TASK_NAME: copy_tasks.CopyProcessor(self.product_center),
+                      order_import.TASK_NAME: order_import.OrderImportProcessor()}
         return Engine(self.db, self.queue, self.files, self.settings, processors)
 
     @cached_property
@@ -71,6 +72,11 @@ class Services:
     def copy_tasks(self) -> copy_tasks.CopyTaskService:
         return copy_tasks.CopyTaskService(self.tasks, self.engine,
                                           max_items=self.settings.max_copy_items)
+
+    @cached_property
+    def order_import(self) -> order_import.OrderImportService:
+        return order_import.OrderImportService(self.tasks, self.engine,
+                                               max_rows=self.settings.order_import_max_rows)
 
 
 _services: Services | None = None

@@ -17,6 +17,7 @@ from chalicelib.api.internal_views import ACTIONS
 from chalicelib.api.schemas import (InternalAdd, InternalFinish, InternalRef, InternalUpdate,
                                     TaskGetQuery, TaskIdsBody, TaskListQuery)
 from chalicelib.service.copy_tasks import CopyTaskRequest
+from chalicelib.service.order_import import OrderBatchSubmit
 
 BEARER, INTERNAL_KEY, NO_AUTH = "bearer", "internal_key", None
 
@@ -61,6 +62,10 @@ OPERATIONS: dict[tuple[str, str], Operation] = {
     ("/station/product/copy_task", "POST"): Operation(
         "Copy products (by id or by filter) from one shop to another of the same station.",
         BEARER, body=CopyTaskRequest, errors=(40002, 40400, 41300)),
+    ("/station/order/batch/submit", "POST"): Operation(
+        "Import a batch of orders: an import task (type 0) checks and inserts each row;"
+        " bad rows are reported by row number (docs/imports.md).",
+        BEARER, body=OrderBatchSubmit, errors=(40002, 40400, 41300)),
     ("/internal/task/{action}", "POST"): Operation(
         "Worker-side task API: add, get, start, finish or update a task of a named station.",
         INTERNAL_KEY, body_one_of=(InternalAdd, InternalRef, InternalFinish, InternalUpdate),

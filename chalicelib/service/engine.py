@@ -43,13 +43,29 @@ class ItemProcessor(Protocol):
     def process(self, task_id: int, item: WorkItem) -> DetailOutcome | None: ...
 
 
+class BatchProcessor(Protocol):
+    """A processor whose work is database writes: the engine hands it a batch of items
+    inside the very transaction that records their outcomes under the chunk's lease, so
+    the writes and the outcomes commit together or not at all (a worker whose lease was
+    taken over rolls its writes back). Runs on the worker's own thread, no pool."""
+    def prepare(self, cur: Any, task: dict[str, Any], task_input: dict[str, Any],
+                items: Sequence[tuple[int, int]]) -> list[WorkItem]: ...
+
+    def process_batch(self, cur: Any, task_id: int, items: Sequence[WorkItem]
+                      ) -> list[DetailOutcome]: ...
+
+
+class _LeaseLost(Exception):
+    """Raised inside a flush transaction to roll it back: another worker owns the chunk."""
+
+
 def chunk_message(task_id: int, seq: int) -> dict[str, Any]:
     return {"kind": "chunk", "task_id": task_id, "chunk": seq}
 
 
 class Engine:
     def __init__(self, db: Database, work_queue: WorkQueue, files: FileStore, settings: Settings,
-                 processors: dict[str, ItemProcessor]):
+                 processors: dict[str, ItemProcessor | BatchProcessor]):
         self.db = db
         self.queue = work_queue
         self.files = files
@@ -151,6 +167,8 @@ class Engine:
         """
         if not claim.work:
             return "complete"
+        if hasattr(claim.processor, "process_batch"):
+            return self._execute_batches(task_id, seq, token, claim, remaining_ms)
         processor, settings = claim.processor, self.settings
         run = _ChunkRun(iter(claim.work), max(1, min(settings.chunk_threads, len(claim.work))),
                         settings.outcome_batch_size)
@@ -188,18 +206,42 @@ class Engine:
             return "deadline"
         return "unavailable" if run.left_pending else "complete"
 
-    def _flush(self, task_id: int, seq: int, token: str, batch: list[DetailOutcome]) -> bool:
-        ok = sum(1 for o in batch if o.outcome == Outcome.SUCCEEDED)
+    def _execute_batches(self, task_id: int, seq: int, token: str, claim: "Claim",
+                         remaining_ms: Callable[[], int]) -> str:
+        """A BatchProcessor's chunk: one transaction per batch of OUTCOME_BATCH_SIZE items
+        (its writes + outcomes + counters). Returns "complete", "deadline" or "lease_lost"."""
+        size = self.settings.outcome_batch_size
+        for start in range(0, len(claim.work), size):
+            if remaining_ms() < self.settings.deadline_margin_ms:
+                return "deadline"
+            items = claim.work[start:start + size]
+            if not self._flush(task_id, seq, token, [], produce=lambda cur, items=items:
+                               claim.processor.process_batch(cur, task_id, items)):
+                return "lease_lost"
+        return "complete"
 
-        def tx(cur: Any) -> bool:
+    def _flush(self, task_id: int, seq: int, token: str, batch: list[DetailOutcome],
+               produce: Callable[[Any], list[DetailOutcome]] | None = None) -> bool:
+        """Record a batch of outcomes under the lease, with the task's counters and progress.
+
+        `produce(cur)`, when given, makes the batch inside the same transaction (a
+        BatchProcessor's writes); everything is rolled back if the lease is lost."""
+        def tx(cur: Any) -> list[DetailOutcome]:
+            outcomes = produce(cur) if produce is not None else batch
             if not chunk_repo.record_outcomes(cur, task_id, seq, token,
-                                              self.settings.lease_seconds, batch):
-                return False
-            counts = task_repo.add_outcomes(cur, task_id, ok, len(batch) - ok)
+                                              self.settings.lease_seconds, outcomes):
+                raise _LeaseLost()
+            ok = sum(1 for o in outcomes if o.outcome == Outcome.SUCCEEDED)
+            counts = task_repo.add_outcomes(cur, task_id, ok, len(outcomes) - ok)
             task_repo.set_progress(cur, task_id, progress_percent(
                 counts["total_items"], counts["succeeded_items"], counts["failed_items"]))
-            return True
-        written = self.db.run(tx)
+            return outcomes
+        try:
+            batch = self.db.run(tx)
+            written = True
+        except _LeaseLost:
+            written = False
+        ok = sum(1 for o in batch if o.outcome == Outcome.SUCCEEDED)
         if written:
             metrics.add_metric(name="ItemsSucceeded", unit="Count", value=ok)
             metrics.add_metric(name="ItemsFailed", unit="Count", value=len(batch) - ok)
@@ -259,7 +301,7 @@ class Engine:
 
 @dataclass(frozen=True)
 class Claim:
-    processor: ItemProcessor | None
+    processor: ItemProcessor | BatchProcessor | None
     work: list[WorkItem]
     attempts: int
 
