@@ -76,7 +76,8 @@ class Services:
     @cached_property
     def order_import(self) -> order_import.OrderImportService:
         return order_import.OrderImportService(self.tasks, self.engine,
-                                               max_rows=self.settings.order_import_max_rows)
+                                               max_rows=self.settings.order_import_max_rows,
+                                               part_rows=self.settings.chunk_size)
 
 
 _services: Services | None = None

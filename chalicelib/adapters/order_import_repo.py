@@ -10,7 +10,7 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass
 from decimal import Decimal
-from typing import Sequence
+from typing import Any, Sequence
 
 from pymysql.cursors import DictCursor
 
@@ -89,3 +89,19 @@ def insert_orders(cur: DictCursor, station_id: str, task_id: int, orders: Sequen
           line.unit_price, line.amount)
          for o in new for n, line in enumerate(o.lines, start=1)])
     return ids
+
+
+def insert_parts(cur: DictCursor, task_id: int,
+                 parts: Sequence[tuple[int, int, int, str]]) -> None:
+    """The batch's rows: (part, first_row, row_count, rows_json) per part."""
+    cur.executemany("INSERT INTO tbl_order_import_part (task_id, part, first_row, row_count,"
+                    " rows_json) VALUES (%s, %s, %s, %s, %s)",
+                    [(task_id, *part) for part in parts])
+
+
+def parts_between(cur: DictCursor, task_id: int, first: int, last: int
+                  ) -> list[dict[str, Any]]:
+    """Parts first..last of a batch: first_row and rows_json, in order."""
+    cur.execute("SELECT first_row, rows_json FROM tbl_order_import_part WHERE task_id=%s"
+                " AND part BETWEEN %s AND %s ORDER BY part", (task_id, first, last))
+    return list(cur.fetchall())

@@ -26,7 +26,8 @@ from chalicelib.domain.chunking import plan_chunks
 from chalicelib.domain.task import TaskStatus, progress_percent
 from chalicelib.observability import logger, metrics
 from chalicelib.service.finalize import finalize_task
-from chalicelib.service.tasks import Created, NewTask, TaskService, mark_running
+from chalicelib.service.tasks import (Created, NewTask, OnCreated, TaskService,
+                                      mark_running)
 
 
 @dataclass(frozen=True)
@@ -74,13 +75,17 @@ class Engine:
         self._pool: ThreadPoolExecutor | None = None
 
     # -- creation --------------------------------------------------------------------
-    def create_task(self, tasks: TaskService, new: NewTask, item_ids: Sequence[int]) -> Created:
-        """Store task + chunk plan in one transaction, then send the first window."""
+    def create_task(self, tasks: TaskService, new: NewTask, item_ids: Sequence[int],
+                    on_created: OnCreated | None = None) -> Created:
+        """Store task + chunk plan (+ whatever `on_created` writes) in one transaction,
+        then send the first window."""
         plan = plan_chunks(item_ids, self.settings.chunk_size)
         queued: list[int] = []
 
         def store_plan(cur: Any, task_id: int) -> None:
             queued[:] = chunk_repo.insert_plan(cur, task_id, plan, self.settings.chunk_window)
+            if on_created is not None:
+                on_created(cur, task_id)
         created = tasks.create(new, on_created=store_plan)
         if created.created:
             self._send(created.task["id"], queued)

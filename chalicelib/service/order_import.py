@@ -1,8 +1,9 @@
 """Order batch import (POST /station/order/batch/submit): creation and the per-row work.
 
 Creation checks only the envelope (fields, row count, the station's operation cycle) and
-stores the batch as the task's input with a chunk plan over its row numbers (1-based);
-nothing is inserted in the request. The worker validates each row of its chunk and
+stores, in one transaction, the task, a chunk plan over its row numbers (1-based) and the
+raw rows in parts of the chunk size (tbl_order_import_part); no order is inserted in the
+request. The worker validates each row of its chunk and
 inserts the good ones with their lines, a batch of rows per transaction that also records
 their outcomes under the chunk's lease (the engine's BatchProcessor hook). A bad row fails
 with "row N: <field> <problem>"; the task ends 3, 4 or 5 with the usual error report.
@@ -13,6 +14,7 @@ key), so a re-delivered or re-run chunk never inserts an order twice.
 from __future__ import annotations
 
 import datetime as dt
+import json
 from dataclasses import dataclass
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Annotated, Any, Optional, Sequence
@@ -198,10 +200,11 @@ def to_new_order(task_id: int, row_no: int, row: OrderRow, time_config: dict[str
 
 
 class OrderImportService:
-    def __init__(self, tasks: TaskService, engine: Engine, *, max_rows: int):
+    def __init__(self, tasks: TaskService, engine: Engine, *, max_rows: int, part_rows: int):
         self.tasks = tasks
         self.engine = engine
         self.max_rows = max_rows
+        self.part_rows = part_rows
 
     def submit(self, station_id: str, req: OrderBatchSubmit) -> Created:
         rows = len(req.order_data)
@@ -213,12 +216,20 @@ class OrderImportService:
             lambda cur: order_repo.time_config(cur, station_id, req.time_config_id))
         if found is None:
             raise NotFound(f"time_config_id: operation cycle {req.time_config_id!r} not found")
+        # The rows go to tbl_order_import_part with the task; its input stays small.
+        size = self.part_rows
+        parts = [(n, start + 1, len(req.order_data[start:start + size]),
+                  json.dumps(req.order_data[start:start + size], ensure_ascii=False,
+                             separators=(",", ":")))
+                 for n, start in enumerate(range(0, rows, size))]
         task_input = {"time_config_id": req.time_config_id, "file_name": req.file_name,
-                      "order_data": req.order_data}
+                      "rows": rows, "part_rows": size}
         new = NewTask(station_id=station_id, name=TASK_NAME, type=int(TaskType.IMPORT),
                       input=task_input, user_task_id=req.task_id, repeat=False,
                       business_id=BUSINESS_ID, business_name=BUSINESS_NAME, total_items=rows)
-        return self.engine.create_task(self.tasks, new, range(1, rows + 1))
+        return self.engine.create_task(
+            self.tasks, new, range(1, rows + 1),
+            on_created=lambda cur, task_id: order_import_repo.insert_parts(cur, task_id, parts))
 
 
 @dataclass(frozen=True)
@@ -241,8 +252,13 @@ class OrderImportProcessor:
                         time_config_id=tc_id,
                         default_order_time=task["creat_time"].replace(tzinfo=dt.timezone.utc)
                         .astimezone(LOCAL_TIME).replace(tzinfo=None, microsecond=0))
-        rows = task_input["order_data"]
-        return [WorkItem(seq=seq, item_id=row_no, payload=(shared, rows[row_no - 1]))
+        size = task_input["part_rows"]
+        row_nos = [row_no for _, row_no in items]
+        rows: dict[int, Any] = {}
+        for part in order_import_repo.parts_between(cur, task["id"], (min(row_nos) - 1) // size,
+                                                    (max(row_nos) - 1) // size):
+            rows.update(enumerate(json.loads(part["rows_json"]), start=part["first_row"]))
+        return [WorkItem(seq=seq, item_id=row_no, payload=(shared, rows[row_no]))
                 for seq, row_no in items]
 
     def process_batch(self, cur: Any, task_id: int, items: Sequence[WorkItem]

@@ -252,7 +252,7 @@ def test_bad_envelope_is_refused_and_writes_nothing(api, station_token, cycles, 
     status, resp = api.post(SUBMIT, batch([order_row(1)], **change), token=station_token)
     assert status == status_code and resp["code"] == code and fragment in resp["msg"], resp
     assert count("tbl_async_task") == 0 and count("tbl_task_chunk") == 0
-    assert queue_bodies(services()) == []
+    assert count("tbl_order_import_part") == 0 and queue_bodies(services()) == []
 
 
 def test_malformed_json_and_missing_token(api, station_token, cycles):
