@@ -282,3 +282,31 @@ def test_batch_end_to_end_through_the_runtime(db_clean, stack_env, monkeypatch, 
     assert [r[1] for r in report_rows(task)[1:]] == ["7", "650", "1200"]
     assert len(orders_of(task["task_id"])) == 1197 and count("tbl_order_line") == 2 * 1197
     assert [c["state"] for c in chunks(task["task_id"])] == [3, 3, 3]
+
+
+def test_a_worker_near_its_deadline_saves_its_batches_and_requeues_the_rest(api, station_token,
+                                                                            cycles):
+    status, resp = api.post(SUBMIT, batch([order_row(n) for n in range(1, 31)]),
+                            token=station_token)
+    task_id = resp["data"]["task_id"]
+    [message] = queue_bodies(services())
+    svc = services_with(outcome_batch_size=10)
+    clock = iter([10 ** 9, 10 ** 9])          # time for two batches, then the deadline
+    assert svc.engine.handle_message(message, lambda: next(clock, 0)) == "deadline"
+    assert len(details(task_id)) == 20 and len(orders_of(task_id)) == 20
+    assert chunks(task_id)[0]["state"] == 1                       # queued again, message out
+    assert drain(svc) == ["complete"]
+    assert [o["import_row_no"] for o in orders_of(task_id)] == list(range(1, 31))
+    _, got = api.get("/task/get", {"task_id": task_id}, token=station_token)
+    assert got["data"]["status"] == 3
+
+
+@pytest.mark.parametrize("order_time,start", [
+    (dt.datetime(2026, 11, 27, 19, 30), dt.datetime(2026, 11, 27, 18, 0)),
+    (dt.datetime(2026, 11, 27, 18, 0), dt.datetime(2026, 11, 27, 18, 0)),
+    (dt.datetime(2026, 11, 27, 17, 59, 59), dt.datetime(2026, 11, 26, 18, 0)),
+    (dt.datetime(2026, 1, 1, 0, 30), dt.datetime(2025, 12, 31, 18, 0)),
+])
+def test_cycle_start_is_the_latest_boundary_at_or_before_the_order_time(order_time, start):
+    config = {"id": "tc", "cycle_start": dt.timedelta(hours=18)}     # pymysql's TIME
+    assert order_import.cycle_start(config, order_time) == start
