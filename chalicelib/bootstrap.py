@@ -15,6 +15,7 @@ from chalicelib.adapters.product_center import ProductCenterClient, RateLimiter
 from chalicelib.config import Settings, get_settings
 from chalicelib.observability import metrics
 from chalicelib.service import copy_tasks
+from chalicelib.service.control import TaskControl
 from chalicelib.service.engine import Engine
 from chalicelib.service.messages import MessageRouter
 from chalicelib.service.sweeper import Sweeper
@@ -55,6 +56,10 @@ class Services:
     def engine(self) -> Engine:
         processors = {copy_tasks.TASK_NAME: copy_tasks.CopyProcessor(self.product_center)}
         return Engine(self.db, self.queue, self.files, self.settings, processors)
+
+    @cached_property
+    def control(self) -> TaskControl:
+        return TaskControl(self.db, self.engine)
 
     @cached_property
     def messages(self) -> MessageRouter:

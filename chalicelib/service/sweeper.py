@@ -12,10 +12,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from chalicelib.adapters import chunk_repo, task_repo
-from chalicelib.adapters.chunk_repo import DetailOutcome, Outcome
-from chalicelib.domain.task import progress_percent
+from chalicelib.adapters.chunk_repo import Outcome
 from chalicelib.observability import logger
-from chalicelib.service.engine import Engine
+from chalicelib.service.engine import Engine, settle_rest
 from chalicelib.service.finalize import finalize_task
 
 BATCH = 200
@@ -83,16 +82,9 @@ class Sweeper:
             chunk = chunk_repo.claim(cur, task_id, seq, token, settings.lease_seconds)
             if chunk is None:
                 return None
-            first = chunk["first_item"]
-            done = chunk_repo.finished_seqs(cur, task_id, first, chunk["item_count"])
             reason = (f"gave up after {chunk['attempts'] - 1} attempts: the worker stopped"
                       " (crash or timeout) on every attempt")
-            outcomes = [DetailOutcome(first + i, item_id, Outcome.FAILED, reason=reason)
-                        for i, item_id in enumerate(chunk["item_ids"]) if first + i not in done]
-            chunk_repo.record_outcomes(cur, task_id, seq, token, settings.lease_seconds, outcomes)
-            counts = task_repo.add_outcomes(cur, task_id, 0, len(outcomes))
-            task_repo.set_progress(cur, task_id, progress_percent(
-                counts["total_items"], counts["succeeded_items"], counts["failed_items"]))
+            settle_rest(cur, task_id, seq, token, settings.lease_seconds, Outcome.FAILED, reason)
             chunk_repo.mark_failed(cur, task_id, seq, token)
             return chunk_repo.unfinished_count(cur, task_id), chunk_repo.queue_next_pending(cur, task_id)
         result = db.run(tx)
