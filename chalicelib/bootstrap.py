@@ -13,9 +13,10 @@ from chalicelib.adapters.aws import FileStore, WorkQueue
 from chalicelib.adapters.db import Database
 from chalicelib.adapters.product_center import ProductCenterClient, RateLimiter
 from chalicelib.config import Settings, get_settings
-from chalicelib.observability import metrics
+from chalicelib.observability import timings
 from chalicelib.service import copy_tasks
 from chalicelib.service.control import TaskControl
+from chalicelib.service.dead_letters import DeadLetters
 from chalicelib.service.engine import Engine
 from chalicelib.service.messages import MessageRouter
 from chalicelib.service.sweeper import Sweeper
@@ -49,8 +50,8 @@ class Services:
             s.product_center_url, timeout_s=s.product_center_timeout_s,
             max_attempts=s.product_center_max_attempts, pool_size=s.chunk_threads,
             rate_limiter=RateLimiter.for_worker(s.product_center_rate, s.worker_concurrency),
-            on_retry=lambda attempt, reason: metrics.add_metric(
-                name="DownstreamRetries", unit="Count", value=1))
+            on_retry=lambda attempt, reason: timings.count("DownstreamRetries"),
+            on_latency=lambda seconds: timings.observe("Downstream", seconds))
 
     @cached_property
     def engine(self) -> Engine:
@@ -70,7 +71,12 @@ class Services:
 
     @cached_property
     def sweeper(self) -> Sweeper:
-        return Sweeper(self.engine, stale_queued_s=self.settings.sweep_stale_queued_s)
+        return Sweeper(self.engine, stale_queued_s=self.settings.sweep_stale_queued_s,
+                       dead_letters=self.dead_letters)
+
+    @cached_property
+    def dead_letters(self) -> DeadLetters:
+        return DeadLetters(WorkQueue(self.settings.dlq_name), self.queue, self.engine)
 
     @cached_property
     def copy_tasks(self) -> copy_tasks.CopyTaskService:

@@ -16,6 +16,8 @@ class Settings:
     stage: str = "dev"
     database_url: str = "mysql://root@127.0.0.1:3307/async_task"
     work_queue_name: str = "async-task-dev-work"
+    # Empty: the template's name for it, "<work queue>-dlq".
+    dead_letter_queue_name: str = ""
     export_bucket: str = "async-task-dev-exports"
     # HS256 key for station tokens (the API's credential) and the internal shared key.
     token_secret: str = "dev-token-secret-change-me-0123456789abcdef"
@@ -47,6 +49,10 @@ class Settings:
     link_ttl_seconds: int = 900
     list_default_limit: int = 20
     list_max_limit: int = 100
+
+    @property
+    def dlq_name(self) -> str:
+        return self.dead_letter_queue_name or f"{self.work_queue_name}-dlq"
 
     @classmethod
     def from_env(cls, environ: dict[str, str] | None = None) -> "Settings":

@@ -26,6 +26,7 @@ from chalicelib.domain.chunking import plan_chunks
 from chalicelib.domain.task import CANCELLED_REASON, TaskStatus, progress_percent
 from chalicelib.observability import logger, metrics
 from chalicelib.service.finalize import finalize_task
+from chalicelib.service.messages import MalformedMessage
 from chalicelib.service.tasks import Created, NewTask, TaskService, mark_running
 
 
@@ -117,13 +118,42 @@ class Engine:
             # The chunks stay queued in MySQL; the sweeper re-sends what has no message.
             logger.exception("could not enqueue chunks", extra={"task_id": task_id})
 
+    def fail_chunk(self, task_id: int, seq: int, reason: Callable[[dict[str, Any]], str]) -> bool:
+        """End a chunk nobody can finish: its items without an outcome fail with
+        `reason(chunk)`, then the task moves on (next chunk) or is finalized.
+
+        The chunk is first claimed under a fresh lease, so of two callers (two sweepers, or a
+        sweeper and a late worker) exactly one writes; a chunk done, or leased by a live
+        worker, is left alone (returns False).
+        """
+        token = uuid.uuid4().hex
+        lease_s = self.settings.lease_seconds
+
+        def tx(cur: Any) -> tuple[int, list[int]] | None:
+            chunk = chunk_repo.claim(cur, task_id, seq, token, lease_s)
+            if chunk is None:
+                return None
+            settle_rest(cur, task_id, seq, token, lease_s, Outcome.FAILED, reason(chunk))
+            chunk_repo.mark_failed(cur, task_id, seq, token)
+            return chunk_repo.unfinished_count(cur, task_id), chunk_repo.queue_next_pending(cur, task_id)
+        result = self.db.run(tx)
+        if result is None:
+            return False
+        unfinished, next_seqs = result
+        logger.warning("chunk failed", extra={"task_id": task_id, "chunk": seq})
+        if unfinished == 0:
+            finalize_task(self.db, self.files, task_id)
+        else:
+            self.resend(task_id, next_seqs)
+        return True
+
     # -- one message -----------------------------------------------------------------
     def handle_message(self, msg: dict[str, Any], remaining_ms: Callable[[], int]) -> str:
         """The "chunk" message handler: {"kind": "chunk", "task_id": …, "chunk": …}."""
         try:
             task_id, seq = int(msg["task_id"]), int(msg["chunk"])
         except (KeyError, TypeError, ValueError):
-            raise ValueError(f"chunk message without ids: {msg!r}") from None
+            raise MalformedMessage(f"chunk message without ids: {msg!r}") from None
         return self.run_chunk(task_id, seq, remaining_ms)
 
     def run_chunk(self, task_id: int, seq: int, remaining_ms: Callable[[], int]) -> str:
