@@ -6,7 +6,7 @@ VENV   ?= .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed-$(shell cat requirements.txt requirements-dev.txt | md5sum | cut -c1-12)
 
-.PHONY: deploy package-check fuzz run test test-faults test-unit test-integration bench migrate clean deps
+.PHONY: cli deploy package-check fuzz run test test-faults test-unit test-integration bench migrate clean deps
 
 deps: $(STAMP)
 
@@ -18,6 +18,12 @@ $(STAMP): requirements.txt requirements-dev.txt
 ## make run: the whole stack on http://127.0.0.1:8000 (Ctrl-C stops it all)
 run: deps
 	$(PY) -m infra.local.stack
+
+## make cli ARGS='tasks|show ID|watch ID|cancel ID|retry ID|dlq depth|dlq redrive|sweep':
+## the operator CLI, against the running `make run` stack (or the DATABASE_URL/AWS_* you set)
+cli: deps
+	@set -a; if [ -f .local/stack.env ]; then . ./.local/stack.env; fi; set +a; \
+	$(PY) -m chalicelib.cli $(ARGS)
 
 ## make test: unit + integration tests against a private MariaDB and moto
 test: deps

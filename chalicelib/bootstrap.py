@@ -19,6 +19,7 @@ from chalicelib.service.control import TaskControl
 from chalicelib.service.dead_letters import DeadLetters
 from chalicelib.service.engine import Engine
 from chalicelib.service.messages import MessageRouter
+from chalicelib.service.operator import Operator
 from chalicelib.service.sweeper import Sweeper
 from chalicelib.service.tasks import TaskService
 
@@ -29,7 +30,7 @@ class Services:
 
     @cached_property
     def db(self) -> Database:
-        return Database(self.settings.database_url)
+        return Database(self.settings.database_url, retry_for_s=self.settings.db_retry_s)
 
     @cached_property
     def queue(self) -> WorkQueue:
@@ -73,6 +74,10 @@ class Services:
     def sweeper(self) -> Sweeper:
         return Sweeper(self.engine, stale_queued_s=self.settings.sweep_stale_queued_s,
                        dead_letters=self.dead_letters)
+
+    @cached_property
+    def operator(self) -> Operator:
+        return Operator(self.db, self.control, self.dead_letters, self.sweeper)
 
     @cached_property
     def dead_letters(self) -> DeadLetters:

@@ -15,6 +15,8 @@ from functools import lru_cache
 class Settings:
     stage: str = "dev"
     database_url: str = "mysql://root@127.0.0.1:3307/async_task"
+    # How long a transaction is retried while the database is unreachable (a restart).
+    db_retry_s: float = 30.0
     work_queue_name: str = "async-task-dev-work"
     # Empty: the template's name for it, "<work queue>-dlq".
     dead_letter_queue_name: str = ""

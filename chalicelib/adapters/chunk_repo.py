@@ -153,10 +153,19 @@ def unfinished_count(cur: DictCursor, task_id: int) -> int:
     return cur.fetchone()["n"]
 
 
-def failed_details(cur: DictCursor, task_id: int) -> Iterable[dict[str, Any]]:
+def failed_details(cur: DictCursor, task_id: int, limit: int | None = None
+                   ) -> Iterable[dict[str, Any]]:
     cur.execute("SELECT seq, item_id, reason FROM tbl_task_detail WHERE task_id=%s AND outcome=%s"
-                " ORDER BY seq", (task_id, int(Outcome.FAILED)))
+                " ORDER BY seq LIMIT %s", (task_id, int(Outcome.FAILED), limit or 2 ** 62))
     return cur.fetchall()
+
+
+def overview(cur: DictCursor, task_id: int) -> list[dict[str, Any]]:
+    """Every chunk of a task with its state, attempts, counts and lease (for operators)."""
+    cur.execute("SELECT seq, state, item_count, attempts, succeeded, failed, lease_until,"
+                " queued_at, modify_time FROM tbl_task_chunk WHERE task_id=%s ORDER BY seq",
+                (task_id,))
+    return list(cur.fetchall())
 
 
 def reopen_unsucceeded(cur: DictCursor, task_id: int) -> tuple[int, int]:

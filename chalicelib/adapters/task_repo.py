@@ -100,6 +100,21 @@ def list_shown(cur: DictCursor, station_id: str, *, type_: int | None, status: i
     return [_decode(r) for r in cur.fetchall()]
 
 
+def list_any_station(cur: DictCursor, *, station_id: str | None = None, status: int | None = None,
+                     type_: int | None = None, name: str | None = None,
+                     limit: int = 50) -> list[dict[str, Any]]:
+    """Operators' view: tasks of every station (or one), newest first, hidden ones too."""
+    where, args = ["1=1"], []
+    for column, value in (("station_id", station_id), ("status", status), ("type", type_),
+                          ("name", name)):
+        if value is not None:
+            where.append(f"{column}=%s")
+            args.append(value)
+    cur.execute(f"SELECT {_COLUMNS} FROM tbl_async_task WHERE {' AND '.join(where)}"
+                " ORDER BY id DESC LIMIT %s", (*args, limit))
+    return [_decode(r) for r in cur.fetchall()]
+
+
 def any_unfinished_shown(cur: DictCursor, station_id: str, *, type_: int | None,
                          status: int | None) -> bool:
     where, args = _list_filter(station_id, type_, status)

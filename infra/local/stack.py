@@ -99,6 +99,9 @@ def main() -> int:
                                project_dir=str(ROOT))
         runtime.start()
         stack.callback(runtime.stop)
+        # The operator CLI (`make cli`) reads this stack's settings from here.
+        env_file = write_env_file(env)
+        stack.callback(env_file.unlink, missing_ok=True)
 
         token = issue_token("s001", get_settings().token_secret, ttl_s=DEMO_TOKEN_TTL_S)
         src, dst = shops["旗舰店 A"], shops["分店 B"]
@@ -110,6 +113,7 @@ def main() -> int:
                          f"  curl -s -H \"Authorization: Bearer $TOKEN\" -H 'Content-Type: application/json'"
                          f" -d '{{\"source_shop_id\": {src}, \"target_shop_id\": {dst},"
                          f" \"filter\": {{\"category\": \"水果\"}}}}' {runtime.url}/station/product/copy_task",
+                         "", "Operator CLI:  make cli ARGS='tasks'   (or: watch ID, show ID, dlq depth)",
                          "", "Ctrl-C stops everything started here."]), flush=True)
         stop = threading.Event()
         for sig in (signal.SIGINT, signal.SIGTERM):
@@ -117,6 +121,18 @@ def main() -> int:
         stop.wait()
         print("\nstopping ...", flush=True)
     return 0
+
+
+def write_env_file(env: dict[str, str]) -> Path:
+    """KEY='value' lines of the running stack's settings, for `make cli` to source."""
+    import shlex
+    path = ROOT / ".local" / "stack.env"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    keys = {**env, **{k: os.environ[k] for k in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY",
+                                                 "AWS_DEFAULT_REGION") if k in os.environ}}
+    path.write_text("".join(f"{k}={shlex.quote(v)}\n" for k, v in sorted(keys.items())))
+    path.chmod(0o600)
+    return path
 
 
 if __name__ == "__main__":
