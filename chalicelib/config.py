@@ -10,6 +10,8 @@ import os
 from dataclasses import dataclass, fields
 from functools import lru_cache
 
+from chalicelib.adapters.secrets import resolve_secrets
+
 
 @dataclass(frozen=True)
 class Settings:
@@ -59,6 +61,9 @@ class Settings:
                 continue
             kind = type(f.default)
             values[f.name] = kind(raw) if kind is not bool else raw.lower() in ("1", "true", "yes")
+        # DATABASE_URL_PARAMETER, DATABASE_SECRET_ARN, …: read from SSM / Secrets Manager
+        # unless the value itself was given (chalicelib/adapters/secrets.py).
+        values.update(resolve_secrets(env, given=values))
         return cls(**values)
 
 
