@@ -39,7 +39,7 @@ PYTHON_313 = "/root/.pyenv/versions/3.13.0/bin/python"
 # What the platform and `chalice deploy` touch; everything else stays unloaded.
 SERVICES = ("cloudformation", "sqs", "s3", "cloudwatch", "sns", "ssm", "secretsmanager",
             "sts", "iam", "lambda", "apigateway", "events", "logs")
-E2E_SERVICES = ("cloudformation", "sqs", "s3", "cloudwatch", "ssm", "secretsmanager")
+E2E_SERVICES = ("cloudformation", "sqs", "s3", "cloudwatch", "sns", "ssm", "secretsmanager")
 
 
 def _python_313() -> str:
@@ -117,6 +117,7 @@ class LocalStack:
             "EAGER_SERVICE_LOADING": "1",        # fail at start, not at the first request
             "DISABLE_EVENTS": "1",               # no analytics calls
             "SKIP_SSL_CERT_DOWNLOAD": "1",
+            "S3_SKIP_SIGNATURE_VALIDATION": "0",  # presigned links must carry a valid signature
             "LS_LOG": os.environ.get("LS_LOG", "info"),
         }
 
