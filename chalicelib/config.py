@@ -51,8 +51,11 @@ class Settings:
     list_max_limit: int = 100
 
     @classmethod
-    def from_env(cls, environ: dict[str, str] | None = None) -> "Settings":
-        """Build settings from upper-cased environment variables named like the fields."""
+    def from_env(cls, environ: dict[str, str] | None = None, *,
+                 read_secrets: bool = False) -> "Settings":
+        """Build settings from upper-cased environment variables named like the fields.
+        read_secrets: also read the secrets the environment names instead of giving them
+        (DATABASE_URL_PARAMETER, DATABASE_SECRET_ARN, …; chalicelib/adapters/secrets.py)."""
         env = os.environ if environ is None else environ
         values = {}
         for f in fields(cls):
@@ -61,12 +64,20 @@ class Settings:
                 continue
             kind = type(f.default)
             values[f.name] = kind(raw) if kind is not bool else raw.lower() in ("1", "true", "yes")
-        # DATABASE_URL_PARAMETER, DATABASE_SECRET_ARN, …: read from SSM / Secrets Manager
-        # unless the value itself was given (chalicelib/adapters/secrets.py).
-        values.update(resolve_secrets(env, given=values))
+        if read_secrets:
+            values.update(resolve_secrets(env, given=values))
         return cls(**values)
 
 
 @lru_cache(maxsize=1)
 def get_settings() -> Settings:
+    """Settings without the named secrets: what wiring needs (app.py's decorators), also
+    when `chalice package` loads the app offline."""
     return Settings.from_env()
+
+
+@lru_cache(maxsize=1)
+def get_runtime_settings() -> Settings:
+    """Settings with the secrets the stage names, read once per process (a Lambda's cold
+    start); the composition root builds the services from these."""
+    return Settings.from_env(read_secrets=True)
