@@ -99,6 +99,10 @@ class LocalStack:
         return f"http://{self.host}:{self.port}"
 
     @property
+    def directory(self) -> Path:
+        return self.state_root / str(self.port)
+
+    @property
     def pid(self) -> int | None:
         return self.process.pid if self.process else None
 
@@ -123,7 +127,7 @@ class LocalStack:
 
     def start(self, timeout_s: float = 120.0) -> "LocalStack":
         self.port = self.port or free_port(self.host)
-        directory = self.state_root / str(self.port)
+        directory = self.directory
         shutil.rmtree(directory, ignore_errors=True)
         (directory / "tmp").mkdir(parents=True)
         log = open(directory / "localstack.log", "wb")
@@ -188,6 +192,10 @@ def run_e2e(pytest_args: list[str]) -> int:
         done = subprocess.run([sys.executable, "-m", "pytest", "-m", "e2e", "tests/e2e",
                                *pytest_args], cwd=ROOT, env=env)
     print(f"localstack: stopped; tests took {time.monotonic() - up:.1f}s", flush=True)
+    if done.returncode == 0:
+        shutil.rmtree(stack.directory, ignore_errors=True)
+    else:
+        print(f"localstack: its log is {stack.directory / 'localstack.log'}", flush=True)
     return done.returncode
 
 
