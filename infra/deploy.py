@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -182,6 +183,9 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--stage", required=True)
     parser.add_argument("--region", default="us-east-1")
+    parser.add_argument("--alarm-action-arn", default=os.environ.get("ALARM_ACTION_ARN", ""),
+                        help="notified by the alarms (an SNS topic); applies when the "
+                             "stack is created (default: $ALARM_ACTION_ARN)")
     parser.add_argument("--policy-only", action="store_true",
                         help="only write .chalice/policy-<stage>.json")
     parser.add_argument("--account", help="account id for --policy-only (default: the "
@@ -195,7 +199,8 @@ def main(argv: list[str] | None = None) -> int:
     cfg = stage_config(args.stage)
     outputs = provision(None, args.stage, args.region, timeout_s=900,
                         parameters={"WorkerTimeoutSeconds": cfg["worker_timeout"],
-                                    "ExportBucketName": cfg["env"]["EXPORT_BUCKET"]})
+                                    "ExportBucketName": cfg["env"]["EXPORT_BUCKET"],
+                                    "AlarmActionArn": args.alarm_action_arn})
     problems = output_mismatches(outputs, cfg["env"])
     if problems:
         print("\n".join(problems), file=sys.stderr)
