@@ -6,7 +6,7 @@ VENV   ?= .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed-$(shell cat requirements.txt requirements-dev.txt | md5sum | cut -c1-12)
 
-.PHONY: cli deploy package-check fuzz run test test-faults test-unit test-integration bench migrate clean deps
+.PHONY: cli deploy package-check test-localstack fuzz run test test-faults test-unit test-integration bench migrate clean deps
 
 deps: $(STAMP)
 
@@ -39,6 +39,10 @@ test-faults: deps
 ## make package-check: chalice package (dev, prod) + cfn-lint + worker limits
 package-check: deps
 	$(PY) -m infra.package_check
+
+## make test-localstack: tests/e2e against LocalStack on the host (own venv, private port)
+test-localstack: deps
+	$(PY) -m infra.localstack test
 
 ## make deploy STAGE=dev|prod: infra stack, chalice deploy, API Gateway error bodies (real AWS)
 deploy: deps

@@ -12,7 +12,7 @@ from functools import cached_property
 from chalicelib.adapters.aws import FileStore, WorkQueue
 from chalicelib.adapters.db import Database
 from chalicelib.adapters.product_center import ProductCenterClient, RateLimiter
-from chalicelib.config import Settings, get_settings
+from chalicelib.config import Settings, get_runtime_settings, get_settings
 from chalicelib.observability import timings
 from chalicelib.service import copy_tasks
 from chalicelib.service.control import TaskControl
@@ -97,7 +97,7 @@ def services() -> Services:
     global _services
     with _lock:
         if _services is None:
-            _services = Services(get_settings())
+            _services = Services(get_runtime_settings())
         return _services
 
 
@@ -110,4 +110,5 @@ def reset() -> None:
             _services.db.close()
         _services = None
     get_settings.cache_clear()
+    get_runtime_settings.cache_clear()
     reset_clients()

@@ -10,6 +10,8 @@ import os
 from dataclasses import dataclass, fields
 from functools import lru_cache
 
+from chalicelib.adapters.secrets import resolve_secrets
+
 
 @dataclass(frozen=True)
 class Settings:
@@ -57,8 +59,11 @@ class Settings:
         return self.dead_letter_queue_name or f"{self.work_queue_name}-dlq"
 
     @classmethod
-    def from_env(cls, environ: dict[str, str] | None = None) -> "Settings":
-        """Build settings from upper-cased environment variables named like the fields."""
+    def from_env(cls, environ: dict[str, str] | None = None, *,
+                 read_secrets: bool = False) -> "Settings":
+        """Build settings from upper-cased environment variables named like the fields.
+        read_secrets: also read the secrets the environment names instead of giving them
+        (DATABASE_URL_PARAMETER, DATABASE_SECRET_ARN, …; chalicelib/adapters/secrets.py)."""
         env = os.environ if environ is None else environ
         values = {}
         for f in fields(cls):
@@ -67,9 +72,20 @@ class Settings:
                 continue
             kind = type(f.default)
             values[f.name] = kind(raw) if kind is not bool else raw.lower() in ("1", "true", "yes")
+        if read_secrets:
+            values.update(resolve_secrets(env, given=values))
         return cls(**values)
 
 
 @lru_cache(maxsize=1)
 def get_settings() -> Settings:
+    """Settings without the named secrets: what wiring needs (app.py's decorators), also
+    when `chalice package` loads the app offline."""
     return Settings.from_env()
+
+
+@lru_cache(maxsize=1)
+def get_runtime_settings() -> Settings:
+    """Settings with the secrets the stage names, read once per process (a Lambda's cold
+    start); the composition root builds the services from these."""
+    return Settings.from_env(read_secrets=True)
