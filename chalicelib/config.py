@@ -88,4 +88,11 @@ def get_settings() -> Settings:
 def get_runtime_settings() -> Settings:
     """Settings with the secrets the stage names, read once per process (a Lambda's cold
     start); the composition root builds the services from these."""
-    return Settings.from_env(read_secrets=True)
+    settings = Settings.from_env(read_secrets=True)
+    if os.environ.get("AWS_LAMBDA_FUNCTION_NAME"):      # deployed: never the repo's keys
+        built_in = Settings()
+        for name in ("token_secret", "internal_auth_key"):
+            if getattr(settings, name) == getattr(built_in, name):
+                raise RuntimeError(f"{name.upper()} is not configured for this stage"
+                                   f" (set {name.upper()}_PARAMETER or {name.upper()})")
+    return settings

@@ -19,8 +19,10 @@ _lock = threading.Lock()
 def client(service: str) -> Any:
     with _lock:
         if service not in _clients:
+            # SigV4 for presigned links: the only scheme newer regions accept.
             cfg = Config(retries={"max_attempts": 5, "mode": "standard"},
-                         max_pool_connections=20, s3={"addressing_style": "path"})
+                         max_pool_connections=20, s3={"addressing_style": "path"},
+                         signature_version="s3v4" if service == "s3" else None)
             _clients[service] = boto3.client(service, config=cfg)
         return _clients[service]
 

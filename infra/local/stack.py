@@ -13,6 +13,7 @@ the local runtime, which also runs the SQS worker and the sweeper schedule.
 from __future__ import annotations
 
 import os
+import secrets
 import signal
 import subprocess
 import sys
@@ -49,7 +50,11 @@ def main() -> int:
     began = time.monotonic()
     stage = os.environ.get("STAGE", "dev")
     port = int(os.environ.get("PORT", "8000"))
-    env: dict[str, str] = {"STAGE": stage}
+    # Keys of this run only (the stage names SSM parameters for them; a value given wins).
+    env: dict[str, str] = {"STAGE": stage,
+                           "TOKEN_SECRET": os.environ.get("TOKEN_SECRET") or secrets.token_hex(32),
+                           "INTERNAL_AUTH_KEY": os.environ.get("INTERNAL_AUTH_KEY")
+                           or secrets.token_hex(32)}
     started: list[str] = []
     with ExitStack() as stack:
         database_url = os.environ.get("DATABASE_URL")
