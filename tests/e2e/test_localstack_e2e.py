@@ -72,7 +72,8 @@ def forged(url: str) -> str:
 
 def assert_all_accounted(task: dict[str, Any], n: int, failed: set[int],
                          product_ids: list[int]) -> None:
-    assert task["counts"] == {"total": n, "succeeded": n - len(failed), "failed": len(failed)}
+    assert task["counts"] == {"total": n, "succeeded": n - len(failed), "failed": len(failed),
+                              "cancelled": 0}
     assert task["progress"] == 100
     rows = details(task["task_id"])
     assert [r["seq"] for r in rows] == list(range(n))          # every detail exactly once
