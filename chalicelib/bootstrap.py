@@ -15,6 +15,7 @@ from chalicelib.adapters.product_center import ProductCenterClient, RateLimiter
 from chalicelib.config import Settings, get_settings
 from chalicelib.observability import metrics
 from chalicelib.service import copy_tasks
+from chalicelib.service.order_export import OrderExportService
 from chalicelib.service.engine import Engine
 from chalicelib.service.messages import MessageRouter
 from chalicelib.service.sweeper import Sweeper
@@ -61,6 +62,7 @@ class Services:
         """Work-queue message kinds and their handlers."""
         router = MessageRouter()
         router.register("chunk", self.engine.handle_message)
+        router.register("export", self.order_export.handle_message)
         return router
 
     @cached_property
@@ -71,6 +73,10 @@ class Services:
     def copy_tasks(self) -> copy_tasks.CopyTaskService:
         return copy_tasks.CopyTaskService(self.tasks, self.engine,
                                           max_items=self.settings.max_copy_items)
+
+    @cached_property
+    def order_export(self) -> OrderExportService:
+        return OrderExportService(self.db, self.tasks, self.queue, self.files, self.settings)
 
 
 _services: Services | None = None
