@@ -53,6 +53,7 @@ class Settings:
     export_part_mb: int = 8                 # multipart upload part size (S3 minimum 5)
     export_heartbeat_s: float = 2.0         # progress + claim refresh interval of the worker
     export_tmpdir: str = ""                 # XlsxWriter's row-data file; "" = the system temp dir
+    export_tmp_mb: int = 0                  # space an XLSX export may use there; 0 = what is free
 
     @classmethod
     def from_env(cls, environ: dict[str, str] | None = None) -> "Settings":

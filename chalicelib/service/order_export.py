@@ -15,6 +15,7 @@ import csv
 import datetime as dt
 import io
 import json
+import shutil
 import tempfile
 import time
 import uuid
@@ -41,6 +42,10 @@ BUSINESS_NAME = "订单明细导出"
 BUSINESS_ID = 3001
 MESSAGE_KIND = "export"
 XLSX_MAX_ROWS = 1_048_576           # per worksheet, header included
+# XlsxWriter's constant_memory mode keeps the sheet's XML (~800 bytes a row of demo data) in
+# a temp file, and copies it once more while packaging: an XLSX export needs about this
+# much temp space per row (1M rows: ~1.8 GB; Lambda's default /tmp is 512 MB).
+XLSX_TMP_BYTES_PER_ROW = 1800
 
 # tbl_order.status as the users read it.
 ORDER_STATUS_LABELS = {1: "待确认", 2: "已确认", 3: "配送中", 4: "已签收", 5: "已取消"}
@@ -48,6 +53,7 @@ ORDER_STATUS_LABELS = {1: "待确认", 2: "已确认", 3: "配送中", 4: "已�
 QUERY_TYPE_FIELDS = {1: ("start_date", "end_date"),
                      2: ("time_config_id", "cycle_start_time", "cycle_end_time"),
                      3: ("start_date", "end_date")}
+MIN_YEAR, MAX_YEAR = 1000, 9998       # MySQL DATETIME's range, with room for the range end
 QUERY_TYPE_NAMES = {1: "order date", 2: "operation cycle", 3: "receive date"}
 
 
@@ -68,12 +74,18 @@ class OrderDetailQuery(BaseModel):
         None, description="area (地理标签) equals")
     format: Literal["xlsx", "csv", "yongyou"] = "xlsx"
 
-    @field_validator("cycle_start_time", "cycle_end_time")
+    @field_validator("start_date", "end_date", "cycle_start_time", "cycle_end_time")
     @classmethod
-    def _naive(cls, value: Optional[dt.datetime]) -> Optional[dt.datetime]:
-        if value is not None and value.tzinfo is not None:
-            raise ValueError("give the local time without a time zone")
-        return value.replace(microsecond=0) if value is not None else None
+    def _in_range(cls, value: Any) -> Any:
+        if value is None:
+            return None
+        if not MIN_YEAR <= value.year <= MAX_YEAR:
+            raise ValueError(f"give a date between {MIN_YEAR} and {MAX_YEAR}")
+        if isinstance(value, dt.datetime):
+            if value.tzinfo is not None:
+                raise ValueError("give the local time without a time zone")
+            return value.replace(microsecond=0)
+        return value
 
     @model_validator(mode="after")
     def _conditional(self) -> "OrderDetailQuery":
@@ -295,6 +307,10 @@ class OrderExportService:
         fmt = FORMATS[q.format]
         key = f"exports/{task['station_id']}/{task_id}/{fmt.file_name}"
         total = self.db.run(lambda cur: order_repo.count_order_lines(cur, flt))
+        short = None if fmt.is_csv else self._tmp_shortfall(total)
+        if short:
+            self._fail(task_id, run, short)
+            return "failed"
         beat = Heartbeat(self, task_id, run, total, remaining_ms)
         started = time.monotonic()
         try:
@@ -317,6 +333,16 @@ class OrderExportService:
         logger.info("export done", extra={"task_id": task_id, "rows": rows,
                                           "seconds": round(time.monotonic() - started, 2)})
         return "done"
+
+    def _tmp_shortfall(self, rows: int) -> str | None:
+        """A reason when an XLSX of `rows` rows would not fit the worker's temp space."""
+        need = rows * XLSX_TMP_BYTES_PER_ROW
+        have = self.settings.export_tmp_mb * 1024 * 1024 or shutil.disk_usage(
+            self.settings.export_tmpdir or tempfile.gettempdir()).free
+        if need <= have:
+            return None
+        return (f"{rows} rows as XLSX need about {need // 2 ** 20} MB of temporary space, the"
+                f" worker has {have // 2 ** 20} MB; export as CSV or a shorter range")
 
     def _claim(self, cur: Any, task_id: int) -> Claim | None:
         """1 → 2 (or take over a running export whose claim went stale), conditionally."""

@@ -306,6 +306,14 @@ def test_near_the_deadline_the_export_fails_with_a_reason(api, station_token):
     assert exported_keys() == []
 
 
+def test_an_xlsx_too_big_for_the_temp_space_fails_with_a_reason(api, station_token):
+    task_id = start_async(api, station_token, n_orders=200)      # 1000 rows: ~1.7 MB
+    assert drain(services_with(export_tmp_mb=1)) == ["failed"]
+    row = task_row(task_id)
+    assert row["status"] == 5 and "temporary space" in row["reason"] and "CSV" in row["reason"]
+    assert exported_keys() == []
+
+
 def test_large_csv_goes_up_in_several_parts(api, station_token):
     task_id = start_async(api, station_token, fmt="csv", n_orders=12_000)
     svc = services_with(export_part_mb=5, export_heartbeat_s=0.0)
@@ -352,6 +360,7 @@ def test_another_stations_time_config_is_not_found(api, token_for):
      400, "needs cycle_end_time"),
     ({"query_type": 1, "start_date": "2026-02-30", "end_date": "2026-03-01"}, 400, "start_date"),
     ({"query_type": 1, "start_date": "yesterday", "end_date": "2026-03-01"}, 400, "start_date"),
+    ({"query_type": 1, "start_date": "9999-12-31", "end_date": "9999-12-31"}, 400, "between"),
     ({"query_type": 2, "time_config_id": "s001-tc1", "cycle_start_time": "2026-03-01 25:00:00",
       "cycle_end_time": "2026-03-02 00:00:00"}, 400, "cycle_start_time"),
     ({"query_type": 2, "time_config_id": "s001-tc1", "cycle_start_time": "2026-03-01T00:00:00+08:00",
