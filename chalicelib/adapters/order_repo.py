@@ -29,8 +29,8 @@ def upsert_time_config(cur: DictCursor, station_id: str, time_config_id: str, na
 
 # -- export ---------------------------------------------------------------------------------
 # Columns an export may select, by name -> SQL expression over tbl_order o / tbl_order_line l.
-# Times come as text (pymysql's datetime parsing is slow per row and the file wants text);
-# amounts as DECIMAL (exact text for CSV) or DOUBLE (numbers for a spreadsheet).
+# Times come as text (the file wants text, and export_query joins every field into one
+# string anyway); amounts as their exact DECIMAL text.
 EXPORT_FIELDS: dict[str, str] = {
     "order_no": "o.order_no",
     "order_time": "CAST(o.order_time AS CHAR)",
@@ -157,11 +157,16 @@ def streaming_connection(url: str) -> pymysql.connections.Connection:
 
 def stream_batches(conn: pymysql.connections.Connection, sql: str, args: Sequence[Any],
                    size: int = 2000) -> Iterator[list[tuple[Any, ...]]]:
-    """Rows of an unbuffered (server-side cursor) SELECT, `size` tuples at a time."""
-    with conn.cursor(SSCursor) as cur:
-        cur.execute(sql, args)
-        while True:
-            rows = cur.fetchmany(size)
-            if not rows:
-                return
-            yield rows
+    """Rows of an unbuffered (server-side cursor) SELECT, `size` tuples at a time.
+
+    The caller owns `conn` and closes it when done or on error. The cursor is deliberately
+    not closed here: closing an unbuffered cursor reads every remaining row first, whereas
+    closing the connection mid-stream just drops them.
+    """
+    cur = conn.cursor(SSCursor)
+    cur.execute(sql, args)
+    while True:
+        rows = cur.fetchmany(size)
+        if not rows:
+            return
+        yield rows

@@ -132,12 +132,15 @@ def _insert_lines(cur: Any, station_id: str, tag: str, n_lines: int) -> None:
         f" SELECT o.id, o.station_id, ln.n, CONCAT('SKU-', LPAD(1 + MOD({k}, {len(PRODUCTS)}), 4, '0')),"
         f" {name_s}, {unit_s}, {qty}, CAST({price_s} AS DECIMAL(12,2)),"
         f" {qty} * CAST({price_s} AS DECIMAL(12,2))"
-        " FROM (SELECT id, station_id, CAST(SUBSTRING(order_no, %s) AS UNSIGNED) AS seq"
+        # CASE: strict mode turns a failed CAST into an error, and the server may evaluate
+        # it before the LIKE on other orders of the station
+        " FROM (SELECT id, station_id, CASE WHEN order_no LIKE %s"
+        "       THEN CAST(SUBSTRING(order_no, %s) AS UNSIGNED) END AS seq"
         "       FROM tbl_order WHERE station_id = %s AND order_no LIKE %s) o"
         " JOIN (SELECT 1 n UNION ALL SELECT 2 UNION ALL SELECT 3 UNION ALL SELECT 4"
         "       UNION ALL SELECT 5) ln ON o.seq * 5 + ln.n <= %s")
-    args = [*name_a, *unit_a, *price_a, *price_a, len(f"SO{tag}") + 1, station_id,
-            f"SO{tag}%", n_lines]
+    args = [*name_a, *unit_a, *price_a, *price_a, f"SO{tag}%", len(f"SO{tag}") + 1,
+            station_id, f"SO{tag}%", n_lines]
     cur.execute(sql, args)
     cur.execute("UPDATE tbl_order o JOIN (SELECT l.order_id, SUM(l.amount) AS total"
                 " FROM tbl_order o2 JOIN tbl_order_line l ON l.order_id = o2.id"
