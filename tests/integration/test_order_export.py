@@ -264,6 +264,19 @@ def test_duplicate_delivery_writes_one_file_and_finishes_once(api, station_token
     assert len(rows) == 1 + 125
 
 
+def test_two_deliveries_at_once_run_the_export_once(api, station_token):
+    from concurrent.futures import ThreadPoolExecutor
+    task_id = start_async(api, station_token, fmt="csv", n_orders=2000)
+    svc = services()
+    body = json.dumps({"kind": "export", "task_id": task_id})
+    queue_bodies(svc)
+    with ThreadPoolExecutor(2) as pool:      # each thread has its own DB connection
+        outcomes = list(pool.map(lambda _: svc.messages.handle(body, lambda: 10 ** 9), range(2)))
+    assert sorted(outcomes) == ["done", "skipped"]
+    assert task_row(task_id)["run_count"] == 1 and task_row(task_id)["status"] == 3
+    assert exported_keys() == [f"exports/s001/{task_id}/orderdetail.csv"]
+
+
 def test_a_stale_running_export_is_taken_over(api, station_token):
     task_id = start_async(api, station_token)
     svc = services()
@@ -327,6 +340,24 @@ def test_large_csv_goes_up_in_several_parts(api, station_token):
     rows = csv_rows(body)
     assert len(rows) == 1 + 60_000 and rows[-1][0] == order_nos(rows)[-1]
     assert sum(Decimal(r[13]) for r in rows[1:]) > 0
+
+
+def test_seed_orders_adds_exactly_n_lines_five_per_order():
+    db = services().db
+    seeded = seed_orders(db, "s009", 12, until=D(2026, 5, 1), days=30)
+    assert (seeded.orders, seeded.lines) == (3, 12)
+
+    def q(cur: Any) -> list[dict[str, Any]]:
+        cur.execute("SELECT o.order_no, COUNT(*) AS n, MIN(o.order_time) AS t, MIN(o.area) AS area,"
+                    " SUM(l.amount) AS lines_total, MIN(o.total_amount) AS total"
+                    " FROM tbl_order o JOIN tbl_order_line l ON l.order_id = o.id"
+                    " WHERE o.station_id = 's009' GROUP BY o.order_no ORDER BY o.order_no", ())
+        return list(cur.fetchall())
+    orders = db.run(q)
+    assert [o["n"] for o in orders] == [5, 5, 2]
+    assert all(o["lines_total"] == o["total"] > 0 for o in orders)
+    assert all(D(2026, 4, 1) <= o["t"] <= D(2026, 5, 1) and o["area"].endswith("区")
+               for o in orders)
 
 
 # -- station isolation --------------------------------------------------------------------
