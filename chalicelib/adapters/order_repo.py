@@ -110,7 +110,7 @@ def count_order_lines(cur: DictCursor, f: OrderFilter) -> int:
 def _text(expr: str, style: str) -> str:
     if style == "csv":                 # RFC 4180: quoted, inner quotes doubled
         return f"CONCAT('\"', REPLACE({expr}, '\"', '\"\"'), '\"')"
-    return f"REPLACE({expr}, CHAR(31), ' ')"  # CHAR(31) separates the fields
+    return f"REPLACE({expr}, CHAR(31 USING utf8mb4), ' ')"  # it separates the fields
 
 
 def export_query(f: OrderFilter, fields: Sequence[str], *, style: str,
@@ -135,7 +135,7 @@ def export_query(f: OrderFilter, fields: Sequence[str], *, style: str,
             for code, label in status_labels.items():
                 args += [code, label]
         select.append(expr if name in NUMERIC_FIELDS else _text(expr, style))
-    sep = "','" if style == "csv" else "CHAR(31)"
+    sep = "','" if style == "csv" else "CHAR(31 USING utf8mb4)"
     where, where_args = _where(f)
     sql = (f"SELECT CONCAT_WS({sep}, {', '.join(select)}) FROM tbl_order o"
            f" JOIN tbl_order_line l ON l.order_id = o.id WHERE {where}"
