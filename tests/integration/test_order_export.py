@@ -431,3 +431,24 @@ def test_a_full_year_is_accepted(api, station_token):
 def test_without_a_token_it_is_refused(api):
     status, resp = api.get(URL, {"query_type": 1, **MARCH})
     assert status == 401
+
+
+# -- through the local runtime: HTTP server, queue, worker process -----------------------
+def test_async_export_end_to_end_through_the_runtime(db_clean, stack_env, monkeypatch,
+                                                     station_token):
+    from tests.integration.engine_helpers import app_runtime
+    from tests.integration.test_flow import http, wait_for
+    dates = seeded_orders(300)
+    with app_runtime(monkeypatch, stack_env, 2, EXPORT_HEARTBEAT_S="0.05") as rt:
+        query = urllib.parse.urlencode({"query_type": 1, "format": "yongyou", **dates})
+        status, resp = http("GET", f"{rt.url}{URL}?{query}", station_token)
+        assert status == 200 and resp["data"]["async"] == 1, resp
+
+        def final():
+            _, got = http("GET", rt.url + resp["data"]["task_url"], station_token)
+            return got["data"] if got["data"]["status"] in (3, 4, 5) else None
+        task = wait_for(final, 60, "the export to finish")
+    assert task["status"] == 3 and task["progress"] == 100 and task["type"] == 1
+    assert task["result"]["rows"] == 1500 and task["result"]["format"] == "yongyou"
+    rows = xlsx_rows(download(task["result"]["link"]))
+    assert rows[0] == [h for h, _ in YONGYOU_COLUMNS] and len(rows) == 1 + 1500
