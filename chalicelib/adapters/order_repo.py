@@ -107,9 +107,18 @@ def count_order_lines(cur: DictCursor, f: OrderFilter) -> int:
     return cur.fetchone()["n"]
 
 
-def _text(expr: str, style: str) -> str:
-    if style == "csv":                 # RFC 4180: quoted, inner quotes doubled
-        return f"CONCAT('\"', REPLACE({expr}, '\"', '\"\"'), '\"')"
+# Fields the platform formats itself (never user text): no formula guard needed.
+_FORMATTED_FIELDS = frozenset({"order_time", "order_date", "receive_time", "cycle_start",
+                               "status"})
+# A CSV cell starting with one of these is run as a formula by spreadsheet programs.
+_FORMULA_START = "('=', '+', '-', '@', CHAR(9 USING utf8mb4), CHAR(13 USING utf8mb4))"
+
+
+def _text(name: str, expr: str, style: str) -> str:
+    if style == "csv":
+        if name not in _FORMATTED_FIELDS:      # CSV injection guard (OWASP): a leading '
+            expr = f"IF(LEFT({expr}, 1) IN {_FORMULA_START}, CONCAT('''', {expr}), {expr})"
+        return f"CONCAT('\"', REPLACE({expr}, '\"', '\"\"'), '\"')"   # RFC 4180 quoting
     return f"REPLACE({expr}, CHAR(31 USING utf8mb4), ' ')"  # it separates the fields
 
 
@@ -117,7 +126,8 @@ def export_query(f: OrderFilter, fields: Sequence[str], *, style: str,
                  status_labels: dict[int, str] | None = None) -> tuple[str, list[Any]]:
     """One row per order line, in order of the range column and order, as ONE text column.
 
-    style "csv": the line of a CSV file (text quoted, numbers bare); style "fields": the
+    style "csv": the line of a CSV file (text quoted, numbers bare, user text that would
+    start a formula prefixed with an apostrophe); style "fields": the
     fields joined by CHAR(31) (text fields never contain it). Building the line in the
     server keeps the client's per-row cost to one field, which is what makes a million
     rows a few seconds in pure-Python pymysql. Amounts are exact DECIMAL text.
@@ -134,7 +144,7 @@ def export_query(f: OrderFilter, fields: Sequence[str], *, style: str,
                     + " ELSE CAST(o.status AS CHAR) END")
             for code, label in status_labels.items():
                 args += [code, label]
-        select.append(expr if name in NUMERIC_FIELDS else _text(expr, style))
+        select.append(expr if name in NUMERIC_FIELDS else _text(name, expr, style))
     sep = "','" if style == "csv" else "CHAR(31 USING utf8mb4)"
     where, where_args = _where(f)
     sql = (f"SELECT CONCAT_WS({sep}, {', '.join(select)}) FROM tbl_order o"

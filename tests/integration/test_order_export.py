@@ -145,6 +145,18 @@ def test_csv_columns_and_values(api, station_token):
                      "斤", "2.00", "1.00", "2.00"]]
 
 
+def test_csv_cells_never_start_a_formula_but_xlsx_keeps_the_text(api, station_token):
+    db = services().db
+    ensure_time_configs(db, "s001")
+    add_order(db, "s001", "SO-F1", order_time=D(2026, 3, 1, 10), customer_name="=1+2",
+              address="@SUM(A1)", lines=[Line("-SKU", "+商品", "1", "1.00")])
+    params = {"query_type": 1, "start_date": "2026-03-01", "end_date": "2026-03-01"}
+    row = csv_rows(sync_file(api, station_token, format="csv", **params))[1]
+    assert (row[4], row[5], row[8], row[9]) == ("'=1+2", "'@SUM(A1)", "'-SKU", "'+商品")
+    row = xlsx_rows(sync_file(api, station_token, **params))[1]
+    assert (row[4], row[5], row[8], row[9]) == ("=1+2", "@SUM(A1)", "-SKU", "+商品")
+
+
 def test_xlsx_is_the_default_and_reads_back(api, station_token):
     known_orders()
     rows = xlsx_rows(sync_file(api, station_token, query_type=1, **MARCH))
