@@ -60,7 +60,8 @@ QUERY_TYPE_NAMES = {1: "order date", 2: "operation cycle", 3: "receive date"}
 class OrderDetailQuery(BaseModel):
     """Query string of GET /station/sales_analysis/orderdetail (seed parameters)."""
     model_config = ConfigDict(extra="ignore", str_strip_whitespace=True)
-    query_type: Annotated[int, Field(ge=1, le=3, description="1 order date, 2 operation cycle, 3 receive date")]
+    query_type: Annotated[int, Field(ge=1, le=3,
+                                     description="1 order date, 2 operation cycle, 3 receive date")]
     start_date: Optional[dt.date] = Field(None, description="query_type 1 and 3")
     end_date: Optional[dt.date] = Field(None, description="query_type 1 and 3 (inclusive)")
     time_config_id: Optional[Annotated[str, Field(min_length=1, max_length=32)]] = Field(

@@ -129,7 +129,8 @@ def _insert_lines(cur: Any, station_id: str, tag: str, n_lines: int) -> None:
     sql = (
         "INSERT INTO tbl_order_line (order_id, station_id, line_no, sku, name, unit, quantity,"
         " unit_price, amount)"
-        f" SELECT o.id, o.station_id, ln.n, CONCAT('SKU-', LPAD(1 + MOD({k}, {len(PRODUCTS)}), 4, '0')),"
+        " SELECT o.id, o.station_id, ln.n,"
+        f" CONCAT('SKU-', LPAD(1 + MOD({k}, {len(PRODUCTS)}), 4, '0')),"
         f" {name_s}, {unit_s}, {qty}, CAST({price_s} AS DECIMAL(12,2)),"
         f" {qty} * CAST({price_s} AS DECIMAL(12,2))"
         # CASE: strict mode turns a failed CAST into an error, and the server may evaluate
@@ -214,7 +215,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("-n", type=int, default=int(os.environ.get("N", "1000000")),
                         help="order lines to add (default: $N or 1,000,000)")
     parser.add_argument("--station", default=os.environ.get("STATION") or "s001")
-    parser.add_argument("--days", type=int, default=180, help="spread order times over this many days")
+    parser.add_argument("--days", type=int, default=180,
+                        help="spread order times over this many days")
     args = parser.parse_args(argv)
     from chalicelib.config import get_settings
     db = Database(get_settings().database_url)

@@ -13,7 +13,6 @@ from typing import Any
 import openpyxl
 import pytest
 
-from chalicelib.adapters.aws import FileStore
 from chalicelib.bootstrap import services
 from chalicelib.service.order_export import DETAIL_COLUMNS, YONGYOU_COLUMNS
 from infra.local.seed_orders import Line, add_order, ensure_time_configs, seed_orders
@@ -406,8 +405,9 @@ def test_another_stations_time_config_is_not_found(api, token_for):
     ({"query_type": 1, "start_date": "9999-12-31", "end_date": "9999-12-31"}, 400, "between"),
     ({"query_type": 2, "time_config_id": "s001-tc1", "cycle_start_time": "2026-03-01 25:00:00",
       "cycle_end_time": "2026-03-02 00:00:00"}, 400, "cycle_start_time"),
-    ({"query_type": 2, "time_config_id": "s001-tc1", "cycle_start_time": "2026-03-01T00:00:00+08:00",
-      "cycle_end_time": "2026-03-02 00:00:00"}, 400, "time zone"),
+    ({"query_type": 2, "time_config_id": "s001-tc1",
+      "cycle_start_time": "2026-03-01T00:00:00+08:00", "cycle_end_time": "2026-03-02 00:00:00"},
+     400, "time zone"),
     ({"query_type": 1, "start_date": "2026-03-02", "end_date": "2026-03-01"}, 400,
      "end_date is before start_date"),
     ({"query_type": 2, "time_config_id": "s001-tc1", "cycle_start_time": "2026-03-02 00:00:00",
