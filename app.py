@@ -86,3 +86,4 @@ def work(event):
 @app.schedule(Rate(1, unit=Rate.MINUTES))
 def sweep(event):
     services().sweeper.sweep()
+    services().order_export.sweep()

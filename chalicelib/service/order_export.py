@@ -335,6 +335,39 @@ class OrderExportService:
                                           "seconds": round(time.monotonic() - started, 2)})
         return "done"
 
+    # -- repairs (every minute, from the sweeper's schedule) ------------------------------
+    def sweep(self, limit: int = 200) -> dict[str, int]:
+        """Re-send the message of exports whose message was lost (submitted, untouched for
+        SWEEP_STALE_QUEUED_S) or whose worker died (running, no heartbeat for LEASE_SECONDS);
+        fail those that have already run MAX_CHUNK_ATTEMPTS times. The claim absorbs any
+        duplicate message this causes."""
+        s = self.settings
+
+        def tx(cur: Any) -> tuple[list[int], int]:
+            stale = order_repo.stale_export_tasks(cur, TASK_NAME, queued_s=s.sweep_stale_queued_s,
+                                                  lease_s=s.lease_seconds, limit=limit)
+            resend, submitted, failed = [], [], 0
+            for row in stale:
+                if row["run_count"] >= s.max_chunk_attempts:
+                    task = task_repo.get_any_station(cur, row["id"], for_update=True)
+                    finish_locked(cur, task, TaskStatus.FAILED, reason=(
+                        f"the export stopped {row['run_count']} times without finishing"))
+                    failed += 1
+                else:
+                    resend.append(row["id"])
+                    if row["status"] == TaskStatus.SUBMITTED:
+                        submitted.append(row["id"])
+            # a re-sent submitted task waits SWEEP_STALE_QUEUED_S again; a running one stays
+            # stale (the claim's takeover test) until its new message is handled
+            order_repo.touch_tasks(cur, submitted)
+            return resend, failed
+        resend, failed = self.db.run(tx)
+        if resend:
+            self.queue.send([export_message(task_id) for task_id in resend])
+        if resend or failed:
+            logger.info("exports repaired", extra={"resent": resend, "failed": failed})
+        return {"resent": len(resend), "failed": failed}
+
     def _tmp_shortfall(self, rows: int) -> str | None:
         """A reason when an XLSX of `rows` rows would not fit the worker's temp space."""
         need = rows * XLSX_TMP_BYTES_PER_ROW

@@ -464,3 +464,38 @@ def test_async_export_end_to_end_through_the_runtime(db_clean, stack_env, monkey
     assert task["result"]["rows"] == 1500 and task["result"]["format"] == "yongyou"
     rows = xlsx_rows(download(task["result"]["link"]))
     assert rows[0] == [h for h, _ in YONGYOU_COLUMNS] and len(rows) == 1 + 1500
+
+
+# -- repairs by the sweeper's schedule ----------------------------------------------------
+def test_sweep_resends_a_lost_message_and_a_dead_workers_export(api, station_token):
+    lost = start_async(api, station_token, fmt="csv")
+    dead = start_async(api, station_token, fmt="csv")
+    svc = services()
+    queue_bodies(svc)                                   # both messages are lost
+    svc.db.run(lambda cur: cur.execute(
+        "UPDATE tbl_async_task SET modify_time=UTC_TIMESTAMP(3) - INTERVAL 1 HOUR WHERE id=%s",
+        (lost,)))
+    svc.db.run(lambda cur: cur.execute(
+        "UPDATE tbl_async_task SET status=2, run_count=1,"
+        " modify_time=UTC_TIMESTAMP(3) - INTERVAL 1 HOUR WHERE id=%s", (dead,)))
+    assert svc.order_export.sweep() == {"resent": 2, "failed": 0}
+    assert svc.order_export.sweep() == {"resent": 1, "failed": 0}     # dead: until claimed
+    assert sorted(drain(svc)) == ["done", "done", "skipped"]
+    assert (task_row(lost)["status"], task_row(lost)["run_count"]) == (3, 1)
+    assert (task_row(dead)["status"], task_row(dead)["run_count"]) == (3, 2)
+    assert svc.order_export.sweep() == {"resent": 0, "failed": 0}
+
+
+def test_sweep_leaves_fresh_exports_and_fails_one_that_keeps_dying(api, station_token):
+    fresh = start_async(api, station_token, fmt="csv")
+    dying = start_async(api, station_token, fmt="csv")
+    svc = services()
+    svc.db.run(lambda cur: cur.execute(
+        "UPDATE tbl_async_task SET status=2, run_count=%s,"
+        " modify_time=UTC_TIMESTAMP(3) - INTERVAL 1 HOUR WHERE id=%s",
+        (svc.settings.max_chunk_attempts, dying)))
+    assert svc.order_export.sweep() == {"resent": 0, "failed": 1}
+    row = task_row(dying)
+    assert row["status"] == 5 and "stopped 5 times" in row["reason"]
+    assert task_row(fresh)["status"] == 1
+    assert sorted(drain(svc)) == ["done", "skipped"]
