@@ -16,19 +16,23 @@ from __future__ import annotations
 import io
 from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any
+from urllib.parse import quote
 
 MIN_PART_SIZE = 5 * 1024 * 1024
 
 
 class MultipartWriter(io.RawIOBase):
     def __init__(self, s3: Any, bucket: str, key: str, *, content_type: str,
-                 part_size: int = 8 * 1024 * 1024):
+                 download_name: str | None = None, part_size: int = 8 * 1024 * 1024):
         super().__init__()
         if part_size < MIN_PART_SIZE:
             raise ValueError(f"part_size must be at least {MIN_PART_SIZE} bytes")
         self.s3, self.bucket, self.key, self.part_size = s3, bucket, key, part_size
+        extra = {}
+        if download_name:       # the name a browser saves it as (RFC 6266, UTF-8)
+            extra["ContentDisposition"] = f"attachment; filename*=UTF-8''{quote(download_name)}"
         self._upload_id = s3.create_multipart_upload(
-            Bucket=bucket, Key=key, ContentType=content_type)["UploadId"]
+            Bucket=bucket, Key=key, ContentType=content_type, **extra)["UploadId"]
         self._buf = bytearray()
         self._parts: list[dict[str, Any]] = []
         self._written = 0

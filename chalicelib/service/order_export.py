@@ -103,6 +103,7 @@ class OrderDetailQuery(BaseModel):
 class ExportFormat:
     name: str
     file_name: str
+    download_name: str                          # what the user's browser saves it as
     content_type: str
     sheet: str                                  # worksheet name (xlsx formats)
     columns: tuple[tuple[str, str], ...]        # (header, order_repo.EXPORT_FIELDS name)
@@ -125,10 +126,12 @@ YONGYOU_COLUMNS = (
     ("存货编码", "sku"), ("存货名称", "name"), ("主计量单位", "unit"), ("数量", "quantity"),
     ("含税单价", "unit_price"), ("价税合计", "amount"), ("备注", "remark"))
 FORMATS = {
-    "xlsx": ExportFormat("xlsx", "orderdetail.xlsx", XLSX_TYPE, "订单明细", DETAIL_COLUMNS),
-    "csv": ExportFormat("csv", "orderdetail.csv", "text/csv; charset=utf-8", "", DETAIL_COLUMNS),
-    "yongyou": ExportFormat("yongyou", "orderdetail-yongyou.xlsx", XLSX_TYPE, "销售订单",
-                            YONGYOU_COLUMNS),
+    "xlsx": ExportFormat("xlsx", "orderdetail.xlsx", "订单明细.xlsx", XLSX_TYPE, "订单明细",
+                         DETAIL_COLUMNS),
+    "csv": ExportFormat("csv", "orderdetail.csv", "订单明细.csv", "text/csv; charset=utf-8", "",
+                        DETAIL_COLUMNS),
+    "yongyou": ExportFormat("yongyou", "orderdetail-yongyou.xlsx", "用友销售订单.xlsx", XLSX_TYPE,
+                            "销售订单", YONGYOU_COLUMNS),
 }
 
 
@@ -221,7 +224,7 @@ def write_export(database_url: str, files: FileStore, key: str, flt: OrderFilter
     conn = order_repo.streaming_connection(database_url)
     try:
         with MultipartWriter(files.s3, files.bucket, key, content_type=fmt.content_type,
-                             part_size=part_size) as sink:
+                             download_name=fmt.download_name, part_size=part_size) as sink:
             batches = order_repo.stream_batches(conn, sql, args)
             if fmt.is_csv:
                 return _write_csv(sink, fmt, batches, tick)

@@ -234,6 +234,11 @@ def test_twenty_one_orders_start_an_export_task(api, station_token):
     rows = csv_rows(download(item["result"]["link"]))
     assert len(rows) == 1 + 105 and rows[0] == HEADERS
     assert exported_keys() == [f"exports/s001/{task_id}/orderdetail.csv"]
+    files = services().files
+    head = files.s3.head_object(Bucket=files.bucket, Key=exported_keys()[0])
+    assert head["ContentType"] == "text/csv; charset=utf-8"
+    assert head["ContentDisposition"] == (
+        "attachment; filename*=UTF-8''%E8%AE%A2%E5%8D%95%E6%98%8E%E7%BB%86.csv")   # 订单明细.csv
     # another station cannot see the task
     status, other = api.get("/task/get", {"task_id": task_id}, token=_token("s002"))
     assert status == 404
