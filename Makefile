@@ -6,7 +6,7 @@ VENV   ?= .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed-$(shell cat requirements.txt requirements-dev.txt | md5sum | cut -c1-12)
 
-.PHONY: deploy package-check fuzz run test test-faults test-unit test-integration bench migrate clean deps
+.PHONY: cli deploy package-check test-localstack fuzz run test test-faults test-unit test-integration bench migrate clean deps seed-orders
 
 deps: $(STAMP)
 
@@ -18,6 +18,12 @@ $(STAMP): requirements.txt requirements-dev.txt
 ## make run: the whole stack on http://127.0.0.1:8000 (Ctrl-C stops it all)
 run: deps
 	$(PY) -m infra.local.stack
+
+## make cli ARGS='tasks|show ID|watch ID|cancel ID|retry ID|dlq depth|dlq redrive|sweep':
+## the operator CLI, against the running `make run` stack (or the DATABASE_URL/AWS_* you set)
+cli: deps
+	@set -a; if [ -f .local/stack.env ]; then . ./.local/stack.env; fi; set +a; \
+	$(PY) -m chalicelib.cli $(ARGS)
 
 ## make test: unit + integration tests against a private MariaDB and moto
 test: deps
@@ -33,6 +39,10 @@ test-faults: deps
 ## make package-check: chalice package (dev, prod) + cfn-lint + worker limits
 package-check: deps
 	$(PY) -m infra.package_check
+
+## make test-localstack: tests/e2e against LocalStack on the host (own venv, private port)
+test-localstack: deps
+	$(PY) -m infra.localstack test
 
 ## make deploy STAGE=dev|prod: infra stack, chalice deploy, API Gateway error bodies (real AWS)
 deploy: deps
@@ -50,6 +60,10 @@ bench: deps
 ## make migrate DATABASE_URL=mysql://...: apply schema migrations to any server
 migrate: deps
 	$(PY) -m infra.migrate
+
+## make seed-orders N=1000000 [STATION=s001]: demo orders (DATABASE_URL, default the make-run MariaDB)
+seed-orders: deps
+	N=$(or $(N),1000000) STATION=$(or $(STATION),s001) $(PY) -m infra.local.seed_orders
 
 clean:
 	rm -rf $(VENV) .local .pytest_cache

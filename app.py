@@ -6,7 +6,8 @@ chalicelib (api/* for HTTP, service/* for work) through the composition root.
 from chalice import Chalice, Rate
 
 from chalicelib import observability
-from chalicelib.api import auth, copy_views, internal_views, order_import_views, task_views
+from chalicelib.api import (auth, copy_views, internal_views, order_export_views,
+                            order_import_views, task_views)
 from chalicelib.api.http import endpoint
 from chalicelib.bootstrap import services
 from chalicelib.config import get_settings
@@ -46,6 +47,18 @@ def task_clear_show():
     return task_views.clear_show(app.current_request, services())
 
 
+@app.route("/task/cancel", methods=["POST"], authorizer=station_auth)
+@endpoint
+def task_cancel():
+    return task_views.cancel(app.current_request, services())
+
+
+@app.route("/task/retry", methods=["POST"], authorizer=station_auth)
+@endpoint
+def task_retry():
+    return task_views.retry(app.current_request, services())
+
+
 # -- business endpoints -------------------------------------------------------------------
 @app.route("/station/product/copy_task", methods=["POST"], authorizer=station_auth)
 @endpoint
@@ -57,6 +70,12 @@ def product_copy_task():
 @endpoint
 def order_batch_submit():
     return order_import_views.submit_order_batch(app.current_request, services())
+
+
+@app.route("/station/sales_analysis/orderdetail", methods=["GET"], authorizer=station_auth)
+@endpoint
+def order_detail_export():
+    return order_export_views.order_detail(app.current_request, services())
 
 
 # -- internal API for worker-side processes (shared auth_key) -----------------------------

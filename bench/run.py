@@ -14,12 +14,14 @@ process per concurrent Lambda instance). Each figure is the median of RUNS runs.
     fairness_small_task_s          1-item task created while a 100,000-item task fills every worker
     create_100k_ms                 handler time to create a 100,000-item task
     import_10k_rows_s              10,000-row order batch submit, request to task final (bench/orders_import.py)
+    export_1m_{csv,xlsx}_s, …      order export figures (bench/orders_export.py, --only orders_export)
 """
 from __future__ import annotations
 
 import json
 import os
 import platform
+import secrets
 import statistics
 import subprocess
 import sys
@@ -66,6 +68,7 @@ class Bench:
         self.env = {**aws_env, "AWS_ENDPOINT_URL": self.moto.endpoint_url,
                     "AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",
                     "AWS_DEFAULT_REGION": "us-east-1", "DATABASE_URL": self.database_url,
+                    "TOKEN_SECRET": secrets.token_hex(32), "INTERNAL_AUTH_KEY": secrets.token_hex(32),
                     "PRODUCT_CENTER_URL": self.fake_url, "PRODUCT_CENTER_RATE": "0",
                     "WORKER_CONCURRENCY": str(WORKERS), "CHUNK_THREADS": str(THREADS),
                     "CHUNK_SIZE": "1000", "CHUNK_WINDOW": str(WORKERS), "STAGE": "bench",
@@ -222,11 +225,11 @@ def copy_section(bench: Bench, results: dict[str, Any]) -> None:
 
 
 # name -> fn(bench, results): each section adds its figures to results.
-SECTIONS = {"copy": copy_section}
-
+from bench.orders_export import export_section  # noqa: E402
 from bench.orders_import import import_section  # noqa: E402
 
-SECTIONS["orders_import"] = import_section
+SECTIONS = {"copy": copy_section, "orders_export": export_section,
+            "orders_import": import_section}
 
 
 def main(argv: list[str] | None = None) -> int:

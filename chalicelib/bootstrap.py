@@ -12,11 +12,15 @@ from functools import cached_property
 from chalicelib.adapters.aws import FileStore, WorkQueue
 from chalicelib.adapters.db import Database
 from chalicelib.adapters.product_center import ProductCenterClient, RateLimiter
-from chalicelib.config import Settings, get_settings
-from chalicelib.observability import metrics
+from chalicelib.config import Settings, get_runtime_settings, get_settings
+from chalicelib.observability import timings
 from chalicelib.service import copy_tasks, order_import
+from chalicelib.service.control import TaskControl
+from chalicelib.service.dead_letters import DeadLetters
 from chalicelib.service.engine import Engine
 from chalicelib.service.messages import MessageRouter
+from chalicelib.service.order_export import OrderExportService
+from chalicelib.service.operator import Operator
 from chalicelib.service.sweeper import Sweeper
 from chalicelib.service.tasks import TaskService
 
@@ -27,7 +31,7 @@ class Services:
 
     @cached_property
     def db(self) -> Database:
-        return Database(self.settings.database_url)
+        return Database(self.settings.database_url, retry_for_s=self.settings.db_retry_s)
 
     @cached_property
     def queue(self) -> WorkQueue:
@@ -48,8 +52,8 @@ class Services:
             s.product_center_url, timeout_s=s.product_center_timeout_s,
             max_attempts=s.product_center_max_attempts, pool_size=s.chunk_threads,
             rate_limiter=RateLimiter.for_worker(s.product_center_rate, s.worker_concurrency),
-            on_retry=lambda attempt, reason: metrics.add_metric(
-                name="DownstreamRetries", unit="Count", value=1))
+            on_retry=lambda attempt, reason: timings.count("DownstreamRetries"),
+            on_latency=lambda seconds: timings.observe("Downstream", seconds))
 
     @cached_property
     def engine(self) -> Engine:
@@ -58,15 +62,30 @@ class Services:
         return Engine(self.db, self.queue, self.files, self.settings, processors)
 
     @cached_property
+    def control(self) -> TaskControl:
+        return TaskControl(self.db, self.engine)
+
+    @cached_property
     def messages(self) -> MessageRouter:
         """Work-queue message kinds and their handlers."""
         router = MessageRouter()
         router.register("chunk", self.engine.handle_message)
+        router.register("export", self.order_export.handle_message)
         return router
 
     @cached_property
     def sweeper(self) -> Sweeper:
-        return Sweeper(self.engine, stale_queued_s=self.settings.sweep_stale_queued_s)
+        return Sweeper(self.engine, stale_queued_s=self.settings.sweep_stale_queued_s,
+                       dead_letters=self.dead_letters,
+                       repairs={"exports": self.order_export.sweep})
+
+    @cached_property
+    def operator(self) -> Operator:
+        return Operator(self.db, self.control, self.dead_letters, self.sweeper)
+
+    @cached_property
+    def dead_letters(self) -> DeadLetters:
+        return DeadLetters(WorkQueue(self.settings.dlq_name), self.queue, self.engine)
 
     @cached_property
     def copy_tasks(self) -> copy_tasks.CopyTaskService:
@@ -79,6 +98,10 @@ class Services:
                                                max_rows=self.settings.order_import_max_rows,
                                                part_rows=self.settings.chunk_size)
 
+    @cached_property
+    def order_export(self) -> OrderExportService:
+        return OrderExportService(self.db, self.tasks, self.queue, self.files, self.settings)
+
 
 _services: Services | None = None
 _lock = threading.Lock()
@@ -88,7 +111,7 @@ def services() -> Services:
     global _services
     with _lock:
         if _services is None:
-            _services = Services(get_settings())
+            _services = Services(get_runtime_settings())
         return _services
 
 
@@ -101,4 +124,5 @@ def reset() -> None:
             _services.db.close()
         _services = None
     get_settings.cache_clear()
+    get_runtime_settings.cache_clear()
     reset_clients()

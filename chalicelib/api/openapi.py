@@ -15,9 +15,10 @@ from pydantic import BaseModel
 
 from chalicelib.api.internal_views import ACTIONS
 from chalicelib.api.schemas import (InternalAdd, InternalFinish, InternalRef, InternalUpdate,
-                                    TaskGetQuery, TaskIdsBody, TaskListQuery)
+                                    TaskGetQuery, TaskIdsBody, TaskListQuery, TaskRetryBody)
 from chalicelib.service.copy_tasks import CopyTaskRequest
 from chalicelib.service.order_import import OrderBatchSubmit
+from chalicelib.service.order_export import OrderDetailQuery
 
 BEARER, INTERNAL_KEY, NO_AUTH = "bearer", "internal_key", None
 
@@ -59,6 +60,13 @@ OPERATIONS: dict[tuple[str, str], Operation] = {
     ("/task/clear_show", "POST"): Operation(
         "Hide finished tasks from the message list.", BEARER, body=TaskIdsBody,
         errors=(40002, 41300)),
+    ("/task/cancel", "POST"): Operation(
+        "Cancel unfinished tasks: workers stop at their next batch; the task ends 4 or 5 with"
+        " cancelled=true and a reason starting \"cancelled\". Tasks already ended are listed"
+        " in already_final.", BEARER, body=TaskIdsBody, errors=(40002, 40400, 41300)),
+    ("/task/retry", "POST"): Operation(
+        "Run a task that ended 4 or 5 again over its failed and cancelled items only;"
+        " run_count grows.", BEARER, body=TaskRetryBody, errors=(40002, 40400, 40900)),
     ("/station/product/copy_task", "POST"): Operation(
         "Copy products (by id or by filter) from one shop to another of the same station.",
         BEARER, body=CopyTaskRequest, errors=(40002, 40400, 41300)),
@@ -66,6 +74,10 @@ OPERATIONS: dict[tuple[str, str], Operation] = {
         "Import a batch of orders: an import task (type 0) checks and inserts each row;"
         " bad rows are reported by row number (docs/imports.md).",
         BEARER, body=OrderBatchSubmit, errors=(40002, 40400, 41300)),
+    ("/station/sales_analysis/orderdetail", "GET"): Operation(
+        "Export order lines: at most 20 matching orders answer {async: 0, link}, more start an"
+        " export task and answer {async: 1, task_url}.", BEARER, query=OrderDetailQuery,
+        errors=(40400,)),
     ("/internal/task/{action}", "POST"): Operation(
         "Worker-side task API: add, get, start, finish or update a task of a named station.",
         INTERNAL_KEY, body_one_of=(InternalAdd, InternalRef, InternalFinish, InternalUpdate),

@@ -90,7 +90,7 @@ def test_mixed_rows_commit_good_ones_and_report_bad_ones_by_row_number(api, stat
     assert task["type"] == 0 and task["task_name"] == "order_import"
     assert task["user_task_id"] == "ui-import-1"
     assert task["status"] == 4 and task["progress"] == 100
-    assert task["counts"] == {"total": 7, "succeeded": 2, "failed": 5}
+    assert task["counts"] == {"total": 7, "succeeded": 2, "failed": 5, "cancelled": 0}
 
     got = details(task["task_id"])
     assert [d["item_id"] for d in got] == [1, 2, 3, 4, 5, 6, 7]       # item = row number
@@ -206,15 +206,13 @@ def test_a_worker_that_lost_its_lease_writes_no_order(api, station_token, cycles
     status, resp = api.post(SUBMIT, batch([order_row(1), order_row(2)]), token=station_token)
     task_id = resp["data"]["task_id"]
     svc = services()
-    # Claim with one token, then write as a stale worker holding another one.
+    # Claim with one token, then run the batch as a stale worker holding another one.
     claim = svc.db.run(lambda cur: svc.engine._claim(cur, task_id, 0, "a" * 32))
-    processor = svc.engine.processors[order_import.TASK_NAME]
-    written = svc.engine._flush(task_id, 0, "b" * 32, [], produce=lambda cur:
-                                processor.process_batch(cur, task_id, claim.work))
-    assert written is False
+    assert svc.engine._execute_batches(task_id, 0, "b" * 32, claim,
+                                       lambda: 10 ** 9) == "lease_lost"
     assert count("tbl_order") == 0 and count("tbl_order_line") == 0 and details(task_id) == []
-    assert svc.engine._flush(task_id, 0, "a" * 32, [], produce=lambda cur:
-                             processor.process_batch(cur, task_id, claim.work)) is True
+    assert svc.engine._execute_batches(task_id, 0, "a" * 32, claim,
+                                       lambda: 10 ** 9) == "complete"
     assert count("tbl_order") == 2 and count("tbl_order_line") == 4
 
 
@@ -278,7 +276,7 @@ def test_batch_end_to_end_through_the_runtime(db_clean, stack_env, monkeypatch, 
             return got["data"] if got["data"]["status"] in (3, 4, 5) else None
         task = wait_for(final, 60, "the import to finish")
     assert task["status"] == 4 and task["counts"] == {"total": 1200, "succeeded": 1197,
-                                                      "failed": 3}
+                                                      "failed": 3, "cancelled": 0}
     assert [r[1] for r in report_rows(task)[1:]] == ["7", "650", "1200"]
     assert len(orders_of(task["task_id"])) == 1197 and count("tbl_order_line") == 2 * 1197
     assert [c["state"] for c in chunks(task["task_id"])] == [3, 3, 3]
@@ -310,3 +308,47 @@ def test_a_worker_near_its_deadline_saves_its_batches_and_requeues_the_rest(api,
 def test_cycle_start_is_the_latest_boundary_at_or_before_the_order_time(order_time, start):
     config = {"id": "tc", "cycle_start": dt.timedelta(hours=18)}     # pymysql's TIME
     assert order_import.cycle_start(config, order_time) == start
+
+
+class CancelDuring:
+    """Wraps the import processor: the user cancels the task while batch `n` runs."""
+
+    def __init__(self, inner: Any, n: int, cancel: Any):
+        self.inner, self.n, self.cancel, self.calls = inner, n, cancel, 0
+
+    def prepare(self, *args: Any) -> Any:
+        return self.inner.prepare(*args)
+
+    def process_batch(self, cur: Any, task_id: int, items: Any) -> Any:
+        self.calls += 1
+        if self.calls == self.n:
+            self.cancel()
+        return self.inner.process_batch(cur, task_id, items)
+
+
+def test_cancel_mid_import_then_retry_imports_each_row_once(api, station_token, cycles):
+    rows = [order_row(n) for n in range(1, 31)]
+    rows[4] = order_row(5, receive_time="soon")
+    status, resp = api.post(SUBMIT, batch(rows), token=station_token)
+    task_id = resp["data"]["task_id"]
+    [message] = queue_bodies(services())
+    svc = services_with(outcome_batch_size=10)
+    cancel = lambda: api.post("/task/cancel", {"task_ids": [task_id]}, token=station_token)  # noqa: E731
+    svc.engine.processors[order_import.TASK_NAME] = CancelDuring(
+        svc.engine.processors[order_import.TASK_NAME], 2, cancel)
+    svc.engine.handle_message(message, lambda: 10 ** 9)
+    _, got = api.get("/task/get", {"task_id": task_id}, token=station_token)
+    # batch 2 was committed with the cancel flag; batch 3 never ran
+    assert got["data"]["status"] == 4 and got["data"]["counts"] == {
+        "total": 30, "succeeded": 19, "failed": 1, "cancelled": 10}
+    assert len(orders_of(task_id)) == 19
+
+    status, retried = api.post("/task/retry", {"task_id": task_id}, token=station_token)
+    assert status == 200, retried
+    drain(services())
+    _, got = api.get("/task/get", {"task_id": task_id}, token=station_token)
+    assert got["data"]["status"] == 4 and got["data"]["counts"] == {
+        "total": 30, "succeeded": 29, "failed": 1, "cancelled": 0}
+    assert [o["import_row_no"] for o in orders_of(task_id)] == [n for n in range(1, 31) if n != 5]
+    assert count("tbl_order_line") == 2 * 29
+    assert [r[1] for r in report_rows(got["data"])[1:]] == ["5"]
