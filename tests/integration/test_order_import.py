@@ -352,3 +352,25 @@ def test_cancel_mid_import_then_retry_imports_each_row_once(api, station_token, 
     assert [o["import_row_no"] for o in orders_of(task_id)] == [n for n in range(1, 31) if n != 5]
     assert count("tbl_order_line") == 2 * 29
     assert [r[1] for r in report_rows(got["data"])[1:]] == ["5"]
+
+
+def test_rows_map_to_their_parts_when_chunks_and_parts_differ(db_clean, cycles):
+    svc = services_with(chunk_size=10)
+    importer = order_import.OrderImportService(svc.tasks, svc.engine, max_rows=100, part_rows=7)
+    req = order_import.OrderBatchSubmit.model_validate(batch([order_row(n) for n in range(1, 26)]))
+    task_id = importer.submit("s001", req).task["id"]
+    assert count("tbl_order_import_part") == 4 and len(chunks(task_id)) == 3
+    drain(svc)
+    orders = orders_of(task_id)
+    assert [(o["import_row_no"], o["customer_name"]) for o in orders] == [
+        (n, f"客户{n}") for n in range(1, 26)]
+
+
+def test_an_operation_cycle_deleted_before_the_run_fails_every_row(api, station_token, cycles):
+    status, resp = api.post(SUBMIT, batch([order_row(1), order_row(2)]), token=station_token)
+    services().db.run(lambda cur: cur.execute("DELETE FROM tbl_time_config WHERE id=%s", (TC,)))
+    drain(services())
+    _, got = api.get("/task/get", {"task_id": resp["data"]["task_id"]}, token=station_token)
+    assert got["data"]["status"] == 5 and count("tbl_order") == 0
+    assert [d["reason"] for d in details(resp["data"]["task_id"])] == [
+        f"row {n}: operation cycle '{TC}' no longer exists" for n in (1, 2)]
