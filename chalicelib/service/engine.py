@@ -83,6 +83,12 @@ def record(cur: Any, task_id: int, seq: int, token: str, lease_s: int,
     return counts
 
 
+def _item_metrics(outcomes: Sequence[DetailOutcome]) -> None:
+    ok = sum(1 for o in outcomes if o.outcome == Outcome.SUCCEEDED)
+    metrics.add_metric(name="ItemsSucceeded", unit="Count", value=ok)
+    metrics.add_metric(name="ItemsFailed", unit="Count", value=len(outcomes) - ok)
+
+
 def settle_rest(cur: Any, task_id: int, seq: int, token: str, lease_s: int,
                 outcome: Outcome, reason: str) -> int:
     """Give every item of a leased chunk that has no outcome yet `outcome` with `reason`."""
@@ -197,7 +203,8 @@ class Engine:
             state = "cancelled"
         elif claim.attempts > self.settings.max_chunk_attempts:
             self._settle(task_id, seq, token, Outcome.FAILED,
-                         f"gave up after {claim.attempts - 1} attempts: downstream unavailable")
+                         f"gave up after {claim.attempts - 1} attempts: the item could not be"
+                         " processed (downstream or database unavailable)")
             return self._complete(task_id, seq, token, remaining_ms)
         else:
             started = time.monotonic()
@@ -300,18 +307,19 @@ class Engine:
                 return "deadline"
             items = claim.work[start:start + size]
 
-            def tx(cur: Any) -> dict[str, Any]:
-                counts = record(cur, task_id, seq, token, self.settings.lease_seconds,
-                                claim.processor.process_batch(cur, task_id, items))
+            def tx(cur: Any) -> tuple[dict[str, Any], list[DetailOutcome]]:
+                outcomes = claim.processor.process_batch(cur, task_id, items)
+                counts = record(cur, task_id, seq, token, self.settings.lease_seconds, outcomes)
                 if counts is None:
                     raise _LeaseLost()
-                return counts
+                return counts, outcomes
             try:
-                counts = self.db.run(tx)
+                counts, outcomes = self.db.run(tx)
             except _LeaseLost:
                 logger.warning("lease lost; another worker owns the chunk",
                                extra={"task_id": task_id, "chunk": seq})
                 return "lease_lost"
+            _item_metrics(outcomes)
             if counts["cancelled"]:
                 return "cancelled"
         return "complete"
@@ -325,9 +333,7 @@ class Engine:
             logger.warning("lease lost; another worker owns the chunk",
                            extra={"task_id": task_id, "chunk": seq})
             return "lease_lost"
-        ok = sum(1 for o in batch if o.outcome == Outcome.SUCCEEDED)
-        metrics.add_metric(name="ItemsSucceeded", unit="Count", value=ok)
-        metrics.add_metric(name="ItemsFailed", unit="Count", value=len(batch) - ok)
+        _item_metrics(batch)
         return "cancelled" if counts["cancelled"] else "ok"
 
     def _settle(self, task_id: int, seq: int, token: str, outcome: Outcome, reason: str) -> None:
