@@ -1,0 +1,166 @@
+"""The task center page in headless Chromium against the real local stack: the app under
+LocalRuntime with worker processes, MariaDB, moto and the fake product center.
+
+Every wait is Playwright's (auto-waiting locators and expect), bounded by WAIT_MS.
+"""
+from __future__ import annotations
+
+import re
+from urllib.parse import urlencode
+
+import pytest
+from playwright.sync_api import expect
+
+from tests.integration.engine_helpers import app_runtime, seed_shops
+from tests.integration.test_flow import http
+
+REJECT_EVERY = 7          # the fake product center rejects source ids divisible by this
+
+
+@pytest.fixture
+def stack(db_clean, stack_env, monkeypatch):
+    with app_runtime(monkeypatch, stack_env, 2, CHUNK_SIZE="20", CHUNK_WINDOW="2") as rt:
+        yield rt
+
+
+def task_row(page, task_id: int):
+    return page.locator(f'li.task[data-task-id="{task_id}"]')
+
+
+def listed(rt, token: str) -> list[dict]:
+    status, body = http("GET", rt.url + "/task/list", token)
+    assert status == 200, body
+    return body["data"]["tasks"]
+
+
+def test_copy_tasks_progress_download_and_hide(stack, station_token, product_center,
+                                               open_page):
+    product_center.configure(latency_ms=50, reject_every=REJECT_EVERY)
+    shops = seed_shops(100)
+    ids = shops["product_ids"]
+    rejected = [i for i in ids if i % REJECT_EVERY == 0]
+    good = [i for i in ids if i % REJECT_EVERY][:5]
+    assert rejected and len(good) == 5
+    fragment = urlencode({"token": station_token, "source_shop_id": shops["source"],
+                          "target_shop_id": shops["target"]})
+    page, shot, errors = open_page(f"{stack.url}/ui/#{fragment}")
+
+    # Logged in from the fragment, which is then dropped from the address bar.
+    expect(page.locator("#app")).to_be_visible()
+    expect(page.locator("#station")).to_have_text("站点 s001")
+    expect(page.locator("#empty")).to_be_visible()
+    assert "token=" not in page.url
+    assert page.evaluate("localStorage.getItem('taskCenter.token')") == station_token
+    form = page.locator("#copy-form")
+    expect(form.locator("[name=source_shop_id]")).to_have_value(str(shops["source"]))
+    expect(form.locator("[name=target_shop_id]")).to_have_value(str(shops["target"]))
+
+    # 1) five products that the product center accepts: 已经完成
+    form.locator("[name=product_ids]").fill(",".join(map(str, good)))
+    form.locator("button[type=submit]").click()
+    expect(page.locator("#notice")).to_contain_text("已提交商品复制任务")
+    first_id = listed(stack, station_token)[0]["task_id"]
+    first = task_row(page, first_id)
+    expect(first.locator(".status")).to_have_text("已经完成")
+    expect(first.locator(".percent")).to_have_text("100%")
+    expect(first.locator("progress")).to_have_js_property("value", 100)
+    expect(first.locator(".counts")).to_have_text("共 5 项 · 成功 5 · 失败 0")
+    expect(first.locator(".report-link")).to_be_hidden()
+    expect(first.locator(".retry")).to_be_hidden()
+    expect(first.locator(".hide")).to_be_visible()
+
+    # 2) every product of the source shop, some rejected: 部分成功 with an error report
+    form.locator("[name=product_ids]").fill("")
+    form.locator("button[type=submit]").click()
+    expect(page.locator("li.task")).to_have_count(2)
+    second_id = next(t["task_id"] for t in listed(stack, station_token)
+                     if t["task_id"] != first_id)
+    second = task_row(page, second_id)
+    expect(page.locator("li.task").first).to_have_attribute("data-task-id", str(second_id))
+    # First seen unfinished (the page polls every second meanwhile), then finished.
+    expect(second.locator(".status")).to_have_text(re.compile("^(已经提交|正在执行)$"))
+    expect(second.locator(".cancel")).to_be_visible()
+    expect(page.locator("#poll-state")).to_have_text("任务执行中，每秒刷新")
+    shot("running")
+    expect(second.locator(".status")).to_have_text("部分成功")
+    expect(second.locator(".percent")).to_have_text("100%")
+    expect(second.locator(".counts")).to_have_text(
+        f"共 100 项 · 成功 {100 - len(rejected)} · 失败 {len(rejected)}")
+    expect(second.locator(".reason")).not_to_be_empty()
+    expect(second.locator(".cancel")).to_be_hidden()
+    expect(second.locator(".retry")).to_be_visible()
+    expect(page.locator("#poll-state")).to_contain_text("所有任务已结束")
+    shot("finished")
+
+    # The error report through the page's own link: the CSV the worker wrote.
+    with page.expect_download() as info:
+        second.locator(".report-link").click()
+    report = open(info.value.path(), "rb").read()
+    lines = report.decode("utf-8-sig").strip().splitlines()
+    assert report.startswith("\ufeff".encode())
+    assert lines[0] == "seq,item_id,reason"
+    assert sorted(int(line.split(",")[1]) for line in lines[1:]) == sorted(rejected)
+
+    # Hide both finished tasks: they leave the page and the API's list.
+    page.locator("#hide-finished").click()
+    expect(page.locator("li.task")).to_have_count(0)
+    expect(page.locator("#empty")).to_be_visible()
+    expect(page.locator("#notice")).to_have_text("已隐藏 2 个任务")
+    assert listed(stack, station_token) == []
+    shot("hidden")
+    assert not errors, errors
+
+
+def test_phone_width_login_box_and_api_errors(stack, station_token, token_for, open_page):
+    shops = seed_shops(10)
+    page, shot, errors = open_page(f"{stack.url}/ui", width=375, height=740)
+
+    # /ui redirects to ui/, and with no token the login box shows.
+    assert page.url.endswith("/ui/")
+    expect(page.locator("#login")).to_be_visible()
+    page.locator("#token").fill("not a token")
+    page.locator("#login-form button").click()
+    expect(page.locator("#error")).to_have_text("令牌格式不正确")
+
+    # A well-formed token signed with another secret: the gateway's msg, back to login.
+    from chalicelib.api.auth import issue_token
+    forged = issue_token("s001", "another-secret-0123456789abcdef0123")
+    status, refused = http("GET", stack.url + "/task/list", forged)
+    assert status in (401, 403) and refused["msg"]
+    page.locator("#token").fill(forged)
+    page.locator("#login-form button").click()
+    expect(page.locator("#error")).to_have_text(refused["msg"])
+    expect(page.locator("#login")).to_be_visible()
+
+    page.locator("#token").fill(station_token)
+    page.locator("#login-form button").click()
+    expect(page.locator("#app")).to_be_visible()
+    expect(page.locator("#error")).to_be_hidden()
+
+    # An unknown source shop: the page shows exactly the API's msg.
+    body = {"source_shop_id": 999_999_999, "target_shop_id": shops["target"], "filter": {}}
+    status, answer = http("POST", stack.url + "/station/product/copy_task", station_token, body)
+    assert status == 404 and answer["msg"]
+    form = page.locator("#copy-form")
+    form.locator("[name=source_shop_id]").fill(str(body["source_shop_id"]))
+    form.locator("[name=target_shop_id]").fill(str(body["target_shop_id"]))
+    form.locator("button[type=submit]").click()
+    expect(page.locator("#error")).to_have_text(answer["msg"])
+    expect(page.locator("li.task")).to_have_count(0)
+
+    # A task on the list (no worker needed to show it), then nothing overflows 375 px.
+    form.locator("[name=source_shop_id]").fill(str(shops["source"]))
+    form.locator("button[type=submit]").click()
+    expect(page.locator("li.task")).to_have_count(1)
+    expect(page.locator("#error")).to_be_hidden()
+    page.locator("#export-card summary").click()
+    overflowing = page.evaluate("""() => {
+        const width = document.documentElement.clientWidth;
+        return [...document.querySelectorAll('body *')]
+          .filter((el) => el.getClientRects().length && el.getBoundingClientRect().right > width + 0.5)
+          .map((el) => el.tagName + '.' + el.className);
+    }""")
+    assert page.evaluate("document.documentElement.scrollWidth") <= 375
+    assert overflowing == []
+    shot("phone")
+    assert not errors, errors
