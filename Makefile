@@ -6,7 +6,7 @@ VENV   ?= .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed-$(shell cat requirements.txt requirements-dev.txt | md5sum | cut -c1-12)
 
-.PHONY: deploy package-check fuzz run test test-faults test-unit test-integration test-browser bench migrate clean deps
+.PHONY: cli deploy package-check test-localstack fuzz run test test-faults test-unit test-integration test-browser bench migrate clean deps
 
 deps: $(STAMP)
 
@@ -18,6 +18,12 @@ $(STAMP): requirements.txt requirements-dev.txt
 ## make run: the whole stack on http://127.0.0.1:8000 (Ctrl-C stops it all)
 run: deps
 	$(PY) -m infra.local.stack
+
+## make cli ARGS='tasks|show ID|watch ID|cancel ID|retry ID|dlq depth|dlq redrive|sweep':
+## the operator CLI, against the running `make run` stack (or the DATABASE_URL/AWS_* you set)
+cli: deps
+	@set -a; if [ -f .local/stack.env ]; then . ./.local/stack.env; fi; set +a; \
+	$(PY) -m chalicelib.cli $(ARGS)
 
 ## make test: unit + integration tests against a private MariaDB and moto
 test: deps
@@ -37,6 +43,10 @@ test-browser: deps
 ## make package-check: chalice package (dev, prod) + cfn-lint + worker limits
 package-check: deps
 	$(PY) -m infra.package_check
+
+## make test-localstack: tests/e2e against LocalStack on the host (own venv, private port)
+test-localstack: deps
+	$(PY) -m infra.localstack test
 
 ## make deploy STAGE=dev|prod: infra stack, chalice deploy, API Gateway error bodies (real AWS)
 deploy: deps

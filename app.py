@@ -46,6 +46,18 @@ def task_clear_show():
     return task_views.clear_show(app.current_request, services())
 
 
+@app.route("/task/cancel", methods=["POST"], authorizer=station_auth)
+@endpoint
+def task_cancel():
+    return task_views.cancel(app.current_request, services())
+
+
+@app.route("/task/retry", methods=["POST"], authorizer=station_auth)
+@endpoint
+def task_retry():
+    return task_views.retry(app.current_request, services())
+
+
 # -- business endpoints -------------------------------------------------------------------
 @app.route("/station/product/copy_task", methods=["POST"], authorizer=station_auth)
 @endpoint

@@ -19,6 +19,7 @@ from __future__ import annotations
 import json
 import os
 import platform
+import secrets
 import statistics
 import subprocess
 import sys
@@ -65,6 +66,7 @@ class Bench:
         self.env = {**aws_env, "AWS_ENDPOINT_URL": self.moto.endpoint_url,
                     "AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",
                     "AWS_DEFAULT_REGION": "us-east-1", "DATABASE_URL": self.database_url,
+                    "TOKEN_SECRET": secrets.token_hex(32), "INTERNAL_AUTH_KEY": secrets.token_hex(32),
                     "PRODUCT_CENTER_URL": self.fake_url, "PRODUCT_CENTER_RATE": "0",
                     "WORKER_CONCURRENCY": str(WORKERS), "CHUNK_THREADS": str(THREADS),
                     "CHUNK_SIZE": "1000", "CHUNK_WINDOW": str(WORKERS), "STAGE": "bench",

@@ -12,11 +12,14 @@ from functools import cached_property
 from chalicelib.adapters.aws import FileStore, WorkQueue
 from chalicelib.adapters.db import Database
 from chalicelib.adapters.product_center import ProductCenterClient, RateLimiter
-from chalicelib.config import Settings, get_settings
-from chalicelib.observability import metrics
+from chalicelib.config import Settings, get_runtime_settings, get_settings
+from chalicelib.observability import timings
 from chalicelib.service import copy_tasks
+from chalicelib.service.control import TaskControl
+from chalicelib.service.dead_letters import DeadLetters
 from chalicelib.service.engine import Engine
 from chalicelib.service.messages import MessageRouter
+from chalicelib.service.operator import Operator
 from chalicelib.service.sweeper import Sweeper
 from chalicelib.service.tasks import TaskService
 
@@ -27,7 +30,7 @@ class Services:
 
     @cached_property
     def db(self) -> Database:
-        return Database(self.settings.database_url)
+        return Database(self.settings.database_url, retry_for_s=self.settings.db_retry_s)
 
     @cached_property
     def queue(self) -> WorkQueue:
@@ -48,13 +51,17 @@ class Services:
             s.product_center_url, timeout_s=s.product_center_timeout_s,
             max_attempts=s.product_center_max_attempts, pool_size=s.chunk_threads,
             rate_limiter=RateLimiter.for_worker(s.product_center_rate, s.worker_concurrency),
-            on_retry=lambda attempt, reason: metrics.add_metric(
-                name="DownstreamRetries", unit="Count", value=1))
+            on_retry=lambda attempt, reason: timings.count("DownstreamRetries"),
+            on_latency=lambda seconds: timings.observe("Downstream", seconds))
 
     @cached_property
     def engine(self) -> Engine:
         processors = {copy_tasks.TASK_NAME: copy_tasks.CopyProcessor(self.product_center)}
         return Engine(self.db, self.queue, self.files, self.settings, processors)
+
+    @cached_property
+    def control(self) -> TaskControl:
+        return TaskControl(self.db, self.engine)
 
     @cached_property
     def messages(self) -> MessageRouter:
@@ -65,7 +72,16 @@ class Services:
 
     @cached_property
     def sweeper(self) -> Sweeper:
-        return Sweeper(self.engine, stale_queued_s=self.settings.sweep_stale_queued_s)
+        return Sweeper(self.engine, stale_queued_s=self.settings.sweep_stale_queued_s,
+                       dead_letters=self.dead_letters)
+
+    @cached_property
+    def operator(self) -> Operator:
+        return Operator(self.db, self.control, self.dead_letters, self.sweeper)
+
+    @cached_property
+    def dead_letters(self) -> DeadLetters:
+        return DeadLetters(WorkQueue(self.settings.dlq_name), self.queue, self.engine)
 
     @cached_property
     def copy_tasks(self) -> copy_tasks.CopyTaskService:
@@ -81,7 +97,7 @@ def services() -> Services:
     global _services
     with _lock:
         if _services is None:
-            _services = Services(get_settings())
+            _services = Services(get_runtime_settings())
         return _services
 
 
@@ -94,4 +110,5 @@ def reset() -> None:
             _services.db.close()
         _services = None
     get_settings.cache_clear()
+    get_runtime_settings.cache_clear()
     reset_clients()

@@ -10,12 +10,18 @@ import os
 from dataclasses import dataclass, fields
 from functools import lru_cache
 
+from chalicelib.adapters.secrets import resolve_secrets
+
 
 @dataclass(frozen=True)
 class Settings:
     stage: str = "dev"
     database_url: str = "mysql://root@127.0.0.1:3307/async_task"
+    # How long a transaction is retried while the database is unreachable (a restart).
+    db_retry_s: float = 30.0
     work_queue_name: str = "async-task-dev-work"
+    # Empty: the template's name for it, "<work queue>-dlq".
+    dead_letter_queue_name: str = ""
     export_bucket: str = "async-task-dev-exports"
     # HS256 key for station tokens (the API's credential) and the internal shared key.
     token_secret: str = "dev-token-secret-change-me-0123456789abcdef"
@@ -48,9 +54,16 @@ class Settings:
     list_default_limit: int = 20
     list_max_limit: int = 100
 
+    @property
+    def dlq_name(self) -> str:
+        return self.dead_letter_queue_name or f"{self.work_queue_name}-dlq"
+
     @classmethod
-    def from_env(cls, environ: dict[str, str] | None = None) -> "Settings":
-        """Build settings from upper-cased environment variables named like the fields."""
+    def from_env(cls, environ: dict[str, str] | None = None, *,
+                 read_secrets: bool = False) -> "Settings":
+        """Build settings from upper-cased environment variables named like the fields.
+        read_secrets: also read the secrets the environment names instead of giving them
+        (DATABASE_URL_PARAMETER, DATABASE_SECRET_ARN, …; chalicelib/adapters/secrets.py)."""
         env = os.environ if environ is None else environ
         values = {}
         for f in fields(cls):
@@ -59,9 +72,27 @@ class Settings:
                 continue
             kind = type(f.default)
             values[f.name] = kind(raw) if kind is not bool else raw.lower() in ("1", "true", "yes")
+        if read_secrets:
+            values.update(resolve_secrets(env, given=values))
         return cls(**values)
 
 
 @lru_cache(maxsize=1)
 def get_settings() -> Settings:
+    """Settings without the named secrets: what wiring needs (app.py's decorators), also
+    when `chalice package` loads the app offline."""
     return Settings.from_env()
+
+
+@lru_cache(maxsize=1)
+def get_runtime_settings() -> Settings:
+    """Settings with the secrets the stage names, read once per process (a Lambda's cold
+    start); the composition root builds the services from these."""
+    settings = Settings.from_env(read_secrets=True)
+    if os.environ.get("AWS_LAMBDA_FUNCTION_NAME"):      # deployed: never the repo's keys
+        built_in = Settings()
+        for name in ("token_secret", "internal_auth_key"):
+            if getattr(settings, name) == getattr(built_in, name):
+                raise RuntimeError(f"{name.upper()} is not configured for this stage"
+                                   f" (set {name.upper()}_PARAMETER or {name.upper()})")
+    return settings

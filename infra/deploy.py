@@ -7,18 +7,29 @@
    names (WORK_QUEUE_NAME, EXPORT_BUCKET). Names are derived from the stage on both sides,
    so they agree unless someone edited one side; a mismatch stops the deploy before a
    worker is wired to a queue that does not exist.
-3. `chalice deploy --stage <stage>`.
-4. Map API Gateway's UNAUTHORIZED and ACCESS_DENIED gateway responses to the platform's
+3. Write .chalice/policy-<stage>.json, the Lambdas' least-privilege IAM policy, from the
+   stack outputs (queue ARN, bucket), the account and region, and the stage's secret
+   names (DATABASE_URL_PARAMETER, ...). Chalice's autogen_policy is off for the stages, so
+   this file is the functions' whole permission set. The committed file is the same
+   document for account 000000000000 (LocalStack's); a deploy to a real account rewrites
+   it and says so (commit it: it is the reviewed record of what production may do).
+4. `chalice deploy --stage <stage>`.
+5. Map API Gateway's UNAUTHORIZED and ACCESS_DENIED gateway responses to the platform's
    `{code, msg, data}` bodies (docs/errors.md) and redeploy the API stage: `chalice deploy`
    has no hook for gateway responses, so this is a separate, idempotent step.
 
-Secrets (DATABASE_URL, TOKEN_SECRET, INTERNAL_AUTH_KEY) are not handled here: see the
-README's deploy section.
+Secrets are never in the repository: the stage names SSM parameters (or a Secrets Manager
+secret) that the functions read at cold start (chalicelib/adapters/secrets.py); see
+docs/deploy.md.
+
+    python -m infra.deploy --stage dev                       # the whole deploy
+    python -m infra.deploy --stage dev --policy-only --account 000000000000
 """
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -27,6 +38,12 @@ from typing import Any
 from infra.local.aws import _client, provision
 
 ROOT = Path(__file__).resolve().parent.parent
+APP_NAME = "async-task"
+LOCAL_ACCOUNT = "000000000000"      # LocalStack's default account: the committed policy files
+# The secret-naming variables (chalicelib/adapters/secrets.py) and what reading them takes.
+PARAMETER_VARIABLES = ("DATABASE_URL_PARAMETER", "TOKEN_SECRET_PARAMETER",
+                       "INTERNAL_AUTH_KEY_PARAMETER")
+SECRET_VARIABLES = ("DATABASE_SECRET_ARN",)
 GATEWAY_BODIES = {
     "UNAUTHORIZED": (401, {"code": 40100, "msg": "missing, malformed, forged or expired "
                                                  "credential", "data": None}),
@@ -41,7 +58,100 @@ def stage_config(stage: str, project_dir: Path = ROOT) -> dict[str, Any]:
     env = {**config.get("environment_variables", {}),
            **stage_cfg.get("environment_variables", {})}
     return {"env": env, "api_stage": stage_cfg.get("api_gateway_stage", "api"),
-            "worker_timeout": stage_cfg["lambda_functions"]["work"]["lambda_timeout"]}
+            "worker_timeout": stage_cfg["lambda_functions"]["work"]["lambda_timeout"],
+            "policy_file": stage_cfg.get("iam_policy_file"),
+            "autogen_policy": stage_cfg.get("autogen_policy", config.get("autogen_policy")),
+            "vpc": bool(stage_cfg.get("subnet_ids") or config.get("subnet_ids"))}
+
+
+# -- the Lambdas' IAM policy --------------------------------------------------------------
+def function_names(stage: str) -> list[str]:
+    """Names Chalice gives the app's functions: `<app>-<stage>` for the REST API handler,
+    `<app>-<stage>-<name>` for authorizers, SQS handlers and schedules."""
+    import app as app_module
+    app = app_module.app
+    names = [s.name for s in app.event_sources] + [a.name for a in app.builtin_auth_handlers]
+    return [f"{app.app_name}-{stage}"] + sorted(f"{app.app_name}-{stage}-{n}" for n in names)
+
+
+def lambda_policy(stage: str, env: dict[str, str], *, account: str, region: str,
+                  vpc: bool = False) -> dict[str, Any]:
+    """The functions' IAM policy: their own log groups, the work queue, the export bucket's
+    reports/ and exports/ objects, and the stage's named secrets. Nothing else."""
+    arn = f"{region}:{account}"
+    log_groups = [f"arn:aws:logs:{arn}:log-group:/aws/lambda/{name}"
+                  for name in function_names(stage)]
+    bucket = env["EXPORT_BUCKET"]
+    statements: list[dict[str, Any]] = [
+        {"Sid": "OwnLogGroups", "Effect": "Allow",
+         "Action": ["logs:CreateLogGroup"], "Resource": log_groups},
+        # Stream names are made by Lambda per sandbox, so the streams are `:log-stream:*`
+        # of each group (AWS's own form for them).
+        {"Sid": "OwnLogStreams", "Effect": "Allow",
+         "Action": ["logs:CreateLogStream", "logs:PutLogEvents"],
+         "Resource": [f"{group}:log-stream:*" for group in log_groups]},
+        # Send (API, worker hand-on, sweeper), receive/delete/visibility (the event source
+        # mapping polls with the function's role), attributes (CHAIN_CHUNKS looks at the
+        # backlog), URL (WorkQueue resolves it by name).
+        {"Sid": "WorkQueue", "Effect": "Allow",
+         "Action": ["sqs:SendMessage", "sqs:ReceiveMessage", "sqs:DeleteMessage",
+                    "sqs:ChangeMessageVisibility", "sqs:GetQueueAttributes",
+                    "sqs:GetQueueUrl"],
+         "Resource": [f"arn:aws:sqs:{arn}:{env['WORK_QUEUE_NAME']}"]},
+        # Error reports (reports/) and exports (exports/): written, multipart uploads
+        # cleaned up, read through presigned links signed with this role.
+        {"Sid": "ExportObjects", "Effect": "Allow",
+         "Action": ["s3:PutObject", "s3:GetObject", "s3:AbortMultipartUpload",
+                    "s3:ListMultipartUploadParts"],
+         "Resource": [f"arn:aws:s3:::{bucket}/reports/*", f"arn:aws:s3:::{bucket}/exports/*"]},
+    ]
+    parameters = sorted(env[v] for v in PARAMETER_VARIABLES if env.get(v))
+    if parameters:
+        statements.append({"Sid": "SecretParameters", "Effect": "Allow",
+                           "Action": ["ssm:GetParameter"],
+                           "Resource": [f"arn:aws:ssm:{arn}:parameter/{p.lstrip('/')}"
+                                        for p in parameters]})
+    secrets = sorted(env[v] for v in SECRET_VARIABLES if env.get(v))
+    if secrets:
+        statements.append({"Sid": "SecretsManager", "Effect": "Allow",
+                           "Action": ["secretsmanager:GetSecretValue"], "Resource": secrets})
+    if vpc:
+        # In a VPC (to reach RDS), Lambda attaches ENIs with the function's role. EC2's
+        # Describe* calls have no resource-level permissions, so AWS requires "*" here
+        # (the same statement as the managed AWSLambdaVPCAccessExecutionRole).
+        statements.append({"Sid": "VpcNetworkInterfaces", "Effect": "Allow",
+                           "Action": list(VPC_ACTIONS), "Resource": "*"})
+    return {"Version": "2012-10-17", "Statement": statements}
+
+
+VPC_ACTIONS = ("ec2:CreateNetworkInterface", "ec2:DescribeNetworkInterfaces",
+               "ec2:DescribeSubnets", "ec2:DeleteNetworkInterface",
+               "ec2:AssignPrivateIpAddresses", "ec2:UnassignPrivateIpAddresses")
+
+
+def policy_path(stage: str, project_dir: Path = ROOT) -> Path:
+    return project_dir / ".chalice" / f"policy-{stage}.json"
+
+
+def policy_text(policy: dict[str, Any]) -> str:
+    return json.dumps(policy, indent=2, ensure_ascii=False) + "\n"
+
+
+def write_policy(stage: str, *, account: str, region: str,
+                 project_dir: Path = ROOT) -> tuple[Path, bool]:
+    """Write .chalice/policy-<stage>.json; returns (path, whether it changed)."""
+    cfg = stage_config(stage, project_dir)
+    text = policy_text(lambda_policy(stage, cfg["env"], account=account, region=region,
+                                     vpc=cfg["vpc"]))
+    path = policy_path(stage, project_dir)
+    changed = not path.is_file() or path.read_text() != text
+    if changed:
+        path.write_text(text)
+    return path, changed
+
+
+def account_id(region: str) -> str:
+    return _client("sts", None, region).get_caller_identity()["Account"]
 
 
 def output_mismatches(outputs: dict[str, str], env: dict[str, str]) -> list[str]:
@@ -73,15 +183,33 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--stage", required=True)
     parser.add_argument("--region", default="us-east-1")
+    parser.add_argument("--alarm-action-arn", default=os.environ.get("ALARM_ACTION_ARN", ""),
+                        help="notified by the alarms (an SNS topic); applies when the "
+                             "stack is created (default: $ALARM_ACTION_ARN)")
+    parser.add_argument("--policy-only", action="store_true",
+                        help="only write .chalice/policy-<stage>.json")
+    parser.add_argument("--account", help="account id for --policy-only (default: the "
+                                          "credentials' account)")
     args = parser.parse_args(argv)
+    if args.policy_only:
+        path, changed = write_policy(args.stage, account=args.account or account_id(
+            args.region), region=args.region)
+        print(f"{path.relative_to(ROOT)}: {'written' if changed else 'unchanged'}")
+        return 0
     cfg = stage_config(args.stage)
     outputs = provision(None, args.stage, args.region, timeout_s=900,
                         parameters={"WorkerTimeoutSeconds": cfg["worker_timeout"],
-                                    "ExportBucketName": cfg["env"]["EXPORT_BUCKET"]})
+                                    "ExportBucketName": cfg["env"]["EXPORT_BUCKET"],
+                                    "AlarmActionArn": args.alarm_action_arn})
     problems = output_mismatches(outputs, cfg["env"])
     if problems:
         print("\n".join(problems), file=sys.stderr)
         return 1
+    account = outputs["WorkQueueArn"].split(":")[4]
+    path, changed = write_policy(args.stage, account=account, region=args.region)
+    if changed:
+        print(f"{path.relative_to(ROOT)} rewritten for account {account} in {args.region}: "
+              "review and commit it", file=sys.stderr)
     subprocess.run([str(Path(sys.executable).parent / "chalice"), "deploy", "--stage",
                     args.stage], cwd=ROOT, check=True)
     put_gateway_responses(deployed_rest_api_id(args.stage), cfg["api_stage"],

@@ -74,6 +74,7 @@ def database_url(mysql_server: str) -> Iterator[str]:
     try:
         yield url
     finally:
+        conn.ping(reconnect=True)       # fault tests restart the server
         with conn.cursor() as cur:
             cur.execute(f"DROP DATABASE IF EXISTS {TEST_DB}")
         conn.close()

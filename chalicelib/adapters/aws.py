@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import threading
+from dataclasses import dataclass
 from typing import Any, Iterable
 
 import boto3
@@ -18,8 +19,10 @@ _lock = threading.Lock()
 def client(service: str) -> Any:
     with _lock:
         if service not in _clients:
+            # SigV4 for presigned links: the only scheme newer regions accept.
             cfg = Config(retries={"max_attempts": 5, "mode": "standard"},
-                         max_pool_connections=20, s3={"addressing_style": "path"})
+                         max_pool_connections=20, s3={"addressing_style": "path"},
+                         signature_version="s3v4" if service == "s3" else None)
             _clients[service] = boto3.client(service, config=cfg)
         return _clients[service]
 
@@ -30,8 +33,17 @@ def reset_clients() -> None:
         _clients.clear()
 
 
+@dataclass(frozen=True)
+class QueueMessage:
+    body: str
+    receipt: str
+    receive_count: int
+    sent_at_ms: int
+
+
 class WorkQueue:
-    """The work queue: one message = one unit of work, carrying ids only."""
+    """An SQS queue (the work queue or its dead-letter queue): one message = one unit of
+    work, carrying ids only."""
 
     def __init__(self, queue_name: str, sqs: Any | None = None):
         self._name = queue_name
@@ -65,6 +77,23 @@ class WorkQueue:
         attrs = self.sqs.get_queue_attributes(QueueUrl=self.url,
                                               AttributeNames=["ApproximateNumberOfMessages"])
         return int(attrs["Attributes"]["ApproximateNumberOfMessages"])
+
+    def send_raw(self, body: str) -> None:
+        """Send a body as it is (redrive: a message moved back keeps its exact text)."""
+        self.sqs.send_message(QueueUrl=self.url, MessageBody=body)
+
+    def receive(self, max_messages: int = 10, visibility_s: int = 30,
+                wait_s: int = 0) -> list[QueueMessage]:
+        resp = self.sqs.receive_message(
+            QueueUrl=self.url, MaxNumberOfMessages=max_messages, VisibilityTimeout=visibility_s,
+            WaitTimeSeconds=wait_s, AttributeNames=["ApproximateReceiveCount", "SentTimestamp"])
+        return [QueueMessage(m["Body"], m["ReceiptHandle"],
+                             int(m.get("Attributes", {}).get("ApproximateReceiveCount", 0)),
+                             int(m.get("Attributes", {}).get("SentTimestamp", 0)))
+                for m in resp.get("Messages", [])]
+
+    def delete(self, receipt: str) -> None:
+        self.sqs.delete_message(QueueUrl=self.url, ReceiptHandle=receipt)
 
     def _send_batch(self, entries: list[dict[str, Any]]) -> None:
         resp = self.sqs.send_message_batch(QueueUrl=self.url, Entries=entries)

@@ -29,6 +29,7 @@ class ChunkState(IntEnum):
 class Outcome(IntEnum):
     SUCCEEDED = 1
     FAILED = 2
+    CANCELLED = 3       # not run: the task was cancelled first
 
 
 @dataclass(frozen=True)
@@ -80,6 +81,14 @@ def claim(cur: DictCursor, task_id: int, seq: int, token: str, lease_s: int) -> 
     return row
 
 
+def chunk_items(cur: DictCursor, task_id: int, seq: int) -> list[tuple[int, int]]:
+    """(item seq, item id) of every item of a chunk."""
+    cur.execute("SELECT first_item, item_ids FROM tbl_task_chunk WHERE task_id=%s AND seq=%s",
+                (task_id, seq))
+    row = cur.fetchone()
+    return [(row["first_item"] + i, item_id) for i, item_id in enumerate(json.loads(row["item_ids"]))]
+
+
 def finished_seqs(cur: DictCursor, task_id: int, first: int, count: int) -> set[int]:
     cur.execute("SELECT seq FROM tbl_task_detail WHERE task_id=%s AND seq >= %s AND seq < %s",
                 (task_id, first, first + count))
@@ -90,10 +99,11 @@ def record_outcomes(cur: DictCursor, task_id: int, seq: int, token: str, lease_s
                     outcomes: Sequence[DetailOutcome]) -> bool:
     """Write a batch of outcomes under the lease (extending it). False: the lease is lost."""
     succeeded = sum(1 for o in outcomes if o.outcome == Outcome.SUCCEEDED)
+    failed = sum(1 for o in outcomes if o.outcome == Outcome.FAILED)
     cur.execute("UPDATE tbl_task_chunk SET succeeded=succeeded+%s, failed=failed+%s,"
                 " lease_until=UTC_TIMESTAMP(3) + INTERVAL %s SECOND, modify_time=UTC_TIMESTAMP(3)"
                 " WHERE task_id=%s AND seq=%s AND state=%s AND lease_token=%s",
-                (succeeded, len(outcomes) - succeeded, lease_s, task_id, seq,
+                (succeeded, failed, lease_s, task_id, seq,
                  int(ChunkState.RUNNING), token))
     if cur.rowcount != 1:
         return False
@@ -143,10 +153,44 @@ def unfinished_count(cur: DictCursor, task_id: int) -> int:
     return cur.fetchone()["n"]
 
 
-def failed_details(cur: DictCursor, task_id: int) -> Iterable[dict[str, Any]]:
+def failed_details(cur: DictCursor, task_id: int, limit: int | None = None
+                   ) -> Iterable[dict[str, Any]]:
     cur.execute("SELECT seq, item_id, reason FROM tbl_task_detail WHERE task_id=%s AND outcome=%s"
-                " ORDER BY seq", (task_id, int(Outcome.FAILED)))
+                " ORDER BY seq LIMIT %s", (task_id, int(Outcome.FAILED), limit or 2 ** 62))
     return cur.fetchall()
+
+
+def overview(cur: DictCursor, task_id: int) -> list[dict[str, Any]]:
+    """Every chunk of a task with its state, attempts, counts and lease (for operators)."""
+    cur.execute("SELECT seq, state, item_count, attempts, succeeded, failed, lease_until,"
+                " queued_at, modify_time FROM tbl_task_chunk WHERE task_id=%s ORDER BY seq",
+                (task_id,))
+    return list(cur.fetchall())
+
+
+def reopen_unsucceeded(cur: DictCursor, task_id: int) -> tuple[int, int]:
+    """For a retry: items that failed or were cancelled become pending again (their detail
+    rows go) and their chunks pending with fresh attempts. Returns (failed, cancelled)."""
+    not_ok = (int(Outcome.FAILED), int(Outcome.CANCELLED))
+    cur.execute("SELECT outcome, COUNT(*) AS n FROM tbl_task_detail WHERE task_id=%s"
+                " AND outcome IN (%s, %s) GROUP BY outcome", (task_id, *not_ok))
+    counts = {row["outcome"]: row["n"] for row in cur.fetchall()}
+    cur.execute("UPDATE tbl_task_chunk c SET c.state=%s, c.attempts=0, c.failed=0,"
+                " c.lease_token=NULL, c.lease_until=NULL, c.queued_at=NULL,"
+                " c.modify_time=UTC_TIMESTAMP(3) WHERE c.task_id=%s AND EXISTS"
+                " (SELECT 1 FROM tbl_task_detail d WHERE d.task_id=c.task_id"
+                " AND d.seq >= c.first_item AND d.seq < c.first_item + c.item_count"
+                " AND d.outcome IN (%s, %s))",
+                (int(ChunkState.PENDING), task_id, *not_ok))
+    cur.execute("DELETE FROM tbl_task_detail WHERE task_id=%s AND outcome IN (%s, %s)",
+                (task_id, *not_ok))
+    return counts.get(int(Outcome.FAILED), 0), counts.get(int(Outcome.CANCELLED), 0)
+
+
+def has_plan(cur: DictCursor, task_id: int) -> bool:
+    """True for engine tasks (they have a chunk plan)."""
+    cur.execute("SELECT 1 FROM tbl_task_chunk WHERE task_id=%s LIMIT 1", (task_id,))
+    return cur.fetchone() is not None
 
 
 # -- sweeper queries --------------------------------------------------------------------

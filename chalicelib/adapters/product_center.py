@@ -123,13 +123,15 @@ class ProductCenterClient:
 
     Thread-safe: one instance per process. Every attempt, retries included, takes a token
     from ``rate_limiter``; ``on_retry(attempt, reason)`` is called before each retry's
-    backoff (attempt is the 1-based number of the attempt that failed), e.g. for metrics.
+    backoff (attempt is the 1-based number of the attempt that failed), e.g. for metrics;
+    ``on_latency(seconds)`` after each HTTP attempt that got an answer or failed.
     """
 
     def __init__(self, base_url: str, *, timeout_s: float = 5.0, connect_timeout_s: float = 2.0,
                  max_attempts: int = 4, backoff_base_s: float = 0.1, backoff_max_s: float = 2.0,
                  pool_size: int = 10, rate_limiter: RateLimiter | None = None,
-                 on_retry: Callable[[int, str], None] | None = None):
+                 on_retry: Callable[[int, str], None] | None = None,
+                 on_latency: Callable[[float], None] | None = None):
         if max_attempts < 1:
             raise ValueError("max_attempts must be >= 1")
         self._path = urlsplit(base_url).path.rstrip("/") + CREATE_PATH
@@ -139,6 +141,7 @@ class ProductCenterClient:
             timeout=urllib3.Timeout(connect=connect_timeout_s, read=timeout_s))
         self._limiter = rate_limiter
         self._on_retry = on_retry
+        self._on_latency = on_latency
         self._backoff_max_s = backoff_max_s
         self._jitter = wait_random_exponential(multiplier=backoff_base_s, max=backoff_max_s)
         # Tenacity keeps per-call state in a threading.local, so one Retrying serves all threads.
@@ -173,6 +176,7 @@ class ProductCenterClient:
     def _attempt(self, body: bytes, headers: dict[str, str]) -> int:
         if self._limiter is not None:
             self._limiter.acquire()
+        started = time.monotonic()
         try:
             resp = self._pool.urlopen("POST", self._path, body=body, headers=headers,
                                       redirect=False)
@@ -182,6 +186,9 @@ class ProductCenterClient:
             raise _Transient(f"timeout: {exc}") from exc
         except urllib3.exceptions.HTTPError as exc:
             raise _Transient(f"connection error: {exc}") from exc
+        finally:
+            if self._on_latency is not None:
+                self._on_latency(time.monotonic() - started)
         status, doc = resp.status, _json(resp.data)
         code, msg = doc.get("code"), doc.get("msg")
         msg = msg if isinstance(msg, str) and msg else resp.data[:200].decode("utf-8", "replace")

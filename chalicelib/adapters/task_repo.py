@@ -13,12 +13,13 @@ from chalicelib.domain.task import TaskStatus
 
 _COLUMNS = ("id, user_task_id, name, station_id, result, status, `repeat`, message_show, "
             "run_count, creat_time, modify_time, start_time, end_time, business_id, "
-            "business_name, type, progress, reason, total_items, succeeded_items, failed_items")
+            "business_name, type, progress, reason, total_items, succeeded_items, failed_items, "
+            "cancelled, cancelled_items")
 
 # Columns a caller may set through update_fields (never station_id, id, input).
 _UPDATABLE = {"result", "status", "progress", "reason", "start_time", "end_time",
               "run_count", "total_items", "succeeded_items", "failed_items",
-              "open_dedup_key", "message_show"}
+              "open_dedup_key", "message_show", "cancelled", "cancelled_items"}
 
 
 def _decode(row: dict[str, Any] | None) -> dict[str, Any] | None:
@@ -99,6 +100,21 @@ def list_shown(cur: DictCursor, station_id: str, *, type_: int | None, status: i
     return [_decode(r) for r in cur.fetchall()]
 
 
+def list_any_station(cur: DictCursor, *, station_id: str | None = None, status: int | None = None,
+                     type_: int | None = None, name: str | None = None,
+                     limit: int = 50) -> list[dict[str, Any]]:
+    """Operators' view: tasks of every station (or one), newest first, hidden ones too."""
+    where, args = ["1=1"], []
+    for column, value in (("station_id", station_id), ("status", status), ("type", type_),
+                          ("name", name)):
+        if value is not None:
+            where.append(f"{column}=%s")
+            args.append(value)
+    cur.execute(f"SELECT {_COLUMNS} FROM tbl_async_task WHERE {' AND '.join(where)}"
+                " ORDER BY id DESC LIMIT %s", (*args, limit))
+    return [_decode(r) for r in cur.fetchall()]
+
+
 def any_unfinished_shown(cur: DictCursor, station_id: str, *, type_: int | None,
                          status: int | None) -> bool:
     where, args = _list_filter(station_id, type_, status)
@@ -120,6 +136,15 @@ def count_distinct_matching(cur: DictCursor, station_id: str, *, task_ids: Seque
     cur.execute(f"SELECT COUNT(DISTINCT {column}) AS n FROM tbl_async_task"
                 f" WHERE station_id=%s AND {cond}", (station_id, *values))
     return cur.fetchone()["n"]
+
+
+def matching_for_update(cur: DictCursor, station_id: str, *, task_ids: Sequence[int] = (),
+                        user_task_ids: Sequence[str] = ()) -> list[dict[str, Any]]:
+    """The station's tasks with the given ids, locked, in id order."""
+    cond, values = _id_filter(task_ids, user_task_ids)
+    cur.execute(f"SELECT {_COLUMNS} FROM tbl_async_task WHERE station_id=%s AND {cond}"
+                " ORDER BY id FOR UPDATE", (station_id, *values))
+    return [_decode(row) for row in cur.fetchall()]
 
 
 def hide(cur: DictCursor, station_id: str, *, task_ids: Sequence[int] = (),
@@ -154,13 +179,16 @@ def update_fields(cur: DictCursor, task_id: int, fields: dict[str, Any],
     return cur.rowcount
 
 
-def add_outcomes(cur: DictCursor, task_id: int, succeeded: int, failed: int) -> dict[str, Any]:
-    """Add finished-item counts; returns the task's new counters (row locked until commit)."""
+def add_outcomes(cur: DictCursor, task_id: int, succeeded: int, failed: int,
+                 cancelled: int = 0) -> dict[str, Any]:
+    """Add finished-item counts; returns the task's new counters and its cancel flag
+    (the row stays locked until commit)."""
     cur.execute("UPDATE tbl_async_task SET succeeded_items=succeeded_items+%s,"
-                " failed_items=failed_items+%s, modify_time=UTC_TIMESTAMP(3) WHERE id=%s",
-                (succeeded, failed, task_id))
-    cur.execute("SELECT total_items, succeeded_items, failed_items FROM tbl_async_task"
-                " WHERE id=%s", (task_id,))
+                " failed_items=failed_items+%s, cancelled_items=cancelled_items+%s,"
+                " modify_time=UTC_TIMESTAMP(3) WHERE id=%s",
+                (succeeded, failed, cancelled, task_id))
+    cur.execute("SELECT total_items, succeeded_items, failed_items, cancelled_items, cancelled"
+                " FROM tbl_async_task WHERE id=%s", (task_id,))
     return cur.fetchone()
 
 

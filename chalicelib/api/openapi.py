@@ -15,7 +15,7 @@ from pydantic import BaseModel
 
 from chalicelib.api.internal_views import ACTIONS
 from chalicelib.api.schemas import (InternalAdd, InternalFinish, InternalRef, InternalUpdate,
-                                    TaskGetQuery, TaskIdsBody, TaskListQuery)
+                                    TaskGetQuery, TaskIdsBody, TaskListQuery, TaskRetryBody)
 from chalicelib.api.ui_views import ASSET_NAMES
 from chalicelib.service.copy_tasks import CopyTaskRequest
 
@@ -60,6 +60,13 @@ OPERATIONS: dict[tuple[str, str], Operation] = {
     ("/task/clear_show", "POST"): Operation(
         "Hide finished tasks from the message list.", BEARER, body=TaskIdsBody,
         errors=(40002, 41300)),
+    ("/task/cancel", "POST"): Operation(
+        "Cancel unfinished tasks: workers stop at their next batch; the task ends 4 or 5 with"
+        " cancelled=true and a reason starting \"cancelled\". Tasks already ended are listed"
+        " in already_final.", BEARER, body=TaskIdsBody, errors=(40002, 40400, 41300)),
+    ("/task/retry", "POST"): Operation(
+        "Run a task that ended 4 or 5 again over its failed and cancelled items only;"
+        " run_count grows.", BEARER, body=TaskRetryBody, errors=(40002, 40400, 40900)),
     ("/station/product/copy_task", "POST"): Operation(
         "Copy products (by id or by filter) from one shop to another of the same station.",
         BEARER, body=CopyTaskRequest, errors=(40002, 40400, 41300)),

@@ -44,7 +44,7 @@ class TaskListQuery(_Model):
 
 
 class TaskIdsBody(_Model):
-    """clear_show (and cancel/retry later): task_ids or user_task_ids, one of the two."""
+    """clear_show and cancel: task_ids or user_task_ids, one of the two."""
     task_ids: Annotated[list[TaskId], Field(max_length=MAX_IDS)] = []
     user_task_ids: Annotated[list[UserTaskId], Field(max_length=MAX_IDS)] = []
 
@@ -52,6 +52,10 @@ class TaskIdsBody(_Model):
     def _one(self) -> "TaskIdsBody":
         _exactly_one(self.task_ids, self.user_task_ids, "task_ids or user_task_ids")
         return self
+
+
+class TaskRetryBody(_Model):
+    task_id: TaskId
 
 
 # -- internal API (worker-side processes, seed's task/add ... task/get) ---------------

@@ -1,4 +1,5 @@
-"""Public task endpoints of the seed: /task/get, /task/list, /task/clear_show."""
+"""Public task endpoints: the seed's /task/get, /task/list, /task/clear_show, and
+/task/cancel, /task/retry."""
 from __future__ import annotations
 
 from typing import Any
@@ -6,7 +7,7 @@ from typing import Any
 from chalicelib.api.auth import station_of
 from chalicelib.api.http import json_body, parse_model
 from chalicelib.api.present import task_item
-from chalicelib.api.schemas import TaskGetQuery, TaskIdsBody, TaskListQuery
+from chalicelib.api.schemas import TaskGetQuery, TaskIdsBody, TaskListQuery, TaskRetryBody
 from chalicelib.bootstrap import Services
 from chalicelib.errors import InvalidInput
 
@@ -34,3 +35,16 @@ def clear_show(request: Any, svc: Services) -> None:
     svc.tasks.clear_show(station_of(request), task_ids=body.task_ids,
                          user_task_ids=body.user_task_ids)
     return None
+
+
+def cancel(request: Any, svc: Services) -> dict[str, Any]:
+    body = parse_model(TaskIdsBody, json_body(request.raw_body))
+    report = svc.control.cancel(station_of(request), task_ids=body.task_ids,
+                                user_task_ids=body.user_task_ids)
+    return {"cancelled": report.cancelled, "already_final": report.already_final}
+
+
+def retry(request: Any, svc: Services) -> dict[str, Any]:
+    body = parse_model(TaskRetryBody, json_body(request.raw_body))
+    task = svc.control.retry(station_of(request), body.task_id)
+    return {"task_id": task["id"], "run_count": task["run_count"], "status": task["status"]}

@@ -31,12 +31,16 @@ class TaskType(IntEnum):
 
 FINAL_STATUSES = frozenset({TaskStatus.FINISHED, TaskStatus.PARTIAL, TaskStatus.FAILED})
 
+# A task that ended with failed (or cancelled) items may be submitted again: /task/retry
+# re-runs just those items. A task that finished cleanly (3) never moves again.
+RETRYABLE_STATUSES = frozenset({TaskStatus.PARTIAL, TaskStatus.FAILED})
+
 _TRANSITIONS: dict[TaskStatus, frozenset[TaskStatus]] = {
     TaskStatus.SUBMITTED: frozenset({TaskStatus.RUNNING, TaskStatus.FAILED}),
     TaskStatus.RUNNING: frozenset({TaskStatus.RUNNING, *FINAL_STATUSES}),
     TaskStatus.FINISHED: frozenset(),
-    TaskStatus.PARTIAL: frozenset(),
-    TaskStatus.FAILED: frozenset(),
+    TaskStatus.PARTIAL: frozenset({TaskStatus.SUBMITTED}),     # retry
+    TaskStatus.FAILED: frozenset({TaskStatus.SUBMITTED}),      # retry
 }
 
 
@@ -65,26 +69,32 @@ def sources_of(target: TaskStatus) -> tuple[int, ...]:
     return tuple(int(s) for s, targets in _TRANSITIONS.items() if target in targets)
 
 
-def outcome_status(total: int, succeeded: int, failed: int) -> TaskStatus:
-    """Final status from item counts: all ok 3, some failed 4, none ok 5."""
-    if failed == 0:
+def outcome_status(total: int, succeeded: int, failed: int, cancelled: int = 0) -> TaskStatus:
+    """Final status from item counts: all ok 3, some failed or cancelled 4, none ok 5."""
+    if failed == 0 and cancelled == 0:
         return TaskStatus.FINISHED
     if succeeded == 0:
         return TaskStatus.FAILED
     return TaskStatus.PARTIAL
 
 
-def progress_percent(total: int, succeeded: int, failed: int) -> int:
+def progress_percent(total: int, succeeded: int, failed: int, cancelled: int = 0) -> int:
     """0-100 from finished items; 100 only when every item is finished."""
     if total <= 0:
         return 0
-    done = succeeded + failed
+    done = succeeded + failed + cancelled
     if done >= total:
         return 100
     return min(99, done * 100 // total)
 
 
-def outcome_reason(total: int, succeeded: int, failed: int) -> str:
+CANCELLED_REASON = "cancelled"
+
+
+def outcome_reason(total: int, succeeded: int, failed: int, cancelled: int = 0) -> str:
+    if cancelled:
+        return (f"{CANCELLED_REASON}: {succeeded} of {total} items succeeded, {failed} failed,"
+                f" {cancelled} not run")
     if failed == 0:
         return ""
     return f"{failed} of {total} items failed; see the error report"

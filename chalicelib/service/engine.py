@@ -23,9 +23,10 @@ from chalicelib.adapters.chunk_repo import DetailOutcome, Outcome
 from chalicelib.adapters.db import Database
 from chalicelib.config import Settings
 from chalicelib.domain.chunking import plan_chunks
-from chalicelib.domain.task import TaskStatus, progress_percent
+from chalicelib.domain.task import CANCELLED_REASON, TaskStatus, progress_percent
 from chalicelib.observability import logger, metrics
 from chalicelib.service.finalize import finalize_task
+from chalicelib.service.messages import MalformedMessage
 from chalicelib.service.tasks import Created, NewTask, TaskService, mark_running
 
 
@@ -45,6 +46,35 @@ class ItemProcessor(Protocol):
 
 def chunk_message(task_id: int, seq: int) -> dict[str, Any]:
     return {"kind": "chunk", "task_id": task_id, "chunk": seq}
+
+
+# -- recording outcomes (one transaction each; shared with the sweeper) -------------------
+def record(cur: Any, task_id: int, seq: int, token: str, lease_s: int,
+           outcomes: Sequence[DetailOutcome]) -> dict[str, Any] | None:
+    """Write outcomes under the chunk's lease and advance the task's counters and progress.
+
+    Returns the task's counters (with its `cancelled` flag), or None if the lease is lost.
+    """
+    if not chunk_repo.record_outcomes(cur, task_id, seq, token, lease_s, outcomes):
+        return None
+    by_kind = {kind: sum(1 for o in outcomes if o.outcome == kind) for kind in Outcome}
+    counts = task_repo.add_outcomes(cur, task_id, by_kind[Outcome.SUCCEEDED],
+                                    by_kind[Outcome.FAILED], by_kind[Outcome.CANCELLED])
+    task_repo.set_progress(cur, task_id, progress_percent(
+        counts["total_items"], counts["succeeded_items"], counts["failed_items"],
+        counts["cancelled_items"]))
+    return counts
+
+
+def settle_rest(cur: Any, task_id: int, seq: int, token: str, lease_s: int,
+                outcome: Outcome, reason: str) -> int:
+    """Give every item of a leased chunk that has no outcome yet `outcome` with `reason`."""
+    items = chunk_repo.chunk_items(cur, task_id, seq)
+    done = chunk_repo.finished_seqs(cur, task_id, items[0][0], len(items)) if items else set()
+    rest = [DetailOutcome(s, item_id, outcome, reason=reason)
+            for s, item_id in items if s not in done]
+    record(cur, task_id, seq, token, lease_s, rest)
+    return len(rest)
 
 
 class Engine:
@@ -75,6 +105,10 @@ class Engine:
         if seqs:
             self.queue.send([chunk_message(task_id, s) for s in seqs])
 
+    def resend_or_leave(self, task_id: int, seqs: Sequence[int]) -> None:
+        """Send messages for chunks just marked queued; if SQS refuses, the sweeper will."""
+        self._send(task_id, seqs)
+
     def _send(self, task_id: int, seqs: Sequence[int], delay_s: int = 0) -> None:
         if not seqs:
             return
@@ -84,13 +118,42 @@ class Engine:
             # The chunks stay queued in MySQL; the sweeper re-sends what has no message.
             logger.exception("could not enqueue chunks", extra={"task_id": task_id})
 
+    def fail_chunk(self, task_id: int, seq: int, reason: Callable[[dict[str, Any]], str]) -> bool:
+        """End a chunk nobody can finish: its items without an outcome fail with
+        `reason(chunk)`, then the task moves on (next chunk) or is finalized.
+
+        The chunk is first claimed under a fresh lease, so of two callers (two sweepers, or a
+        sweeper and a late worker) exactly one writes; a chunk done, or leased by a live
+        worker, is left alone (returns False).
+        """
+        token = uuid.uuid4().hex
+        lease_s = self.settings.lease_seconds
+
+        def tx(cur: Any) -> tuple[int, list[int]] | None:
+            chunk = chunk_repo.claim(cur, task_id, seq, token, lease_s)
+            if chunk is None:
+                return None
+            settle_rest(cur, task_id, seq, token, lease_s, Outcome.FAILED, reason(chunk))
+            chunk_repo.mark_failed(cur, task_id, seq, token)
+            return chunk_repo.unfinished_count(cur, task_id), chunk_repo.queue_next_pending(cur, task_id)
+        result = self.db.run(tx)
+        if result is None:
+            return False
+        unfinished, next_seqs = result
+        logger.warning("chunk failed", extra={"task_id": task_id, "chunk": seq})
+        if unfinished == 0:
+            finalize_task(self.db, self.files, task_id)
+        else:
+            self.resend(task_id, next_seqs)
+        return True
+
     # -- one message -----------------------------------------------------------------
     def handle_message(self, msg: dict[str, Any], remaining_ms: Callable[[], int]) -> str:
         """The "chunk" message handler: {"kind": "chunk", "task_id": …, "chunk": …}."""
         try:
             task_id, seq = int(msg["task_id"]), int(msg["chunk"])
         except (KeyError, TypeError, ValueError):
-            raise ValueError(f"chunk message without ids: {msg!r}") from None
+            raise MalformedMessage(f"chunk message without ids: {msg!r}") from None
         return self.run_chunk(task_id, seq, remaining_ms)
 
     def run_chunk(self, task_id: int, seq: int, remaining_ms: Callable[[], int]) -> str:
@@ -109,12 +172,21 @@ class Engine:
         claim = self.db.run(lambda cur: self._claim(cur, task_id, seq, token))
         if claim is None:
             return "skipped", None
-        if claim.attempts > self.settings.max_chunk_attempts:
-            self._give_up(task_id, seq, token, claim)
+        if claim.cancelled:
+            state = "cancelled"
+        elif claim.attempts > self.settings.max_chunk_attempts:
+            self._settle(task_id, seq, token, Outcome.FAILED,
+                         f"gave up after {claim.attempts - 1} attempts: downstream unavailable")
             return self._complete(task_id, seq, token, remaining_ms)
-        started = time.monotonic()
-        state = self._execute(task_id, seq, token, claim, remaining_ms)
-        metrics.add_metric(name="ChunkSeconds", unit="Seconds", value=time.monotonic() - started)
+        else:
+            started = time.monotonic()
+            state = self._execute(task_id, seq, token, claim, remaining_ms)
+            metrics.add_metric(name="ChunkSeconds", unit="Seconds",
+                               value=time.monotonic() - started)
+        if state == "cancelled":
+            # Items this chunk did not run are recorded as cancelled; the task ends 4/5.
+            self._settle(task_id, seq, token, Outcome.CANCELLED, CANCELLED_REASON)
+            state = "complete"
         if state == "complete":
             return self._complete(task_id, seq, token, remaining_ms)
         if state in ("deadline", "unavailable"):
@@ -133,6 +205,8 @@ class Engine:
         if task is None or TaskStatus(task["status"]).is_final:
             return Claim(None, [], chunk["attempts"])   # nothing to do: just complete it
         mark_running(cur, task)
+        if task["cancelled"]:
+            return Claim(None, [], chunk["attempts"], cancelled=True)
         first = chunk["first_item"]
         done = chunk_repo.finished_seqs(cur, task_id, first, chunk["item_count"])
         pending = [(first + i, item_id) for i, item_id in enumerate(chunk["item_ids"])
@@ -147,7 +221,8 @@ class Engine:
         """Run the claim's items on the pool, flushing outcomes in batches.
 
         Returns "complete", "deadline" (stopped near the Lambda deadline), "unavailable"
-        (some items could not reach the downstream) or "lease_lost".
+        (some items could not reach the downstream), "cancelled" (the task was cancelled:
+        stopped at the next batch) or "lease_lost".
         """
         if not claim.work:
             return "complete"
@@ -171,50 +246,46 @@ class Engine:
         for _ in range(run.running):
             pool.submit(runner)
         flush_every = settings.outcome_flush_ms / 1000
-        lease_lost = False
+        stopped_by: str | None = None      # "lease_lost" or "cancelled"
         while True:
             # This thread wakes per batch (or flush interval), not per item.
             batch, running = run.wait_batch(flush_every)
             if not run.stopped and remaining_ms() < settings.deadline_margin_ms:
                 run.stop()
-            if batch and not lease_lost and not self._flush(task_id, seq, token, batch):
-                lease_lost = True
-                run.stop()
+            if batch and stopped_by != "lease_lost":
+                flushed = self._flush(task_id, seq, token, batch)
+                if flushed != "ok":
+                    stopped_by = flushed
+                    run.stop()
             if not running:
                 break
-        if lease_lost:
-            return "lease_lost"
+        if stopped_by:
+            return stopped_by
         if run.handled + run.left_pending < len(claim.work):
             return "deadline"
         return "unavailable" if run.left_pending else "complete"
 
-    def _flush(self, task_id: int, seq: int, token: str, batch: list[DetailOutcome]) -> bool:
-        ok = sum(1 for o in batch if o.outcome == Outcome.SUCCEEDED)
-
-        def tx(cur: Any) -> bool:
-            if not chunk_repo.record_outcomes(cur, task_id, seq, token,
-                                              self.settings.lease_seconds, batch):
-                return False
-            counts = task_repo.add_outcomes(cur, task_id, ok, len(batch) - ok)
-            task_repo.set_progress(cur, task_id, progress_percent(
-                counts["total_items"], counts["succeeded_items"], counts["failed_items"]))
-            return True
-        written = self.db.run(tx)
-        if written:
-            metrics.add_metric(name="ItemsSucceeded", unit="Count", value=ok)
-            metrics.add_metric(name="ItemsFailed", unit="Count", value=len(batch) - ok)
-        else:
+    def _flush(self, task_id: int, seq: int, token: str, batch: list[DetailOutcome]) -> str:
+        """Record a batch: "ok", "cancelled" (recorded; the task was cancelled meanwhile)
+        or "lease_lost" (nothing recorded: another worker owns the chunk)."""
+        counts = self.db.run(lambda cur: record(cur, task_id, seq, token,
+                                                self.settings.lease_seconds, batch))
+        if counts is None:
             logger.warning("lease lost; another worker owns the chunk",
                            extra={"task_id": task_id, "chunk": seq})
-        return written
+            return "lease_lost"
+        ok = sum(1 for o in batch if o.outcome == Outcome.SUCCEEDED)
+        metrics.add_metric(name="ItemsSucceeded", unit="Count", value=ok)
+        metrics.add_metric(name="ItemsFailed", unit="Count", value=len(batch) - ok)
+        return "cancelled" if counts["cancelled"] else "ok"
 
-    def _give_up(self, task_id: int, seq: int, token: str, claim: "Claim") -> None:
-        """Too many attempts: every item still pending fails with the reason."""
-        reason = f"gave up after {claim.attempts - 1} attempts: downstream unavailable"
-        outcomes = [DetailOutcome(w.seq, w.item_id, Outcome.FAILED, reason=reason)
-                    for w in claim.work]
-        for start in range(0, len(outcomes), self.settings.outcome_batch_size):
-            self._flush(task_id, seq, token, outcomes[start:start + self.settings.outcome_batch_size])
+    def _settle(self, task_id: int, seq: int, token: str, outcome: Outcome, reason: str) -> None:
+        """Every item of the chunk still without an outcome gets `outcome` (one transaction)."""
+        n = self.db.run(lambda cur: settle_rest(cur, task_id, seq, token,
+                                                self.settings.lease_seconds, outcome, reason))
+        if n:
+            logger.info("chunk items settled", extra={"task_id": task_id, "chunk": seq,
+                                                      "items": n, "outcome": outcome.name})
 
     def _complete(self, task_id: int, seq: int, token: str, remaining_ms: Callable[[], int]
                   ) -> tuple[str, int | None]:
@@ -262,6 +333,7 @@ class Claim:
     processor: ItemProcessor | None
     work: list[WorkItem]
     attempts: int
+    cancelled: bool = False
 
 
 class _ChunkRun:

@@ -45,16 +45,18 @@ def finalize_task(db: Database, files: FileStore, task_id: int) -> bool:
     if task is None:
         return False
 
-    result: dict[str, Any] = {"total": task["total_items"], "succeeded": task["succeeded_items"],
-                              "failed": task["failed_items"]}
+    counts = (task["total_items"], task["succeeded_items"], task["failed_items"],
+              task["cancelled_items"])
+    result: dict[str, Any] = {"total": counts[0], "succeeded": counts[1], "failed": counts[2]}
+    if task["cancelled"]:
+        result.update(cancelled=True, not_run=counts[3])
     if task["failed_items"]:
         rows = db.run(lambda cur: chunk_repo.failed_details(cur, task_id))
         key = report_key(task)
         files.put_bytes(key, error_report_csv(rows), "text/csv; charset=utf-8")
         result["error_report_key"] = key
 
-    status = outcome_status(task["total_items"], task["succeeded_items"], task["failed_items"])
-    reason = outcome_reason(task["total_items"], task["succeeded_items"], task["failed_items"])
+    status, reason = outcome_status(*counts), outcome_reason(*counts)
 
     def finish(cur: Any) -> bool:
         locked = task_repo.get_any_station(cur, task_id, for_update=True)

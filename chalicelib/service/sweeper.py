@@ -7,14 +7,12 @@ claim. One task's failure to repair is logged and does not stop the others.
 """
 from __future__ import annotations
 
-import uuid
 from dataclasses import dataclass, field
 from typing import Any
 
 from chalicelib.adapters import chunk_repo, task_repo
-from chalicelib.adapters.chunk_repo import DetailOutcome, Outcome
-from chalicelib.domain.task import progress_percent
-from chalicelib.observability import logger
+from chalicelib.observability import logger, metrics
+from chalicelib.service.dead_letters import DeadLetters
 from chalicelib.service.engine import Engine
 from chalicelib.service.finalize import finalize_task
 
@@ -28,13 +26,16 @@ class SweepReport:
     stalled_tasks: int = 0
     finalized: int = 0
     failed_chunks: int = 0
+    dead_letters: int = 0
     errors: list[str] = field(default_factory=list)
 
 
 class Sweeper:
-    def __init__(self, engine: Engine, *, stale_queued_s: int = 900):
+    def __init__(self, engine: Engine, *, stale_queued_s: int = 900,
+                 dead_letters: DeadLetters | None = None):
         self.engine = engine
         self.stale_queued_s = stale_queued_s
+        self.dead_letters = dead_letters
 
     def sweep(self) -> SweepReport:
         report = SweepReport()
@@ -64,47 +65,25 @@ class Sweeper:
             if self._guard(report, task_id, lambda: ok.append(
                     finalize_task(db, self.engine.files, task_id))) and ok and ok[0]:
                 report.finalized += 1
-        if any((report.expired_leases, report.stale_queued, report.stalled_tasks,
-                report.finalized, report.failed_chunks, report.errors)):
+        if self.dead_letters is not None:
+            seen: list[int] = []
+            if self._guard(report, 0, lambda: seen.append(self.dead_letters.settle().seen)):
+                report.dead_letters = seen[0]
+        repairs = {"SweepExpiredLeases": report.expired_leases,
+                   "SweepStaleQueued": report.stale_queued, "SweepStalledTasks": report.stalled_tasks,
+                   "SweepFinalized": report.finalized, "SweepFailedChunks": report.failed_chunks,
+                   "SweepErrors": len(report.errors)}
+        for name, value in repairs.items():
+            metrics.add_metric(name=name, unit="Count", value=value)
+        if any(repairs.values()):
             logger.info("sweep repaired", extra=report.__dict__)
         return report
 
     def _fail_chunk(self, task_id: int, seq: int) -> bool:
-        """A chunk whose lease expired on its last attempt: its pending items fail, then the
-        task moves on (next chunk) or is finalized with the failure counts and reasons.
-
-        The chunk is first re-claimed under a fresh lease, so of two sweepers (or a sweeper
-        and a late worker) exactly one gets to write; the other finds nothing to claim.
-        """
-        db, settings = self.engine.db, self.engine.settings
-        token = uuid.uuid4().hex
-
-        def tx(cur: Any) -> tuple[int, list[int]] | None:
-            chunk = chunk_repo.claim(cur, task_id, seq, token, settings.lease_seconds)
-            if chunk is None:
-                return None
-            first = chunk["first_item"]
-            done = chunk_repo.finished_seqs(cur, task_id, first, chunk["item_count"])
-            reason = (f"gave up after {chunk['attempts'] - 1} attempts: the worker stopped"
-                      " (crash or timeout) on every attempt")
-            outcomes = [DetailOutcome(first + i, item_id, Outcome.FAILED, reason=reason)
-                        for i, item_id in enumerate(chunk["item_ids"]) if first + i not in done]
-            chunk_repo.record_outcomes(cur, task_id, seq, token, settings.lease_seconds, outcomes)
-            counts = task_repo.add_outcomes(cur, task_id, 0, len(outcomes))
-            task_repo.set_progress(cur, task_id, progress_percent(
-                counts["total_items"], counts["succeeded_items"], counts["failed_items"]))
-            chunk_repo.mark_failed(cur, task_id, seq, token)
-            return chunk_repo.unfinished_count(cur, task_id), chunk_repo.queue_next_pending(cur, task_id)
-        result = db.run(tx)
-        if result is None:
-            return False
-        unfinished, next_seqs = result
-        logger.warning("chunk failed after its last attempt", extra={"task_id": task_id, "chunk": seq})
-        if unfinished == 0:
-            finalize_task(db, self.engine.files, task_id)
-        else:
-            self.engine.resend(task_id, next_seqs)
-        return True
+        """A chunk whose lease expired on its last attempt (a poison chunk)."""
+        return self.engine.fail_chunk(task_id, seq, lambda chunk: (
+            f"gave up after {chunk['attempts'] - 1} attempts: the worker stopped"
+            " (crash or timeout) on every attempt"))
 
     @staticmethod
     def _guard(report: SweepReport, task_id: int, repair: Any) -> bool:

@@ -195,6 +195,7 @@ def env_for(outputs: dict[str, str], endpoint_url: str | None = None,
         "WORK_QUEUE_NAME": outputs["WorkQueueName"],
         "WORK_QUEUE_URL": outputs["WorkQueueUrl"],
         "DLQ_URL": outputs["DeadLetterQueueUrl"],
+        "DEAD_LETTER_QUEUE_NAME": outputs["DeadLetterQueueName"],
         "EXPORT_BUCKET": outputs["ExportBucketName"],
     }
     if endpoint_url is not None:

@@ -13,6 +13,7 @@ the local runtime, which also runs the SQS worker and the sweeper schedule.
 from __future__ import annotations
 
 import os
+import secrets
 import signal
 import subprocess
 import sys
@@ -50,7 +51,11 @@ def main() -> int:
     began = time.monotonic()
     stage = os.environ.get("STAGE", "dev")
     port = int(os.environ.get("PORT", "8000"))
-    env: dict[str, str] = {"STAGE": stage}
+    # Keys of this run only (the stage names SSM parameters for them; a value given wins).
+    env: dict[str, str] = {"STAGE": stage,
+                           "TOKEN_SECRET": os.environ.get("TOKEN_SECRET") or secrets.token_hex(32),
+                           "INTERNAL_AUTH_KEY": os.environ.get("INTERNAL_AUTH_KEY")
+                           or secrets.token_hex(32)}
     started: list[str] = []
     with ExitStack() as stack:
         database_url = os.environ.get("DATABASE_URL")
@@ -100,6 +105,9 @@ def main() -> int:
                                project_dir=str(ROOT))
         runtime.start()
         stack.callback(runtime.stop)
+        # The operator CLI (`make cli`) reads this stack's settings from here.
+        env_file = write_env_file(env)
+        stack.callback(env_file.unlink, missing_ok=True)
 
         token = issue_token("s001", get_settings().token_secret, ttl_s=DEMO_TOKEN_TTL_S)
         src, dst = shops["旗舰店 A"], shops["分店 B"]
@@ -115,6 +123,7 @@ def main() -> int:
                          f"  curl -s -H \"Authorization: Bearer $TOKEN\" -H 'Content-Type: application/json'"
                          f" -d '{{\"source_shop_id\": {src}, \"target_shop_id\": {dst},"
                          f" \"filter\": {{\"category\": \"水果\"}}}}' {runtime.url}/station/product/copy_task",
+                         "", "Operator CLI:  make cli ARGS='tasks'   (or: watch ID, show ID, dlq depth)",
                          "", "Ctrl-C stops everything started here."]), flush=True)
         stop = threading.Event()
         for sig in (signal.SIGINT, signal.SIGTERM):
@@ -122,6 +131,18 @@ def main() -> int:
         stop.wait()
         print("\nstopping ...", flush=True)
     return 0
+
+
+def write_env_file(env: dict[str, str]) -> Path:
+    """KEY='value' lines of the running stack's settings, for `make cli` to source."""
+    import shlex
+    path = ROOT / ".local" / "stack.env"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    keys = {**env, **{k: os.environ[k] for k in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY",
+                                                 "AWS_DEFAULT_REGION") if k in os.environ}}
+    path.write_text("".join(f"{k}={shlex.quote(v)}\n" for k, v in sorted(keys.items())))
+    path.chmod(0o600)
+    return path
 
 
 if __name__ == "__main__":

@@ -194,3 +194,84 @@ def test_worker_killed_mid_chunk_loses_and_doubles_nothing(kill_runtime, station
     assert all(d["outcome"] == 1 for d in rows)
     assert (row["succeeded_items"], row["failed_items"]) == (total, 0)
     assert stats["max_creates_per_key"] == 1 and stats["creates"] == total
+
+
+def run_until_final(svc, task_id: int, timeout_s: float = 120) -> dict[str, Any]:
+    """One in-process worker: take messages (delayed re-queues included) until the task ends."""
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        row = raw_row(task_id)
+        if TaskStatus(row["status"]).is_final:
+            return row
+        for m in svc.queue.receive(1, visibility_s=60, wait_s=1):
+            svc.messages.handle(m.body, lambda: 10 ** 9)
+            svc.queue.delete(m.receipt)
+    raise AssertionError("the task did not end")
+
+
+def test_flaky_downstream_loses_nothing_and_retries_show_in_metrics(db_clean, product_center):
+    from chalicelib.observability import metrics, timings
+    product_center.reset()
+    product_center.configure(error_rate=0.2, timeout_rate=0.05, timeout_hold_s=1.0,
+                             reject_every=50, seed=7)
+    shops = seed_shops(1000)
+    svc = services_with(chunk_size=250, chunk_window=4, chunk_threads=10,
+                        product_center_timeout_s=0.3, product_center_max_attempts=6)
+    timings.publish()                                   # start from zero
+    metrics.clear_metrics()
+    task = create(svc, shops, shops["product_ids"])
+    row = run_until_final(svc, task["id"])
+    published = timings.publish()
+    metrics.clear_metrics()
+    stats = product_center.stats()
+    rejected = [i for i in shops["product_ids"] if i % 50 == 0]
+    rows = details(task["id"])
+    lost = 1000 - len({d["seq"] for d in rows})
+    print(f"\nFAULT flaky downstream: requests={stats['requests']} 5xx={stats['errors_5xx']} "
+          f"timeouts={stats['timeouts']} retries={published.get('DownstreamRetries', 0):.0f} "
+          f"items lost={lost} duplicates={len(rows) - len({d['seq'] for d in rows})}")
+    assert stats["errors_5xx"] > 100 and stats["timeouts"] > 20      # the faults happened
+    assert row["status"] == TaskStatus.PARTIAL
+    assert_each_detail_once(task["id"], 1000)
+    failed = [d for d in rows if d["outcome"] == 2]
+    assert [d["item_id"] for d in failed] == rejected              # only the 4xx failed
+    assert all("rejected" in d["reason"] for d in failed)
+    assert (row["succeeded_items"], row["failed_items"]) == (1000 - len(rejected), len(rejected))
+    assert row["result"]["error_report_key"]
+    assert stats["creates"] == 1000 - len(rejected) and stats["max_creates_per_key"] == 1
+    # every retry was caused by a 5xx or a timeout, and each attempt's latency was observed
+    assert 0 < published["DownstreamRetries"] <= stats["errors_5xx"] + stats["timeouts"]
+    assert published["DownstreamCount"] == stats["requests"]
+    assert published["DownstreamMaxMs"] >= 300                    # a timed-out attempt
+
+
+def test_mariadb_restart_mid_task_completes_with_nothing_lost(kill_runtime, station_token,
+                                                              product_center, private_mariadb):
+    if private_mariadb is None:
+        pytest.skip("TEST_DATABASE_URL names a server this suite does not own")
+    product_center.reset()
+    product_center.configure(latency_ms=2)
+    total = 6000
+    shops = seed_shops(total)
+    status, resp = http("POST", kill_runtime.url + "/station/product/copy_task", station_token,
+                        {"source_shop_id": shops["source"], "target_shop_id": shops["target"],
+                         "product_ids": shops["product_ids"]})
+    assert status == 200, resp
+    task_id = resp["data"]["task_id"]
+    restarts = 0
+    for threshold in (1000, 3500):                  # twice, each while workers write
+        wait_for(lambda: raw_row(task_id)["succeeded_items"] >= threshold, 60,
+                 f"{threshold} items done")
+        private_mariadb.restart(hard=True)          # SIGKILL: a crash, not a clean stop
+        restarts += 1
+    row = wait_for(lambda: (r := raw_row(task_id)) and TaskStatus(r["status"]).is_final and r,
+                   120, "the task to end")
+    rows = details(task_id)
+    lost = total - len({d["seq"] for d in rows})
+    duplicates = len(rows) - len({d["seq"] for d in rows})
+    stats = product_center.stats()
+    print(f"\nFAULT mariadb restarts: restarts={restarts} items lost={lost} "
+          f"duplicates seen={duplicates} max_creates_per_key={stats['max_creates_per_key']}")
+    assert row["status"] == TaskStatus.FINISHED, row["reason"]
+    assert lost == 0 and duplicates == 0
+    assert stats["creates"] == total and stats["max_creates_per_key"] == 1

@@ -59,7 +59,7 @@ def test_copy_task_end_to_end(runtime, station_token, product_center):
     rejected = [i for i in shops["product_ids"] if i % 97 == 0]
     assert task["status"] == (4 if rejected else 3) and task["progress"] == 100
     assert task["counts"] == {"total": 450, "succeeded": 450 - len(rejected),
-                              "failed": len(rejected)}
+                              "failed": len(rejected), "cancelled": 0}
     rows = details(task["task_id"])
     assert [d["seq"] for d in rows] == list(range(450))          # every detail exactly once
     assert len({c["seq"] for c in chunks(task["task_id"])}) == 5

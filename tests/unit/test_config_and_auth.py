@@ -43,3 +43,21 @@ def test_internal_key_check():
     for bad in (None, "", "k" * 31, "x" * 32):
         with pytest.raises(Forbidden):
             check_internal_key(bad, "k" * 32)
+
+
+def test_a_deployed_function_refuses_the_repos_built_in_keys(monkeypatch):
+    from chalicelib.config import get_runtime_settings
+    for name in ("TOKEN_SECRET", "INTERNAL_AUTH_KEY", "TOKEN_SECRET_PARAMETER",
+                 "INTERNAL_AUTH_KEY_PARAMETER", "DATABASE_URL_PARAMETER", "DATABASE_SECRET_ARN"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("AWS_LAMBDA_FUNCTION_NAME", "async-task-dev-work")
+    get_runtime_settings.cache_clear()
+    try:
+        with pytest.raises(RuntimeError, match="TOKEN_SECRET is not configured"):
+            get_runtime_settings()
+        monkeypatch.setenv("TOKEN_SECRET", "a" * 40)
+        monkeypatch.setenv("INTERNAL_AUTH_KEY", "b" * 40)
+        get_runtime_settings.cache_clear()
+        assert get_runtime_settings().token_secret == "a" * 40
+    finally:
+        get_runtime_settings.cache_clear()

@@ -2,8 +2,12 @@
 from __future__ import annotations
 
 import json
+import shutil
+from pathlib import Path
 
-from infra.package_check import cfn_lint, worker_problems
+from infra.deploy import lambda_policy, policy_text, stage_config, write_policy
+from infra.package_check import (ROOT, cfn_lint, policy_problems, stage_policy_problems,
+                                 worker_problems)
 
 
 def _template(batch: int = 1, max_conc: int | None = 4, reserved: int | None = 4) -> dict:
@@ -44,3 +48,94 @@ def test_cfn_lint_reports_a_broken_template(tmp_path):
     bad.write_text(json.dumps({"Resources": {"Q": {"Type": "AWS::SQS::Queue",
                                                    "Properties": {"NoSuchProperty": 1}}}}))
     assert cfn_lint(bad)
+
+
+# -- IAM policy files ----------------------------------------------------------------------
+def _statement(actions, resources):
+    return {"Version": "2012-10-17",
+            "Statement": [{"Effect": "Allow", "Action": actions, "Resource": resources}]}
+
+
+def test_committed_policy_files_are_tight_and_current():
+    assert stage_policy_problems("dev") == []
+    assert stage_policy_problems("prod") == []
+
+
+def test_policy_names_only_the_stage_resources():
+    env = stage_config("prod")["env"]
+    text = policy_text(lambda_policy("prod", env, account="123456789012", region="eu-west-1"))
+    assert '"Resource": "*"' not in text and "async-task-dev" not in text
+    assert "arn:aws:sqs:eu-west-1:123456789012:async-task-prod-work" in text
+    assert "arn:aws:s3:::async-task-prod-exports/reports/*" in text
+    assert "parameter/async-task/prod/database-url" in text
+    assert "/aws/lambda/async-task-prod-work:log-stream:*" in text
+
+
+def test_wildcard_action_fails():
+    assert any("wildcard action" in p for p in policy_problems(
+        _statement(["sqs:*"], ["arn:aws:sqs:us-east-1:123456789012:q"])))
+
+
+def test_star_resource_fails_unless_aws_requires_it():
+    assert any('"Resource": "*"' in p for p in policy_problems(
+        _statement(["s3:GetObject"], "*")))
+    assert policy_problems(_statement(["ec2:DescribeNetworkInterfaces"], "*")) == []
+
+
+def test_vpc_stage_gets_the_eni_statement_and_passes():
+    policy = lambda_policy("prod", stage_config("prod")["env"], account="123456789012",
+                           region="us-east-1", vpc=True)
+    assert policy["Statement"][-1]["Sid"] == "VpcNetworkInterfaces"
+    assert policy_problems(policy) == []
+
+
+def _project_copy(tmp_path: Path) -> Path:
+    (tmp_path / ".chalice").mkdir()
+    for f in (ROOT / ".chalice").glob("*.json"):
+        shutil.copy(f, tmp_path / ".chalice" / f.name)
+    return tmp_path
+
+
+def test_stale_missing_or_broken_policy_file_fails(tmp_path):
+    project = _project_copy(tmp_path)
+    config_path = project / ".chalice" / "config.json"
+    config = json.loads(config_path.read_text())
+    config["stages"]["dev"]["environment_variables"]["EXPORT_BUCKET"] = "another-bucket"
+    config_path.write_text(json.dumps(config))
+    assert any("not what the stage's names give" in p
+               for p in stage_policy_problems("dev", project))
+    write_policy("dev", account="000000000000", region="us-east-1", project_dir=project)
+    assert stage_policy_problems("dev", project) == []          # regenerated: current again
+    (project / ".chalice" / "policy-dev.json").write_text("{not json")
+    assert any("not valid JSON" in p for p in stage_policy_problems("dev", project))
+    (project / ".chalice" / "policy-dev.json").unlink()
+    assert any("does not exist" in p for p in stage_policy_problems("dev", project))
+    del config["stages"]["dev"]["autogen_policy"]
+    config_path.write_text(json.dumps(config))
+    assert any("autogen_policy false" in p for p in stage_policy_problems("dev", project))
+
+
+# -- the infra template ----------------------------------------------------------------------
+def test_template_lifecycle_retention_and_alarms():
+    # Neither emulator applies bucket lifecycle rules from CloudFormation, so they are
+    # checked here, in the template (cfn-lint validates their form).
+    from cfnlint.decode import cfn_yaml
+    template = cfn_yaml.load(str(ROOT / "infra" / "template.yaml"))
+    res = template["Resources"]
+    rules = {r["Id"]: r for r in
+             res["ExportBucket"]["Properties"]["LifecycleConfiguration"]["Rules"]}
+    assert rules["abort-incomplete-multipart-uploads"]["AbortIncompleteMultipartUpload"] == {
+        "DaysAfterInitiation": 1}
+    for rule_id, prefix in (("expire-exports", "exports/"), ("expire-error-reports", "reports/")):
+        assert rules[rule_id]["Prefix"] == prefix
+        assert rules[rule_id]["ExpirationInDays"] == {"Ref": "ExportRetentionDays"}
+    assert res["WorkQueue"]["Properties"]["MessageRetentionPeriod"] == {
+        "Ref": "QueueRetentionSeconds"}
+    assert res["DeadLetterQueue"]["Properties"]["MessageRetentionPeriod"] == 1209600
+    assert template["Parameters"]["QueueRetentionSeconds"]["MaxValue"] < 1209600 + 1
+    dlq = res["DeadLetterQueueNotEmptyAlarm"]["Properties"]
+    assert (dlq["MetricName"], dlq["Threshold"], dlq["ComparisonOperator"]) == (
+        "ApproximateNumberOfMessagesVisible", 0, "GreaterThanThreshold")
+    age = res["WorkQueueOldestMessageAlarm"]["Properties"]
+    assert (age["MetricName"], age["Threshold"]) == (
+        "ApproximateAgeOfOldestMessage", {"Ref": "OldestMessageAlarmSeconds"})

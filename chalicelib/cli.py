@@ -1,0 +1,226 @@
+"""Operator CLI: see and steer tasks of every station without SQL.
+
+    python -m chalicelib.cli tasks [--station S] [--status N] [--type N] [--name X] [--limit N]
+    python -m chalicelib.cli show TASK_ID [--failures N]
+    python -m chalicelib.cli watch TASK_ID [--interval S] [--timeout S]
+    python -m chalicelib.cli cancel TASK_ID [TASK_ID ...]
+    python -m chalicelib.cli retry TASK_ID
+    python -m chalicelib.cli dlq depth | dlq redrive [--limit N]
+    python -m chalicelib.cli sweep
+
+It reads the same settings as the app (DATABASE_URL, WORK_QUEUE_NAME, AWS_* ...; `make cli`
+takes them from the running `make run` stack) and calls the service layer (Operator).
+Add --json for machine-readable output. Exit codes: 0 ok; 1 a one-line error (unknown
+task, refused operation, unreachable database); 2 bad usage; `watch` exits 0 when the task
+ends 3, 4 when it ends 4, 5 when it ends 5.
+"""
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import json
+import sys
+import time
+from typing import Any, Callable, Sequence, TextIO
+
+from chalicelib.domain.task import TaskStatus, TaskType
+
+STATUS_LABELS = {1: "submitted 已经提交", 2: "running 正在执行", 3: "done 已经完成",
+                 4: "partial 部分成功", 5: "failed 执行失败"}
+CHUNK_STATES = {0: "pending", 1: "queued", 2: "running", 3: "done", 4: "failed"}
+
+
+class CliError(Exception):
+    """A one-line reason for the operator; exit code 1."""
+
+
+def _when(value: Any) -> str:
+    return value.strftime("%Y-%m-%d %H:%M:%S") if isinstance(value, dt.datetime) else "-"
+
+
+def _task_line(t: dict[str, Any]) -> str:
+    done = t["succeeded_items"] + t["failed_items"] + t["cancelled_items"]
+    return (f"{t['id']:>8}  {t['station_id']:<8} {t['name']:<20.20} {TaskType(t['type']).name.lower():<7}"
+            f" {STATUS_LABELS[t['status']]:<18} {t['progress']:>3}%  {done:>7}/{t['total_items']:<7}"
+            f" {_when(t['creat_time'])}  {t['reason'][:60]}")
+
+
+def progress_bar(task: dict[str, Any], rate_per_s: float | None, width: int = 30) -> str:
+    total = task["total_items"]
+    done = task["succeeded_items"] + task["failed_items"] + task["cancelled_items"]
+    filled = int(width * task["progress"] / 100)
+    eta = "-"
+    if rate_per_s and rate_per_s > 0 and total > done:
+        eta = str(dt.timedelta(seconds=int((total - done) / rate_per_s)))
+    return (f"[{'#' * filled}{'.' * (width - filled)}] {task['progress']:>3}% {done}/{total}"
+            f" ok {task['succeeded_items']} failed {task['failed_items']}"
+            f" {STATUS_LABELS[task['status']].split()[0]} ETA {eta}")
+
+
+def _json_default(value: Any) -> Any:
+    if isinstance(value, (dt.datetime, dt.date)):
+        return value.isoformat()
+    return str(value)
+
+
+class Cli:
+    def __init__(self, operator_factory: Callable[[], Any], out: TextIO, *, as_json: bool):
+        self._factory = operator_factory
+        self._operator: Any = None
+        self.out = out
+        self.as_json = as_json
+
+    @property
+    def ops(self) -> Any:
+        if self._operator is None:
+            self._operator = self._factory()
+        return self._operator
+
+    def emit(self, data: Any, text: str) -> None:
+        if self.as_json:
+            print(json.dumps(data, default=_json_default, ensure_ascii=False), file=self.out)
+        else:
+            print(text, file=self.out)
+
+    # -- commands ------------------------------------------------------------------------
+    def tasks(self, a: argparse.Namespace) -> int:
+        rows = self.ops.tasks(station_id=a.station, status=a.status, type_=a.type, name=a.name,
+                              limit=a.limit)
+        header = (f"{'task':>8}  {'station':<8} {'name':<20} {'type':<7} {'status':<18}"
+                  f" prog  {'items':>15} {'created':<19}  reason")
+        self.emit(rows, "\n".join([header, *map(_task_line, rows)]) if rows else "no tasks")
+        return 0
+
+    def show(self, a: argparse.Namespace) -> int:
+        task = self.ops.task(a.task_id)
+        chunks = self.ops.chunks(a.task_id)
+        failures = self.ops.failures(a.task_id, a.failures)
+        lines = [_task_line(task),
+                 f"run_count {task['run_count']}  cancelled {bool(task['cancelled'])}"
+                 f"  started {_when(task['start_time'])}  ended {_when(task['end_time'])}",
+                 f"result {json.dumps(task['result'], ensure_ascii=False)}"]
+        by_state: dict[str, int] = {}
+        for c in chunks:
+            by_state[CHUNK_STATES[c["state"]]] = by_state.get(CHUNK_STATES[c["state"]], 0) + 1
+        lines.append(f"chunks {len(chunks)}: " + ", ".join(f"{k} {v}" for k, v in by_state.items()))
+        for c in chunks:
+            if c["state"] != 3 or c["attempts"] > 1:       # the interesting ones
+                lines.append(f"  chunk {c['seq']:>4} {CHUNK_STATES[c['state']]:<8} attempts"
+                             f" {c['attempts']} ok {c['succeeded']} failed {c['failed']}"
+                             f" lease_until {_when(c['lease_until'])}")
+        if failures:
+            lines.append(f"first {len(failures)} failures:")
+            lines += [f"  #{f['seq']} item {f['item_id']}: {f['reason']}" for f in failures]
+        self.emit({"task": task, "chunks": chunks, "failures": failures}, "\n".join(lines))
+        return 0
+
+    def watch(self, a: argparse.Namespace) -> int:
+        started = time.monotonic()
+        first = last = self.ops.task(a.task_id)
+        first_at = started
+        while True:
+            elapsed = time.monotonic() - first_at
+            done = lambda t: t["succeeded_items"] + t["failed_items"] + t["cancelled_items"]
+            rate = (done(last) - done(first)) / elapsed if elapsed > 0 else None
+            line = progress_bar(last, rate)
+            if self.as_json:
+                self.emit({"task_id": last["id"], "status": last["status"],
+                           "progress": last["progress"]}, "")
+            else:
+                end = "\n" if TaskStatus(last["status"]).is_final else ""
+                print(f"\r{line}", end=end, file=self.out, flush=True)
+            if TaskStatus(last["status"]).is_final:
+                if last["reason"] and not self.as_json:
+                    print(last["reason"], file=self.out)
+                return 0 if last["status"] == TaskStatus.FINISHED else int(last["status"])
+            if a.timeout and time.monotonic() - started > a.timeout:
+                raise CliError(f"task {a.task_id} still {STATUS_LABELS[last['status']]}"
+                               f" after {a.timeout:g}s")
+            time.sleep(a.interval)          # the polling interval of a watch, by design
+            last = self.ops.task(a.task_id)
+
+    def cancel(self, a: argparse.Namespace) -> int:
+        report = self.ops.cancel(a.task_ids)
+        self.emit(report.__dict__, f"cancelled: {report.cancelled or '-'}"
+                                   f"  already ended: {report.already_final or '-'}")
+        return 0
+
+    def retry(self, a: argparse.Namespace) -> int:
+        task = self.ops.retry(a.task_id)
+        self.emit({"task_id": task["id"], "status": task["status"]},
+                  f"task {task['id']} submitted again (run {task['run_count'] + 1})")
+        return 0
+
+    def dlq(self, a: argparse.Namespace) -> int:
+        if a.action == "depth":
+            depth = self.ops.dlq_depth()
+            self.emit({"depth": depth}, f"{depth} message(s) in the dead-letter queue")
+            return 0
+        report = self.ops.redrive(a.limit)
+        self.emit(report.__dict__, f"moved {report.moved} back to the work queue,"
+                                   f" {report.left} left in the dead-letter queue")
+        if report.errors:
+            raise CliError(f"redrive stopped: {report.errors[0]}")
+        return 0
+
+    def sweep(self, a: argparse.Namespace) -> int:
+        report = self.ops.sweep()
+        self.emit(report.__dict__, ", ".join(f"{k} {v}" for k, v in report.__dict__.items()))
+        return 1 if report.errors else 0
+
+
+def parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="python -m chalicelib.cli",
+                                description="Operator CLI of the async task platform.")
+    p.add_argument("--json", action="store_true", help="machine-readable output")
+    sub = p.add_subparsers(dest="command", required=True)
+    t = sub.add_parser("tasks", help="list tasks of every station, newest first")
+    t.add_argument("--station")
+    t.add_argument("--status", type=int, choices=[int(s) for s in TaskStatus])
+    t.add_argument("--type", type=int, choices=[int(s) for s in TaskType])
+    t.add_argument("--name")
+    t.add_argument("--limit", type=int, default=50)
+    s = sub.add_parser("show", help="a task, its chunks and first failures")
+    s.add_argument("task_id", type=int)
+    s.add_argument("--failures", type=int, default=20)
+    w = sub.add_parser("watch", help="progress bar and ETA until the task ends")
+    w.add_argument("task_id", type=int)
+    w.add_argument("--interval", type=float, default=1.0)
+    w.add_argument("--timeout", type=float, default=0, help="give up after S seconds (0: never)")
+    c = sub.add_parser("cancel", help="cancel tasks (workers stop at their next batch)")
+    c.add_argument("task_ids", type=int, nargs="+")
+    r = sub.add_parser("retry", help="re-run a task's failed and cancelled items")
+    r.add_argument("task_id", type=int)
+    d = sub.add_parser("dlq", help="dead-letter queue: depth, or redrive after a fix")
+    d.add_argument("action", choices=["depth", "redrive"])
+    d.add_argument("--limit", type=int, default=None)
+    sub.add_parser("sweep", help="run the sweeper once now")
+    return p
+
+
+def _default_operator() -> Any:
+    from chalicelib.bootstrap import services
+    return services().operator
+
+
+def main(argv: Sequence[str] | None = None, *, out: TextIO = sys.stdout, err: TextIO = sys.stderr,
+         operator_factory: Callable[[], Any] = _default_operator) -> int:
+    args = parser().parse_args(argv)
+    cli = Cli(operator_factory, out, as_json=args.json)
+    from chalicelib.errors import PlatformError
+    try:
+        return getattr(cli, args.command)(args)
+    except (CliError, PlatformError) as exc:
+        print(f"error: {getattr(exc, 'msg', None) or exc}", file=err)
+        return 1
+    except KeyboardInterrupt:
+        print(file=err)
+        return 130
+    except Exception as exc:        # e.g. database unreachable: one line, not a traceback
+        print(f"error: {exc.__class__.__name__}: {str(exc).splitlines()[0] if str(exc) else ''}",
+              file=err)
+        return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,104 @@
+"""Steering tasks after they start: cancel and retry.
+
+Cancel records the request on the task (cancelled = 1). An engine task's workers read the
+flag with each outcome batch they write and stop taking items; what they did not run is
+recorded as cancelled, and the task ends 4 (some items succeeded) or 5 (none did) with a
+reason beginning "cancelled". A task without a chunk plan (created through the internal
+API, or an export) has no engine worker to notice, so it ends 5 at once.
+
+Retry re-runs a finished task's failed and cancelled items only: their detail rows go
+(pending is the absence of a row), their chunks become pending again, the task goes back
+to submitted and the next claim counts run_count + 1. Items that succeeded are never run
+twice, and the task's counters stay true: failed and cancelled start again from zero.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Sequence
+
+import pymysql
+
+from chalicelib.adapters import chunk_repo, task_repo
+from chalicelib.adapters.db import Database
+from chalicelib.domain.task import (CANCELLED_REASON, RETRYABLE_STATUSES, TaskStatus,
+                                    check_transition, progress_percent)
+from chalicelib.errors import Conflict, NotFound
+from chalicelib.observability import logger
+from chalicelib.service.engine import Engine
+from chalicelib.service.tasks import finish_locked
+
+
+@dataclass
+class CancelReport:
+    cancelled: list[int] = field(default_factory=list)          # now cancelled (or ending)
+    already_final: list[int] = field(default_factory=list)      # had ended before the request
+
+
+class TaskControl:
+    def __init__(self, db: Database, engine: Engine):
+        self.db = db
+        self.engine = engine
+
+    def cancel(self, station_id: str, *, task_ids: Sequence[int] = (),
+               user_task_ids: Sequence[str] = ()) -> CancelReport:
+        ids, user_ids = sorted(set(task_ids)), sorted(set(user_task_ids))
+
+        def tx(cur: Any) -> CancelReport:
+            tasks = task_repo.matching_for_update(cur, station_id, task_ids=ids,
+                                                  user_task_ids=user_ids)
+            found = {t["id"] for t in tasks} if ids else {t["user_task_id"] for t in tasks}
+            if len(found) < len(ids or user_ids):
+                raise NotFound(f"{len(ids or user_ids) - len(found)} of the given tasks not found")
+            report = CancelReport()
+            for task in tasks:
+                if TaskStatus(task["status"]).is_final:
+                    report.already_final.append(task["id"])
+                    continue
+                report.cancelled.append(task["id"])
+                task_repo.update_fields(cur, task["id"], {"cancelled": 1})
+                if not chunk_repo.has_plan(cur, task["id"]):
+                    finish_locked(cur, task, TaskStatus.FAILED, reason=CANCELLED_REASON)
+            return report
+        report = self.db.run(tx)
+        if report.cancelled:
+            logger.info("tasks cancelled", extra={"station_id": station_id,
+                                                  "task_ids": report.cancelled})
+        return report
+
+    def retry(self, station_id: str, task_id: int) -> dict[str, Any]:
+        """Submit a finished task again over its failed and cancelled items."""
+        settings = self.engine.settings
+
+        def tx(cur: Any) -> tuple[dict[str, Any], list[int]]:
+            task = task_repo.get(cur, station_id, task_id, for_update=True)
+            if task is None:
+                raise NotFound("task not found")
+            status = TaskStatus(task["status"])
+            if status not in RETRYABLE_STATUSES:
+                raise Conflict(f"only a task that ended 4 or 5 can be retried; this one is {int(status)}")
+            if not chunk_repo.has_plan(cur, task_id):
+                raise Conflict("this task has no items the platform can re-run")
+            check_transition(status, TaskStatus.SUBMITTED)
+            failed, cancelled = chunk_repo.reopen_unsucceeded(cur, task_id)
+            if failed + cancelled == 0:
+                raise Conflict("the task has no failed or cancelled items to retry")
+            fields: dict[str, Any] = {
+                "status": int(TaskStatus.SUBMITTED), "reason": "", "result": None,
+                "end_time": None, "cancelled": 0, "cancelled_items": 0,
+                "failed_items": task["failed_items"] - failed,
+                "progress": progress_percent(task["total_items"], task["succeeded_items"],
+                                             task["failed_items"] - failed),
+            }
+            if not task["repeat"] and task["user_task_id"]:
+                fields["open_dedup_key"] = task["user_task_id"]
+            try:
+                task_repo.update_fields(cur, task_id, fields,
+                                        only_if_status=[int(s) for s in RETRYABLE_STATUSES])
+            except pymysql.err.IntegrityError:
+                raise Conflict("another unfinished task has this user_task_id") from None
+            seqs = chunk_repo.queue_next_pending(cur, task_id, settings.chunk_window)
+            return task_repo.get(cur, station_id, task_id), seqs
+        task, seqs = self.db.run(tx)
+        self.engine.resend_or_leave(task_id, seqs)
+        logger.info("task retried", extra={"task_id": task_id, "chunks": len(seqs)})
+        return task

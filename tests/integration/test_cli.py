@@ -1,0 +1,122 @@
+"""The operator CLI against the real service layer (MariaDB, moto, the fake product center)."""
+from __future__ import annotations
+
+import io
+import json
+import os
+import subprocess
+import sys
+import threading
+
+from chalicelib import cli
+from chalicelib.bootstrap import services
+from chalicelib.domain.task import TaskStatus
+from chalicelib.service.copy_tasks import CopyTaskRequest
+from tests.conftest import ROOT
+from tests.factories import make_task, raw_row
+from tests.integration.engine_helpers import drain, seed_shops, services_with
+
+
+def run(*argv: str) -> tuple[int, str, str]:
+    out, err = io.StringIO(), io.StringIO()
+    code = cli.main(list(argv), out=out, err=err)
+    return code, out.getvalue(), err.getvalue()
+
+
+def copy_task(svc, n: int, **kw):
+    shops = seed_shops(n)
+    req = CopyTaskRequest(source_shop_id=shops["source"], target_shop_id=shops["target"],
+                          product_ids=shops["product_ids"], **kw)
+    return svc.copy_tasks.create("s001", req).task
+
+
+def test_tasks_lists_every_station_with_filters(db_clean):
+    mine = make_task(station_id="s001", name="alpha")
+    theirs = make_task(station_id="s002", name="beta", status=TaskStatus.FINISHED)
+    code, out, _ = run("tasks")
+    assert code == 0 and f"{theirs['id']:>8}  s002" in out and f"{mine['id']:>8}  s001" in out
+    assert out.index(str(theirs["id"])) < out.index(f"{mine['id']:>8}")      # newest first
+    code, out, _ = run("--json", "tasks", "--station", "s002", "--status", "3")
+    assert code == 0 and [t["id"] for t in json.loads(out)] == [theirs["id"]]
+    code, out, _ = run("tasks", "--name", "nobody")
+    assert (code, out.strip()) == (0, "no tasks")
+
+
+def test_show_lists_chunks_and_failures(db_clean, product_center):
+    product_center.configure(reject_every=4)
+    svc = services_with(chunk_size=5)
+    task = copy_task(svc, 12)
+    drain(svc)
+    code, out, _ = run("show", str(task["id"]), "--failures", "2")
+    assert code == 0
+    assert "partial 部分成功" in out and "chunks 3: done 3" in out
+    assert "first 2 failures:" in out and out.count("rejected") >= 2
+    code, out, _ = run("--json", "show", str(task["id"]))
+    doc = json.loads(out)
+    assert len(doc["chunks"]) == 3 and len(doc["failures"]) == raw_row(task["id"])["failed_items"]
+
+
+def test_watch_follows_a_running_task_to_its_end(db_clean, product_center):
+    product_center.configure(latency_ms=5)
+    svc = services_with(chunk_size=20, chunk_window=1)
+    task = copy_task(svc, 100)
+    worker = threading.Thread(target=drain, args=(svc,))
+    worker.start()
+    code, out, _ = run("watch", str(task["id"]), "--interval", "0.05", "--timeout", "60")
+    worker.join(60)
+    assert code == 0
+    frames = out.split("\r")
+    assert frames[-1].startswith("[##############################] 100% 100/100 ok 100")
+    assert "done" in frames[-1]
+
+
+def test_watch_exit_code_says_how_the_task_ended(db_clean):
+    assert run("watch", str(make_task(status=TaskStatus.FAILED)["id"]))[0] == 5
+    assert run("watch", str(make_task(status=TaskStatus.PARTIAL)["id"]))[0] == 4
+    code, _, err = run("watch", str(make_task(status=TaskStatus.RUNNING)["id"]),
+                       "--interval", "0.01", "--timeout", "0.05")
+    assert code == 1 and "still running" in err
+
+
+def test_cancel_and_retry_by_task_id(db_clean, product_center):
+    svc = services_with(chunk_size=4)
+    task = copy_task(svc, 8)
+    code, out, _ = run("cancel", str(task["id"]))
+    assert code == 0 and f"cancelled: [{task['id']}]" in out
+    drain(svc)
+    assert raw_row(task["id"])["status"] == TaskStatus.FAILED
+    code, out, _ = run("retry", str(task["id"]))
+    assert code == 0 and "submitted again (run 2)" in out
+    drain(svc)
+    assert raw_row(task["id"])["status"] == TaskStatus.FINISHED
+    code, _, err = run("retry", str(task["id"]))
+    assert code == 1 and err.startswith("error: only a task that ended 4 or 5") and err.count("\n") == 1
+
+
+def test_dlq_depth_redrive_and_sweep(db_clean):
+    svc = services()
+    dlq = svc.dead_letters.dlq
+    dlq.send_raw('{"kind": "chunk", "task_id": 1, "chunk": 0}')
+    dlq.send_raw("not json")
+    code, out, _ = run("dlq", "depth")
+    assert (code, out.strip()) == (0, "2 message(s) in the dead-letter queue")
+    code, out, _ = run("--json", "dlq", "redrive", "--limit", "1")
+    assert code == 0 and json.loads(out)["moved"] == 1 and json.loads(out)["left"] == 1
+    assert run("dlq", "redrive")[1].startswith("moved 1 back")
+    assert len(svc.queue.receive(10)) == 2
+    code, out, _ = run("sweep")
+    assert code == 0 and "expired_leases 0" in out
+
+
+def test_errors_are_one_line_and_nonzero(db_clean, stack_env):
+    code, _, err = run("show", "999999999")
+    assert code == 1 and err == "error: task 999999999 not found\n"
+    env = {**os.environ, **stack_env, "DATABASE_URL": "mysql://root@127.0.0.1:1/nothing",
+           "DB_RETRY_S": "0.5"}
+    proc = subprocess.run([sys.executable, "-m", "chalicelib.cli", "tasks"], cwd=ROOT, env=env,
+                          capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 1 and proc.stderr.startswith("error: ")
+    assert proc.stderr.count("\n") == 1 and "Traceback" not in proc.stderr
+    proc = subprocess.run([sys.executable, "-m", "chalicelib.cli", "watch", "abc"], cwd=ROOT,
+                          env=env, capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 2 and "invalid int value" in proc.stderr
