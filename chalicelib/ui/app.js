@@ -212,6 +212,7 @@
     li.querySelector(".type").textContent = TYPES[task.type] || "任务";
     const status = li.querySelector(".status");
     status.textContent = task.cancelled && !finished ? "正在取消" : (STATUS[task.status] || "未知");
+    li.querySelector(".cancelled").hidden = !(task.cancelled && finished);
     status.className = `badge status s${task.status}`;
     const bar = li.querySelector("progress");
     bar.value = progress;
@@ -220,14 +221,18 @@
     const reason = li.querySelector(".reason");
     reason.textContent = task.reason || "";
     reason.hidden = !task.reason;
+    const cancelledItems = Number(counts.cancelled) || 0;
     li.querySelector(".counts").textContent =
-      `共 ${counts.total} 项 · 成功 ${counts.succeeded} · 失败 ${counts.failed}`;
+      `共 ${counts.total} 项 · 成功 ${counts.succeeded} · 失败 ${counts.failed}` +
+      (cancelledItems ? ` · 已取消 ${cancelledItems}` : "");
     li.querySelector(".time").textContent =
       `创建于 ${task.create_time || "-"}` + (task.run_count > 1 ? ` · 第 ${task.run_count} 次执行` : "");
     setLink(li.querySelector(".result-link"), result.link);
     setLink(li.querySelector(".report-link"), result.error_report_url);
     li.querySelector(".cancel").hidden = finished || Boolean(task.cancelled);
-    li.querySelector(".retry").hidden = !((task.status === 4 || task.status === 5) && counts.failed > 0);
+    // retry re-runs failed and cancelled items of a task that ended 4 or 5
+    li.querySelector(".retry").hidden =
+      !((task.status === 4 || task.status === 5) && counts.failed + cancelledItems > 0);
     li.querySelector(".hide").hidden = !finished;
   }
 
@@ -249,8 +254,9 @@
   function cancelTask(taskId) {
     const li = tasksById.get(taskId);
     return act(li && li.querySelector(".cancel"), async () => {
-      await api("POST", "task/cancel", { body: { task_ids: [taskId] } });
-      showNotice("已请求取消任务");
+      const data = await api("POST", "task/cancel", { body: { task_ids: [taskId] } });
+      showNotice(data.cancelled && data.cancelled.length ? "已请求取消任务，正在停止"
+                                                         : "任务已结束，无需取消");
     });
   }
 
@@ -258,7 +264,7 @@
     const li = tasksById.get(taskId);
     return act(li && li.querySelector(".retry"), async () => {
       const data = await api("POST", "task/retry", { body: { task_id: taskId } });
-      showNotice(`已重新提交失败项（第 ${data.run_count} 次执行）`);
+      showNotice(`已重新提交失败和取消的项（任务 ${data.task_id}）`);
     });
   }
 

@@ -164,3 +164,44 @@ def test_phone_width_login_box_and_api_errors(stack, station_token, token_for, o
     assert overflowing == []
     shot("phone")
     assert not errors, errors
+
+
+def test_cancel_then_retry_to_done(db_clean, stack_env, monkeypatch, station_token,
+                                   product_center, open_page):
+    # Slow enough (100 items, 4 calls at a time, 500 ms each) that the cancel lands mid-run.
+    product_center.configure(latency_ms=500)
+    shops = seed_shops(100)
+    fragment = urlencode({"token": station_token, "source_shop_id": shops["source"],
+                          "target_shop_id": shops["target"]})
+    with app_runtime(monkeypatch, stack_env, 2, CHUNK_SIZE="20", CHUNK_WINDOW="2",
+                     CHUNK_THREADS="2") as rt:
+        page, shot, errors = open_page(f"{rt.url}/ui/#{fragment}")
+        page.locator("#copy-form button[type=submit]").click()
+        row = page.locator("li.task")
+        expect(row).to_have_count(1)
+        expect(row.locator(".status")).to_have_text("正在执行")
+        row.locator(".cancel").click()
+        expect(page.locator("#notice")).to_have_text("已请求取消任务，正在停止")
+
+        # Cancelled: it ends with the seed's 4 or 5, flagged, the unrun items counted.
+        expect(row.locator(".status")).to_have_text(re.compile("^(部分成功|执行失败)$"))
+        expect(row.locator(".cancelled")).to_be_visible()
+        expect(row.locator(".counts")).to_contain_text("已取消")
+        expect(row.locator(".reason")).to_have_text(re.compile("^cancelled"))
+        expect(row.locator(".cancel")).to_be_hidden()
+        task = listed(rt, station_token)[0]
+        assert task["cancelled"] is True and task["counts"]["cancelled"] > 0
+        assert row.locator(".percent").inner_text() == f"{task['progress']}%"
+        shot("cancelled")
+
+        # Retry runs the cancelled items again; this time the product center is fast.
+        product_center.configure(latency_ms=0)
+        row.locator(".retry").click()
+        expect(row.locator(".status")).to_have_text("已经完成")
+        expect(row.locator(".percent")).to_have_text("100%")
+        expect(row.locator(".counts")).to_have_text("共 100 项 · 成功 100 · 失败 0")
+        expect(row.locator(".time")).to_contain_text("第 2 次执行")
+        expect(row.locator(".cancelled")).to_be_hidden()
+        expect(row.locator(".retry")).to_be_hidden()
+        shot("retried")
+        assert not errors, errors
