@@ -32,7 +32,9 @@
   function claims(jwt) {
     try {
       const part = jwt.split(".")[1].replace(/-/g, "+").replace(/_/g, "/");
-      return JSON.parse(decodeURIComponent(escape(atob(part))));
+      const bytes = Uint8Array.from(atob(part), (ch) => ch.charCodeAt(0));
+      const payload = JSON.parse(new TextDecoder().decode(bytes));
+      return payload && typeof payload === "object" ? payload : null;
     } catch (e) {
       return null;
     }
@@ -196,7 +198,11 @@
     $("empty").hidden = tasks.length > 0;
   }
 
-  function setLink(a, href) {
+  // Only http(s) links are followed (a result is data, never a script URL).
+  function safeUrl(href) { return typeof href === "string" && /^https?:\/\//i.test(href) ? href : ""; }
+
+  function setLink(a, url) {
+    const href = safeUrl(url);
     a.hidden = !href;
     if (href) a.href = href;
     else a.removeAttribute("href");
@@ -344,7 +350,7 @@
       const data = await api("GET", "station/sales_analysis/orderdetail", { query: {
         query_type: 1, start_date: f.start_date.value, end_date: f.end_date.value,
         format: f.format.value } });
-      if (data && data.async === 0 && data.link) {
+      if (data && data.async === 0 && safeUrl(data.link)) {
         showNotice("导出完成：", data.link);
         window.open(data.link, "_blank", "noopener");
       } else {

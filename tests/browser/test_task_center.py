@@ -11,6 +11,7 @@ from urllib.parse import urlencode
 import pytest
 from playwright.sync_api import expect
 
+from tests.http_client import GatewayClient
 from tests.integration.engine_helpers import app_runtime, seed_shops
 from tests.integration.test_flow import http
 
@@ -111,7 +112,16 @@ def test_copy_tasks_progress_download_and_hide(stack, station_token, product_cen
     assert not errors, errors
 
 
-def test_phone_width_login_box_and_api_errors(stack, station_token, token_for, open_page):
+def internal(key: str, action: str, body: dict) -> int:
+    """The internal task API (worker-side processes), in process; returns the task id."""
+    import app as app_module
+    status, answer = GatewayClient(app_module.app).post(f"/internal/task/{action}", body,
+                                                        headers={"X-Auth-Key": key})
+    assert status == 200, answer
+    return answer["data"]["task_id"]
+
+
+def test_phone_width_login_box_and_api_errors(stack, station_token, internal_key, open_page):
     shops = seed_shops(10)
     page, shot, errors = open_page(f"{stack.url}/ui", width=375, height=740)
 
@@ -148,11 +158,27 @@ def test_phone_width_login_box_and_api_errors(stack, station_token, token_for, o
     expect(page.locator("#error")).to_have_text(answer["msg"])
     expect(page.locator("li.task")).to_have_count(0)
 
-    # A task on the list (no worker needed to show it), then nothing overflows 375 px.
+    # A task from a worker-side process (internal API) with hostile text and links: shown
+    # as text, and only the http(s) link is offered.
+    hostile_name = "<img src=x onerror=alert(1)>" + "很长的任务名称" * 5
+    hostile_id = internal(internal_key, "add", {
+        "station_id": "s001", "name": "hostile", "type": 1, "business_name": hostile_name})
+    internal(internal_key, "start", {"station_id": "s001", "task_id": hostile_id})
+    internal(internal_key, "finish", {
+        "station_id": "s001", "task_id": hostile_id, "status": 3,
+        "result": {"link": "javascript:alert(1)", "error_report_url": "https://example.invalid/r"}})
+
+    # A copy task on the list too, then nothing overflows 375 px.
     form.locator("[name=source_shop_id]").fill(str(shops["source"]))
     form.locator("button[type=submit]").click()
-    expect(page.locator("li.task")).to_have_count(1)
+    expect(page.locator("li.task")).to_have_count(2)
     expect(page.locator("#error")).to_be_hidden()
+    hostile = task_row(page, hostile_id)
+    expect(hostile.locator(".name")).to_have_text(hostile_name)
+    expect(hostile.locator("img")).to_have_count(0)
+    expect(hostile.locator(".type")).to_have_text("导出")
+    expect(hostile.locator(".result-link")).to_be_hidden()
+    expect(hostile.locator(".report-link")).to_have_attribute("href", "https://example.invalid/r")
     page.locator("#export-card summary").click()
     overflowing = page.evaluate("""() => {
         const width = document.documentElement.clientWidth;
