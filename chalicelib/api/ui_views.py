@@ -60,6 +60,11 @@ def _file(name: str, body: str, cache: str) -> Response:
                              **_SECURITY_HEADERS})
 
 
+def index_page() -> Response:
+    """index.html with its assets' version filled in."""
+    return _file(INDEX, _read(INDEX).replace("{{version}}", version()), _NO_CACHE)
+
+
 def index(request: Any) -> Response:
     path = (getattr(request, "context", None) or {}).get("path") or "/ui/"
     if not path.endswith("/"):
@@ -74,7 +79,3 @@ def asset(name: str) -> Response:
     if name == INDEX:
         return index_page()
     return _file(name, _read(name), _ASSET_CACHE)
-
-
-def index_page() -> Response:
-    return _file(INDEX, _read(INDEX).replace("{{version}}", version()), _NO_CACHE)
