@@ -158,6 +158,8 @@
     try {
       const data = await api("GET", "task/list");
       render(data.tasks);
+      $("more").hidden = data.tasks.length < data.limit;
+      $("more").textContent = `仅显示最新的 ${data.limit} 个任务；隐藏已结束的任务可查看更早的任务`;
       if (userAction) clearError();
       schedule(data.finish);
     } catch (e) {
