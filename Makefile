@@ -6,7 +6,7 @@ VENV   ?= .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed-$(shell cat requirements.txt requirements-dev.txt | md5sum | cut -c1-12)
 
-.PHONY: cli deploy package-check test-localstack fuzz run test test-faults test-unit test-integration test-browser bench migrate clean deps
+.PHONY: cli deploy package-check test-localstack fuzz run test test-faults test-unit test-integration test-browser bench migrate clean deps seed-orders
 
 deps: $(STAMP)
 
@@ -64,6 +64,10 @@ bench: deps
 ## make migrate DATABASE_URL=mysql://...: apply schema migrations to any server
 migrate: deps
 	$(PY) -m infra.migrate
+
+## make seed-orders N=1000000 [STATION=s001]: demo orders (DATABASE_URL, default the make-run MariaDB)
+seed-orders: deps
+	N=$(or $(N),1000000) STATION=$(or $(STATION),s001) $(PY) -m infra.local.seed_orders
 
 clean:
 	rm -rf $(VENV) .local .pytest_cache

@@ -13,6 +13,7 @@ process per concurrent Lambda instance). Each figure is the median of RUNS runs.
     copy_zero_latency_ratio        engine items/s / bare items/s (each run paired)
     fairness_small_task_s          1-item task created while a 100,000-item task fills every worker
     create_100k_ms                 handler time to create a 100,000-item task
+    export_1m_{csv,xlsx}_s, …      order export figures (bench/orders_export.py, --only orders_export)
 """
 from __future__ import annotations
 
@@ -223,7 +224,9 @@ def copy_section(bench: Bench, results: dict[str, Any]) -> None:
 
 
 # name -> fn(bench, results): each section adds its figures to results.
-SECTIONS = {"copy": copy_section}
+from bench.orders_export import export_section  # noqa: E402
+
+SECTIONS = {"copy": copy_section, "orders_export": export_section}
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -19,6 +19,7 @@ from chalicelib.service.control import TaskControl
 from chalicelib.service.dead_letters import DeadLetters
 from chalicelib.service.engine import Engine
 from chalicelib.service.messages import MessageRouter
+from chalicelib.service.order_export import OrderExportService
 from chalicelib.service.operator import Operator
 from chalicelib.service.sweeper import Sweeper
 from chalicelib.service.tasks import TaskService
@@ -68,12 +69,14 @@ class Services:
         """Work-queue message kinds and their handlers."""
         router = MessageRouter()
         router.register("chunk", self.engine.handle_message)
+        router.register("export", self.order_export.handle_message)
         return router
 
     @cached_property
     def sweeper(self) -> Sweeper:
         return Sweeper(self.engine, stale_queued_s=self.settings.sweep_stale_queued_s,
-                       dead_letters=self.dead_letters)
+                       dead_letters=self.dead_letters,
+                       repairs={"exports": self.order_export.sweep})
 
     @cached_property
     def operator(self) -> Operator:
@@ -87,6 +90,10 @@ class Services:
     def copy_tasks(self) -> copy_tasks.CopyTaskService:
         return copy_tasks.CopyTaskService(self.tasks, self.engine,
                                           max_items=self.settings.max_copy_items)
+
+    @cached_property
+    def order_export(self) -> OrderExportService:
+        return OrderExportService(self.db, self.tasks, self.queue, self.files, self.settings)
 
 
 _services: Services | None = None

@@ -53,6 +53,13 @@ class Settings:
     link_ttl_seconds: int = 900
     list_default_limit: int = 20
     list_max_limit: int = 100
+    # Order export (GET /station/sales_analysis/orderdetail, docs/exports.md).
+    export_sync_threshold: int = 20         # at most this many orders: file written in the request
+    export_max_range_days: int = 366        # longest date range one export may cover
+    export_part_mb: int = 8                 # multipart upload part size (S3 minimum 5)
+    export_heartbeat_s: float = 2.0         # progress + claim refresh interval of the worker
+    export_tmpdir: str = ""                 # XlsxWriter's row-data file; "" = the system temp dir
+    export_tmp_mb: int = 0                  # space an XLSX export may use there; 0 = what is free
 
     @property
     def dlq_name(self) -> str:

@@ -171,6 +171,25 @@ def put_gateway_responses(rest_api_id: str, api_stage: str, *, endpoint_url: str
     apigw.create_deployment(restApiId=rest_api_id, stageName=api_stage)
 
 
+def worker_ephemeral_mb(env: dict[str, str]) -> int:
+    """/tmp the work function needs: EXPORT_TMP_MB (an XLSX export's row data, see
+    docs/exports.md) plus 256 MB of headroom; Lambda's default is 512, its maximum 10240."""
+    return min(10240, max(512, int(env.get("EXPORT_TMP_MB") or 0) + 256))
+
+
+def set_ephemeral_storage(function_name: str, size_mb: int, *, endpoint_url: str | None = None,
+                          region: str = "us-east-1") -> bool:
+    """Chalice has no setting for a function's /tmp size, so it is set after each deploy
+    (chalice's own updates leave it alone). Returns True when it changed."""
+    lam = _client("lambda", endpoint_url, region)
+    current = lam.get_function_configuration(FunctionName=function_name)
+    if current.get("EphemeralStorage", {}).get("Size", 512) == size_mb:
+        return False
+    lam.update_function_configuration(FunctionName=function_name,
+                                      EphemeralStorage={"Size": size_mb})
+    return True
+
+
 def deployed_rest_api_id(stage: str, project_dir: Path = ROOT) -> str:
     record = json.loads((project_dir / ".chalice" / "deployed" / f"{stage}.json").read_text())
     for resource in record["resources"]:
@@ -213,6 +232,8 @@ def main(argv: list[str] | None = None) -> int:
     subprocess.run([str(Path(sys.executable).parent / "chalice"), "deploy", "--stage",
                     args.stage], cwd=ROOT, check=True)
     put_gateway_responses(deployed_rest_api_id(args.stage), cfg["api_stage"],
+                          region=args.region)
+    set_ephemeral_storage(f"async-task-{args.stage}-work", worker_ephemeral_mb(cfg["env"]),
                           region=args.region)
     return 0
 

@@ -3,9 +3,13 @@ tbl_time_config). Import (batch submit) and export both read and write through h
 from __future__ import annotations
 
 import datetime as dt
-from typing import Any
+from dataclasses import dataclass
+from typing import Any, Iterator, Sequence
 
-from pymysql.cursors import DictCursor
+import pymysql
+from pymysql.cursors import DictCursor, SSCursor
+
+from chalicelib.adapters.db import parse_url
 
 
 def time_config(cur: DictCursor, station_id: str, time_config_id: str) -> dict[str, Any] | None:
@@ -21,3 +25,179 @@ def upsert_time_config(cur: DictCursor, station_id: str, time_config_id: str, na
                 " VALUES (%s, %s, %s, %s, %s) ON DUPLICATE KEY UPDATE name=VALUES(name),"
                 " cycle_start=VALUES(cycle_start), cycle_hours=VALUES(cycle_hours)",
                 (time_config_id, station_id, name, cycle_start, cycle_hours))
+
+
+# -- export ---------------------------------------------------------------------------------
+# Columns an export may select, by name -> SQL expression over tbl_order o / tbl_order_line l.
+# Times come as text (the file wants text, and export_query joins every field into one
+# string anyway); amounts as their exact DECIMAL text.
+EXPORT_FIELDS: dict[str, str] = {
+    "order_no": "o.order_no",
+    "order_time": "CAST(o.order_time AS CHAR)",
+    "order_date": "CAST(DATE(o.order_time) AS CHAR)",
+    "receive_time": "CAST(o.receive_time AS CHAR)",
+    "cycle_start": "CAST(o.cycle_start AS CHAR)",
+    "customer_id": "o.customer_id",
+    "customer_name": "o.customer_name",
+    "address": "o.address",
+    "area": "o.area",
+    "status": "o.status",           # replaced by a label CASE when labels are given
+    "remark": "o.remark",
+    "sku": "l.sku",
+    "name": "l.name",
+    "unit": "l.unit",
+    "quantity": "l.quantity",
+    "unit_price": "l.unit_price",
+    "amount": "l.amount",
+}
+NUMERIC_FIELDS = frozenset({"quantity", "unit_price", "amount"})
+RANGE_COLUMNS = frozenset({"order_time", "receive_time", "cycle_start"})
+
+
+@dataclass(frozen=True)
+class OrderFilter:
+    """Which orders an export covers: one station, [lo, hi) on one time column, filters."""
+    station_id: str
+    range_column: str                   # order_time | receive_time | cycle_start
+    lo: dt.datetime
+    hi: dt.datetime                     # exclusive
+    time_config_id: str | None = None
+    status: int | None = None
+    search_text: str | None = None      # order_no or customer_name contains
+    search_area: str | None = None      # area equals
+
+
+def _like_contains(text: str) -> str:
+    escaped = text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+    return f"%{escaped}%"
+
+
+def _where(f: OrderFilter) -> tuple[str, list[Any]]:
+    if f.range_column not in RANGE_COLUMNS:
+        raise ValueError(f"not a range column: {f.range_column!r}")
+    where = ["o.station_id = %s"]
+    args: list[Any] = [f.station_id]
+    if f.time_config_id is not None:
+        where.append("o.time_config_id = %s")
+        args.append(f.time_config_id)
+    where.append(f"o.{f.range_column} >= %s AND o.{f.range_column} < %s")
+    args += [f.lo, f.hi]
+    if f.status is not None:
+        where.append("o.status = %s")
+        args.append(f.status)
+    if f.search_area is not None:
+        where.append("o.area = %s")
+        args.append(f.search_area)
+    if f.search_text is not None:
+        where.append("(o.order_no LIKE %s OR o.customer_name LIKE %s)")
+        args += [_like_contains(f.search_text)] * 2
+    return " AND ".join(where), args
+
+
+def count_orders(cur: DictCursor, f: OrderFilter) -> int:
+    where, args = _where(f)
+    cur.execute(f"SELECT COUNT(*) AS n FROM tbl_order o WHERE {where}", args)
+    return cur.fetchone()["n"]
+
+
+def count_order_lines(cur: DictCursor, f: OrderFilter) -> int:
+    where, args = _where(f)
+    cur.execute("SELECT COUNT(*) AS n FROM tbl_order o JOIN tbl_order_line l"
+                f" ON l.order_id = o.id WHERE {where}", args)
+    return cur.fetchone()["n"]
+
+
+# Fields the platform formats itself (never user text): no formula guard needed.
+_FORMATTED_FIELDS = frozenset({"order_time", "order_date", "receive_time", "cycle_start",
+                               "status"})
+# A CSV cell starting with = + - @ TAB or CR is run as a formula by spreadsheet programs
+# (ASCII(): the first byte, an integer compare, cheaper than a collated string IN).
+_FORMULA_START = "(61, 43, 45, 64, 9, 13)"
+
+
+def _text(name: str, expr: str, style: str) -> str:
+    if style == "csv":
+        if name not in _FORMATTED_FIELDS:      # CSV injection guard (OWASP): a leading '
+            expr = f"IF(ASCII({expr}) IN {_FORMULA_START}, CONCAT('''', {expr}), {expr})"
+        return f"CONCAT('\"', REPLACE({expr}, '\"', '\"\"'), '\"')"   # RFC 4180 quoting
+    return f"REPLACE({expr}, CHAR(31 USING utf8mb4), ' ')"  # it separates the fields
+
+
+def export_query(f: OrderFilter, fields: Sequence[str], *, style: str,
+                 status_labels: dict[int, str] | None = None) -> tuple[str, list[Any]]:
+    """One row per order line, in order of the range column and order, as ONE text column.
+
+    style "csv": the line of a CSV file (text quoted, numbers bare, user text that would
+    start a formula prefixed with an apostrophe); style "fields": the
+    fields joined by CHAR(31) (text fields never contain it). Building the line in the
+    server keeps the client's per-row cost to one field, which is what makes a million
+    rows a few seconds in pure-Python pymysql. Amounts are exact DECIMAL text.
+    Lines of an order come in line order: the join reads them through uq_order_line
+    (order_id, line_no), and the ORDER BY, on the first table's index only, needs no sort.
+    """
+    if style not in ("csv", "fields"):
+        raise ValueError(f"unknown style {style!r}")
+    select, args = [], []
+    for name in fields:
+        expr = EXPORT_FIELDS[name]
+        if name == "status" and status_labels:
+            expr = ("CASE o.status " + " ".join(["WHEN %s THEN %s"] * len(status_labels))
+                    + " ELSE CAST(o.status AS CHAR) END")
+            for code, label in status_labels.items():
+                args += [code, label]
+        select.append(expr if name in NUMERIC_FIELDS else _text(name, expr, style))
+    sep = "','" if style == "csv" else "CHAR(31 USING utf8mb4)"
+    where, where_args = _where(f)
+    sql = (f"SELECT CONCAT_WS({sep}, {', '.join(select)}) FROM tbl_order o"
+           f" JOIN tbl_order_line l ON l.order_id = o.id WHERE {where}"
+           f" ORDER BY o.{f.range_column}, o.id")
+    return sql, args + where_args
+
+
+def streaming_connection(url: str) -> pymysql.connections.Connection:
+    """A connection of its own for one unbuffered (server-side cursor) read.
+
+    Rows arrive as the client reads them, so the server must tolerate a slow reader (the
+    file writer and S3 uploads sit between two reads): net_write_timeout is raised.
+    """
+    return pymysql.connect(**parse_url(url), charset="utf8mb4", autocommit=True,
+                           connect_timeout=5, read_timeout=600, write_timeout=60,
+                           cursorclass=SSCursor,
+                           init_command="SET SESSION time_zone='+00:00', net_write_timeout=600")
+
+
+def stream_batches(conn: pymysql.connections.Connection, sql: str, args: Sequence[Any],
+                   size: int = 2000) -> Iterator[list[tuple[Any, ...]]]:
+    """Rows of an unbuffered (server-side cursor) SELECT, `size` tuples at a time.
+
+    The caller owns `conn` and closes it when done or on error. The cursor is deliberately
+    not closed here: closing an unbuffered cursor reads every remaining row first, whereas
+    closing the connection mid-stream just drops them.
+    """
+    cur = conn.cursor(SSCursor)
+    cur.execute(sql, args)
+    while True:
+        rows = cur.fetchmany(size)
+        if not rows:
+            return
+        yield rows
+
+
+# -- export tasks the sweeper repairs (tbl_async_task rows of the export kind) ---------------
+def stale_export_tasks(cur: DictCursor, task_name: str, *, queued_s: int, lease_s: int,
+                       limit: int) -> list[dict[str, Any]]:
+    """Export tasks submitted but untouched for queued_s (lost message), or running without a
+    heartbeat for lease_s (dead worker); locked, skipping rows another sweeper holds."""
+    cur.execute("SELECT id, status, run_count FROM tbl_async_task WHERE status IN (%s, %s)"
+                " AND name=%s AND ((status=%s AND modify_time < UTC_TIMESTAMP(3) - INTERVAL %s"
+                " SECOND) OR (status=%s AND modify_time < UTC_TIMESTAMP(3) - INTERVAL %s SECOND))"
+                " LIMIT %s FOR UPDATE SKIP LOCKED",
+                (1, 2, task_name, 1, queued_s, 2, lease_s, limit))
+    return list(cur.fetchall())
+
+
+def touch_tasks(cur: DictCursor, task_ids: Sequence[int]) -> None:
+    """Restart the staleness clock of submitted tasks whose message was just re-sent."""
+    if task_ids:
+        cur.execute("UPDATE tbl_async_task SET modify_time=UTC_TIMESTAMP(3) WHERE id IN"
+                    f" ({', '.join(['%s'] * len(task_ids))})", list(task_ids))

@@ -18,6 +18,7 @@ from chalicelib.api.schemas import (InternalAdd, InternalFinish, InternalRef, In
                                     TaskGetQuery, TaskIdsBody, TaskListQuery, TaskRetryBody)
 from chalicelib.api.ui_views import ASSET_NAMES
 from chalicelib.service.copy_tasks import CopyTaskRequest
+from chalicelib.service.order_export import OrderDetailQuery
 
 BEARER, INTERNAL_KEY, NO_AUTH = "bearer", "internal_key", None
 
@@ -70,6 +71,10 @@ OPERATIONS: dict[tuple[str, str], Operation] = {
     ("/station/product/copy_task", "POST"): Operation(
         "Copy products (by id or by filter) from one shop to another of the same station.",
         BEARER, body=CopyTaskRequest, errors=(40002, 40400, 41300)),
+    ("/station/sales_analysis/orderdetail", "GET"): Operation(
+        "Export order lines: at most 20 matching orders answer {async: 0, link}, more start an"
+        " export task and answer {async: 1, task_url}.", BEARER, query=OrderDetailQuery,
+        errors=(40400,)),
     ("/internal/task/{action}", "POST"): Operation(
         "Worker-side task API: add, get, start, finish or update a task of a named station.",
         INTERNAL_KEY, body_one_of=(InternalAdd, InternalRef, InternalFinish, InternalUpdate),

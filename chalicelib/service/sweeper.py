@@ -8,7 +8,7 @@ claim. One task's failure to repair is logged and does not stop the others.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Callable
 
 from chalicelib.adapters import chunk_repo, task_repo
 from chalicelib.observability import logger, metrics
@@ -27,15 +27,21 @@ class SweepReport:
     finalized: int = 0
     failed_chunks: int = 0
     dead_letters: int = 0
+    # what each extra repair (e.g. exports) reported: {"exports": {"resent": 1, "failed": 0}}
+    other: dict[str, dict[str, int]] = field(default_factory=dict)
     errors: list[str] = field(default_factory=list)
 
 
 class Sweeper:
     def __init__(self, engine: Engine, *, stale_queued_s: int = 900,
-                 dead_letters: DeadLetters | None = None):
+                 dead_letters: DeadLetters | None = None,
+                 repairs: dict[str, Callable[[], dict[str, int]]] | None = None):
+        """repairs: other kinds of work that keep their own state (exports), each a
+        function that repairs what it owns and returns counts."""
         self.engine = engine
         self.stale_queued_s = stale_queued_s
         self.dead_letters = dead_letters
+        self.repairs = repairs or {}
 
     def sweep(self) -> SweepReport:
         report = SweepReport()
@@ -69,13 +75,17 @@ class Sweeper:
             seen: list[int] = []
             if self._guard(report, 0, lambda: seen.append(self.dead_letters.settle().seen)):
                 report.dead_letters = seen[0]
+        for name, repair in self.repairs.items():
+            self._guard(report, 0, lambda name=name, repair=repair: report.other.__setitem__(
+                name, repair()))
         repairs = {"SweepExpiredLeases": report.expired_leases,
                    "SweepStaleQueued": report.stale_queued, "SweepStalledTasks": report.stalled_tasks,
                    "SweepFinalized": report.finalized, "SweepFailedChunks": report.failed_chunks,
                    "SweepErrors": len(report.errors)}
         for name, value in repairs.items():
             metrics.add_metric(name=name, unit="Count", value=value)
-        if any(repairs.values()):
+        if any(repairs.values()) or any(v for counts in report.other.values()
+                                         for v in counts.values()):
             logger.info("sweep repaired", extra=report.__dict__)
         return report
 

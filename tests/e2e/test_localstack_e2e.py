@@ -187,10 +187,28 @@ def test_sweeper_resends_a_lost_message_and_the_task_completes(api, stack_env, m
     assert_all_accounted(task, 60, set(), shops["product_ids"])
 
 
-# -- ORDER EXPORT E2E: PLACE RESERVED --------------------------------------------------------
-# `GET /station/sales_analysis/orderdetail` is built on another branch; the lead adds its
-# end-to-end test here after merging. Shape: seed orders (infra/migrations 0006 tables) for
-# the station, start `app_runtime(...)`, call the export endpoint over HTTP with
-# station_token, `wait_for_final(rt, station_token, task_url)`, then `download()` the
-# presigned link from `task["result"]` and check the file's rows and that the key is under
-# exports/ in stack_env["EXPORT_BUCKET"] (the prefix the template's lifecycle rule expires).
+# -- order export ------------------------------------------------------------------------
+def test_order_export_streams_to_localstack_s3_and_downloads_by_its_link(db_clean, stack_env,
+                                                                         monkeypatch, station_token):
+    import csv
+    import io
+    from infra.local.seed_orders import seed_orders
+    seeded = seed_orders(services().db, "s001", 2000, days=30)
+    today = time.strftime("%Y-%m-%d", time.gmtime())
+    month_ago = time.strftime("%Y-%m-%d", time.gmtime(time.time() - 40 * 86400))
+    query = urllib.parse.urlencode({"query_type": 1, "start_date": month_ago, "end_date": today,
+                                    "format": "csv"})
+    with app_runtime(monkeypatch, stack_env, 1) as rt:
+        status, resp = http("GET", f"{rt.url}/station/sales_analysis/orderdetail?{query}",
+                            station_token)
+        assert status == 200 and resp["data"]["async"] == 1, resp
+        task = wait_for_final(rt, station_token, resp["data"]["task_url"])
+    assert task["status"] == 3 and task["type"] == 1 and task["result"]["rows"] == seeded.lines
+    url = task["result"]["link"]
+    assert ENDPOINT.split("://", 1)[1].split(":")[0] in url          # served by LocalStack
+    assert "/exports/" in urllib.parse.urlsplit(url).path or "exports%2F" in url
+    status, body = download(url)
+    assert status == 200
+    rows = list(csv.reader(io.StringIO(body.decode("utf-8-sig"))))
+    assert len(rows) == 1 + seeded.lines and rows[0][0] == "订单号"
+    assert download(forged(url))[0] == 403

@@ -1,0 +1,506 @@
+"""GET /station/sales_analysis/orderdetail and the export worker, against MariaDB and moto."""
+from __future__ import annotations
+
+import csv
+import datetime as dt
+import io
+import json
+import urllib.parse
+import urllib.request
+from decimal import Decimal
+from typing import Any
+
+import openpyxl
+import pytest
+
+from chalicelib.bootstrap import services
+from chalicelib.service.order_export import DETAIL_COLUMNS, YONGYOU_COLUMNS
+from infra.local.seed_orders import Line, add_order, ensure_time_configs, seed_orders
+from tests.integration.engine_helpers import count, drain, queue_bodies, services_with
+
+URL = "/station/sales_analysis/orderdetail"
+D = dt.datetime
+HEADERS = [h for h, _ in DETAIL_COLUMNS]
+
+
+def known_orders() -> dict[str, Any]:
+    """Three orders of s001 and one of s002, with values each test can predict."""
+    db = services().db
+    ensure_time_configs(db, "s001")
+    ensure_time_configs(db, "s002")
+    add_order(db, "s001", "SO-A1", order_time=D(2026, 3, 1, 10), receive_time=D(2026, 3, 2, 8),
+              time_config_id="s001-tc1", cycle_start=D(2026, 2, 28, 18), customer_name="张伟",
+              area="朝阳区", status=1, lines=[Line("SKU-1", "有机西红柿", "2", "4.50"),
+                                             Line("SKU-2", "鸡蛋", "1", "15.80", unit="盒")])
+    add_order(db, "s001", "SO-B2", order_time=D(2026, 3, 5, 9), receive_time=D(2026, 3, 10, 8),
+              time_config_id="s001-tc2", cycle_start=D(2026, 3, 4, 20), customer_name="李娜",
+              address="北京市海淀区中关村大街5号", area="海淀区", status=2,
+              lines=[Line("SKU-3", "香蕉", "3", "4.30")])
+    add_order(db, "s001", "SO-C3", order_time=D(2026, 3, 10, 23), receive_time=D(2026, 3, 11, 8),
+              time_config_id="s001-tc1", cycle_start=D(2026, 3, 10, 18), customer_name="王芳",
+              area="朝阳区", status=4,
+              lines=[Line("SKU-4", '土豆, "精选"', "1.5", "2.10"),
+                     Line("SKU-5", "A&B <特价>", "1", "9.90"),
+                     Line("SKU-6", " 前后空格 ", "2", "1.00")])
+    add_order(db, "s002", "SO-X9", order_time=D(2026, 3, 3, 12), receive_time=D(2026, 3, 4, 8),
+              time_config_id="s002-tc1", cycle_start=D(2026, 3, 2, 18), customer_name="张伟",
+              area="朝阳区", status=1, lines=[Line("SKU-9", "菠菜", "1", "4.00")])
+    return {}
+
+
+def export(api: Any, token: str, **params: Any) -> tuple[int, dict[str, Any]]:
+    return api.get(URL, {k: v for k, v in params.items() if v is not None}, token=token)
+
+
+def download(link: str) -> bytes:
+    with urllib.request.urlopen(link, timeout=10) as resp:
+        return resp.read()
+
+
+def csv_rows(data: bytes) -> list[list[str]]:
+    assert data.startswith(b"\xef\xbb\xbf"), "CSV must start with a UTF-8 BOM"
+    return list(csv.reader(io.StringIO(data.decode("utf-8-sig"), newline="")))
+
+
+def xlsx_rows(data: bytes) -> list[list[Any]]:
+    book = openpyxl.load_workbook(io.BytesIO(data), read_only=True)
+    return [list(r) for sheet in book.worksheets for r in sheet.iter_rows(values_only=True)]
+
+
+def sync_file(api: Any, token: str, **params: Any) -> bytes:
+    status, resp = export(api, token, **params)
+    assert status == 200 and resp["code"] == 0, resp
+    assert resp["data"]["async"] == 0 and "task_url" not in resp["data"]
+    return download(resp["data"]["link"])
+
+
+def order_nos(rows: list[list[Any]]) -> list[str]:
+    return [r[0] for r in rows[1:]]
+
+
+def exported_keys(prefix: str = "exports/") -> list[str]:
+    files = services().files
+    resp = files.s3.list_objects_v2(Bucket=files.bucket, Prefix=prefix)
+    return [o["Key"] for o in resp.get("Contents", [])]
+
+
+@pytest.fixture(autouse=True)
+def empty_exports(db_clean: None) -> None:
+    """The bucket outlives tests: start each one without export files or open uploads."""
+    files = services().files
+    for key in exported_keys():
+        files.s3.delete_object(Bucket=files.bucket, Key=key)
+    for up in files.s3.list_multipart_uploads(Bucket=files.bucket).get("Uploads", []):
+        files.s3.abort_multipart_upload(Bucket=files.bucket, Key=up["Key"], UploadId=up["UploadId"])
+
+
+MARCH = {"start_date": "2026-03-01", "end_date": "2026-03-31"}
+
+
+# -- query types, filters, formats --------------------------------------------------------
+@pytest.mark.parametrize("params,expected", [
+    ({"query_type": 1, "start_date": "2026-03-01", "end_date": "2026-03-05"},
+     ["SO-A1", "SO-A1", "SO-B2"]),
+    ({"query_type": 1, "start_date": "2026-03-06", "end_date": "2026-03-10"}, ["SO-C3"] * 3),
+    ({"query_type": 3, "start_date": "2026-03-10", "end_date": "2026-03-11"},
+     ["SO-B2"] + ["SO-C3"] * 3),
+    ({"query_type": 3, "start_date": "2026-03-02", "end_date": "2026-03-02"}, ["SO-A1"] * 2),
+    ({"query_type": 2, "time_config_id": "s001-tc1", "cycle_start_time": "2026-02-28 18:00:00",
+      "cycle_end_time": "2026-03-10 18:00:00"}, ["SO-A1"] * 2 + ["SO-C3"] * 3),
+    ({"query_type": 2, "time_config_id": "s001-tc1", "cycle_start_time": "2026-02-28T18:00:01",
+      "cycle_end_time": "2026-03-31T00:00:00"}, ["SO-C3"] * 3),
+    ({"query_type": 2, "time_config_id": "s001-tc2", "cycle_start_time": "2026-03-01 00:00:00",
+      "cycle_end_time": "2026-03-31 00:00:00"}, ["SO-B2"]),
+    ({"query_type": 1, **MARCH, "status": 2}, ["SO-B2"]),
+    ({"query_type": 1, **MARCH, "status": 5}, []),
+    ({"query_type": 1, **MARCH, "search_text": "张"}, ["SO-A1"] * 2),
+    ({"query_type": 1, **MARCH, "search_text": "C3"}, ["SO-C3"] * 3),
+    ({"query_type": 1, **MARCH, "search_text": "%"}, []),
+    ({"query_type": 1, **MARCH, "search_area": "朝阳区"}, ["SO-A1"] * 2 + ["SO-C3"] * 3),
+    ({"query_type": 1, **MARCH, "search_area": "朝阳"}, []),
+    ({"query_type": 1, **MARCH, "search_area": "朝阳区", "status": 4, "search_text": "王"},
+     ["SO-C3"] * 3),
+])
+def test_query_types_and_filters_select_the_right_lines(api, station_token, params, expected):
+    known_orders()
+    rows = csv_rows(sync_file(api, station_token, format="csv", **params))
+    assert rows[0] == HEADERS
+    assert order_nos(rows) == expected
+
+
+def test_csv_columns_and_values(api, station_token):
+    known_orders()
+    rows = csv_rows(sync_file(api, station_token, query_type=1, format="csv",
+                              start_date="2026-03-10", end_date="2026-03-10"))
+    assert rows == [HEADERS,
+                    ["SO-C3", "2026-03-10 23:00:00", "2026-03-11 08:00:00", "2026-03-10 18:00:00",
+                     "王芳", "北京市朝阳区建国路1号", "朝阳区", "已签收", "SKU-4", '土豆, "精选"',
+                     "斤", "1.50", "2.10", "3.15"],
+                    ["SO-C3", "2026-03-10 23:00:00", "2026-03-11 08:00:00", "2026-03-10 18:00:00",
+                     "王芳", "北京市朝阳区建国路1号", "朝阳区", "已签收", "SKU-5", "A&B <特价>",
+                     "斤", "1.00", "9.90", "9.90"],
+                    ["SO-C3", "2026-03-10 23:00:00", "2026-03-11 08:00:00", "2026-03-10 18:00:00",
+                     "王芳", "北京市朝阳区建国路1号", "朝阳区", "已签收", "SKU-6", " 前后空格 ",
+                     "斤", "2.00", "1.00", "2.00"]]
+
+
+def test_csv_cells_never_start_a_formula_but_xlsx_keeps_the_text(api, station_token):
+    db = services().db
+    ensure_time_configs(db, "s001")
+    add_order(db, "s001", "SO-F1", order_time=D(2026, 3, 1, 10), customer_name="=1+2",
+              address="@SUM(A1)", lines=[Line("-SKU", "+商品", "1", "1.00")])
+    params = {"query_type": 1, "start_date": "2026-03-01", "end_date": "2026-03-01"}
+    row = csv_rows(sync_file(api, station_token, format="csv", **params))[1]
+    assert (row[4], row[5], row[8], row[9]) == ("'=1+2", "'@SUM(A1)", "'-SKU", "'+商品")
+    row = xlsx_rows(sync_file(api, station_token, **params))[1]
+    assert (row[4], row[5], row[8], row[9]) == ("=1+2", "@SUM(A1)", "-SKU", "+商品")
+
+
+def test_xlsx_is_the_default_and_reads_back(api, station_token):
+    known_orders()
+    rows = xlsx_rows(sync_file(api, station_token, query_type=1, **MARCH))
+    assert rows[0] == HEADERS
+    assert rows[1] == ["SO-A1", "2026-03-01 10:00:00", "2026-03-02 08:00:00",
+                       "2026-02-28 18:00:00", "张伟", "北京市朝阳区建国路1号", "朝阳区", "待确认",
+                       "SKU-1", "有机西红柿", "斤", 2, 4.5, 9]
+    assert [r[9] for r in rows[1:]] == ["有机西红柿", "鸡蛋", "香蕉", '土豆, "精选"',
+                                        "A&B <特价>", " 前后空格 "]
+    assert [r[13] for r in rows[1:]] == [9, 15.8, 12.9, 3.15, 9.9, 2]
+
+
+def test_yongyou_layout(api, station_token):
+    known_orders()
+    rows = xlsx_rows(sync_file(api, station_token, query_type=1, format="yongyou",
+                               start_date="2026-03-05", end_date="2026-03-05"))
+    assert rows == [[h for h, _ in YONGYOU_COLUMNS],
+                    ["SO-B2", "2026-03-05", "C00001", "李娜", "北京市海淀区中关村大街5号", "海淀区",
+                     "SKU-3", "香蕉", "斤", 3, 4.3, 12.9, ""]]
+
+
+def test_the_link_downloads_and_carries_the_configured_expiry(api, station_token):
+    """moto serves presigned GETs but does not enforce their expiry (LocalStack and S3 do),
+    so the expiry is checked in the signed URL: valid LINK_TTL_SECONDS (60) from now."""
+    known_orders()
+    assert services().settings.link_ttl_seconds == 60
+    before = dt.datetime.now(dt.timezone.utc).replace(microsecond=0)
+    status, resp = export(api, station_token, query_type=1, **MARCH)
+    link = resp["data"]["link"]
+    assert download(link)[:2] == b"PK"
+    assert link_expiry(link) - before == dt.timedelta(seconds=60)
+
+
+def link_expiry(link: str) -> dt.datetime:
+    """When a presigned URL stops working (SigV4: X-Amz-Date + X-Amz-Expires; SigV2: Expires)."""
+    query = urllib.parse.parse_qs(urllib.parse.urlparse(link).query)
+    if "X-Amz-Expires" in query:
+        signed = dt.datetime.strptime(query["X-Amz-Date"][0], "%Y%m%dT%H%M%SZ")
+        return signed.replace(tzinfo=dt.timezone.utc) + dt.timedelta(
+            seconds=int(query["X-Amz-Expires"][0]))
+    return dt.datetime.fromtimestamp(int(query["Expires"][0]), dt.timezone.utc)
+
+
+# -- sync / async threshold and the worker ------------------------------------------------
+def seeded_orders(n_orders: int, station: str = "s001") -> dict[str, str]:
+    seed_orders(services().db, station, n_orders * 5, until=D(2026, 4, 1, 12), days=1)
+    return {"start_date": "2026-03-31", "end_date": "2026-04-01"}
+
+
+def test_twenty_orders_answer_with_a_link(api, station_token):
+    dates = seeded_orders(20)
+    status, resp = export(api, station_token, query_type=1, **dates)
+    assert resp["data"]["async"] == 0
+    assert len(xlsx_rows(download(resp["data"]["link"]))) == 1 + 100
+    assert count("tbl_async_task") == 0 and queue_bodies(services()) == []
+
+
+def test_twenty_one_orders_start_an_export_task(api, station_token):
+    dates = seeded_orders(21)
+    status, resp = export(api, station_token, query_type=1, format="csv", **dates)
+    assert status == 200 and resp["data"]["async"] == 1 and "link" not in resp["data"]
+    task_url = resp["data"]["task_url"]
+    task_id = int(task_url.rsplit("=", 1)[1])
+    assert task_url == f"/task/get?task_id={task_id}"
+    assert exported_keys() == []
+    status, got = api.get("/task/get", {"task_id": task_id}, token=station_token)
+    assert got["data"]["status"] == 1 and got["data"]["type"] == 1
+    assert got["data"]["counts"]["total"] == 21
+
+    assert drain(services()) == ["done"]
+    status, got = api.get("/task/get", {"task_id": task_id}, token=station_token)
+    item = got["data"]
+    assert item["status"] == 3 and item["progress"] == 100 and item["run_count"] == 1
+    assert item["result"]["rows"] == 105 and item["result"]["format"] == "csv"
+    assert "file_key" not in item["result"]
+    rows = csv_rows(download(item["result"]["link"]))
+    assert len(rows) == 1 + 105 and rows[0] == HEADERS
+    assert exported_keys() == [f"exports/s001/{task_id}/orderdetail.csv"]
+    files = services().files
+    head = files.s3.head_object(Bucket=files.bucket, Key=exported_keys()[0])
+    assert head["ContentType"] == "text/csv; charset=utf-8"
+    assert head["ContentDisposition"] == (
+        "attachment; filename*=UTF-8''%E8%AE%A2%E5%8D%95%E6%98%8E%E7%BB%86.csv")   # 订单明细.csv
+    # another station cannot see the task
+    status, other = api.get("/task/get", {"task_id": task_id}, token=_token("s002"))
+    assert status == 404
+
+
+def _token(station: str) -> str:
+    from chalicelib.api.auth import issue_token
+    return issue_token(station, services().settings.token_secret)
+
+
+def start_async(api: Any, token: str, fmt: str = "xlsx", n_orders: int = 25) -> int:
+    dates = seeded_orders(n_orders)
+    status, resp = export(api, token, query_type=1, format=fmt, **dates)
+    assert resp["data"]["async"] == 1, resp
+    return resp["data"]["task_id"]
+
+
+def task_row(task_id: int) -> dict[str, Any]:
+    def q(cur: Any) -> dict[str, Any]:
+        cur.execute("SELECT status, run_count, progress, reason, result FROM tbl_async_task"
+                    " WHERE id=%s", (task_id,))
+        return cur.fetchone()
+    return services().db.run(q)
+
+
+def test_duplicate_delivery_writes_one_file_and_finishes_once(api, station_token):
+    task_id = start_async(api, station_token)
+    svc = services()
+    svc.queue.send([{"kind": "export", "task_id": task_id}])     # SQS delivers twice
+    assert sorted(drain(svc)) == ["done", "skipped"]
+    first = task_row(task_id)
+    assert first["status"] == 3 and first["run_count"] == 1
+    # a late third delivery after it finished: nothing changes
+    assert svc.messages.handle(json.dumps({"kind": "export", "task_id": task_id}),
+                               lambda: 10 ** 9) == "skipped"
+    assert task_row(task_id) == first
+    assert exported_keys() == [f"exports/s001/{task_id}/orderdetail.xlsx"]
+    rows = xlsx_rows(download(svc.files.link(exported_keys()[0])))
+    assert len(rows) == 1 + 125
+
+
+def test_two_deliveries_at_once_run_the_export_once(api, station_token):
+    from concurrent.futures import ThreadPoolExecutor
+    task_id = start_async(api, station_token, fmt="csv", n_orders=2000)
+    svc = services()
+    body = json.dumps({"kind": "export", "task_id": task_id})
+    queue_bodies(svc)
+    with ThreadPoolExecutor(2) as pool:      # each thread has its own DB connection
+        outcomes = list(pool.map(lambda _: svc.messages.handle(body, lambda: 10 ** 9), range(2)))
+    assert sorted(outcomes) == ["done", "skipped"]
+    assert task_row(task_id)["run_count"] == 1 and task_row(task_id)["status"] == 3
+    assert exported_keys() == [f"exports/s001/{task_id}/orderdetail.csv"]
+
+
+def test_a_stale_running_export_is_taken_over(api, station_token):
+    task_id = start_async(api, station_token)
+    svc = services()
+    svc.db.run(lambda cur: cur.execute(
+        "UPDATE tbl_async_task SET status=2, run_count=1,"
+        " modify_time=UTC_TIMESTAMP(3) - INTERVAL 1 HOUR WHERE id=%s", (task_id,)))
+    assert drain(svc) == ["done"]
+    assert task_row(task_id)["status"] == 3 and task_row(task_id)["run_count"] == 2
+
+
+def test_a_fresh_running_export_is_left_alone(api, station_token):
+    task_id = start_async(api, station_token)
+    svc = services()
+    svc.db.run(lambda cur: cur.execute(
+        "UPDATE tbl_async_task SET status=2, run_count=1 WHERE id=%s", (task_id,)))
+    assert drain(svc) == ["skipped"]
+    assert task_row(task_id)["status"] == 2 and exported_keys() == []
+
+
+def test_a_run_that_lost_its_claim_leaves_no_file(api, station_token):
+    task_id = start_async(api, station_token, fmt="csv")
+    svc = services_with(export_heartbeat_s=0.0)
+
+    def taken_over() -> int:        # another run claims the task while this one writes
+        svc.db.run(lambda cur: cur.execute(
+            "UPDATE tbl_async_task SET run_count=run_count+1 WHERE id=%s", (task_id,)))
+        return 10 ** 9
+    assert drain(svc, remaining_ms=taken_over) == ["lost"]
+    assert task_row(task_id)["status"] == 2 and exported_keys() == []
+    files = svc.files
+    assert files.s3.list_multipart_uploads(Bucket=files.bucket).get("Uploads", []) == []
+
+
+def test_near_the_deadline_the_export_fails_with_a_reason(api, station_token):
+    task_id = start_async(api, station_token)
+    svc = services_with(export_heartbeat_s=0.0)
+    assert drain(svc, remaining_ms=lambda: 1000) == ["deadline"]
+    row = task_row(task_id)
+    assert row["status"] == 5 and "time limit" in row["reason"]
+    assert exported_keys() == []
+
+
+def test_an_xlsx_too_big_for_the_temp_space_fails_with_a_reason(api, station_token):
+    task_id = start_async(api, station_token, n_orders=200)      # 1000 rows: ~1.7 MB
+    assert drain(services_with(export_tmp_mb=1)) == ["failed"]
+    row = task_row(task_id)
+    assert row["status"] == 5 and "temporary space" in row["reason"] and "CSV" in row["reason"]
+    assert exported_keys() == []
+
+
+def test_large_csv_goes_up_in_several_parts(api, station_token):
+    task_id = start_async(api, station_token, fmt="csv", n_orders=12_000)
+    svc = services_with(export_part_mb=5, export_heartbeat_s=0.0)
+    assert drain(svc) == ["done"]
+    row = task_row(task_id)
+    assert row["status"] == 3 and json.loads(row["result"])["rows"] == 60_000
+    key = exported_keys()[0]
+    head = svc.files.s3.head_object(Bucket=svc.files.bucket, Key=key, PartNumber=1)
+    assert head["PartsCount"] >= 2
+    body = svc.files.s3.get_object(Bucket=svc.files.bucket, Key=key)["Body"].read()
+    rows = csv_rows(body)
+    assert len(rows) == 1 + 60_000 and rows[-1][0] == order_nos(rows)[-1]
+    assert sum(Decimal(r[13]) for r in rows[1:]) > 0
+
+
+def test_seed_orders_adds_exactly_n_lines_five_per_order():
+    db = services().db
+    seeded = seed_orders(db, "s009", 12, until=D(2026, 5, 1), days=30)
+    assert (seeded.orders, seeded.lines) == (3, 12)
+
+    def q(cur: Any) -> list[dict[str, Any]]:
+        cur.execute("SELECT o.order_no, COUNT(*) AS n, MIN(o.order_time) AS t, MIN(o.area) AS area,"
+                    " SUM(l.amount) AS lines_total, MIN(o.total_amount) AS total"
+                    " FROM tbl_order o JOIN tbl_order_line l ON l.order_id = o.id"
+                    " WHERE o.station_id = 's009' GROUP BY o.order_no ORDER BY o.order_no", ())
+        return list(cur.fetchall())
+    orders = db.run(q)
+    assert [o["n"] for o in orders] == [5, 5, 2]
+    assert all(o["lines_total"] == o["total"] > 0 for o in orders)
+    assert all(D(2026, 4, 1) <= o["t"] <= D(2026, 5, 1) and o["area"].endswith("区")
+               for o in orders)
+
+
+# -- station isolation --------------------------------------------------------------------
+def test_another_stations_orders_never_appear(api, token_for):
+    known_orders()
+    rows = csv_rows(sync_file(api, token_for("s002"), query_type=1, format="csv", **MARCH))
+    assert order_nos(rows) == ["SO-X9"]
+    rows = csv_rows(sync_file(api, token_for("s002"), query_type=1, format="csv",
+                              search_text="SO-A", **MARCH))
+    assert order_nos(rows) == []
+
+
+def test_another_stations_time_config_is_not_found(api, token_for):
+    known_orders()
+    status, resp = export(api, token_for("s002"), query_type=2, time_config_id="s001-tc1",
+                          cycle_start_time="2026-02-01 00:00:00",
+                          cycle_end_time="2026-03-31 00:00:00")
+    assert status == 404 and resp["code"] == 40400 and "time_config_id" in resp["msg"]
+
+
+# -- bad input: 4xx and nothing written ---------------------------------------------------
+@pytest.mark.parametrize("params,status_code,fragment", [
+    ({}, 400, "query_type"),
+    ({"query_type": 4, **MARCH}, 400, "query_type"),
+    ({"query_type": "x", **MARCH}, 400, "query_type"),
+    ({"query_type": 1}, 400, "needs start_date, end_date"),
+    ({"query_type": 1, "start_date": "2026-03-01"}, 400, "needs end_date"),
+    ({"query_type": 3, "end_date": "2026-03-01"}, 400, "needs start_date"),
+    ({"query_type": 2, **MARCH}, 400, "needs time_config_id, cycle_start_time, cycle_end_time"),
+    ({"query_type": 2, "time_config_id": "s001-tc1", "cycle_start_time": "2026-03-01 00:00:00"},
+     400, "needs cycle_end_time"),
+    ({"query_type": 1, "start_date": "2026-02-30", "end_date": "2026-03-01"}, 400, "start_date"),
+    ({"query_type": 1, "start_date": "yesterday", "end_date": "2026-03-01"}, 400, "start_date"),
+    ({"query_type": 1, "start_date": "9999-12-31", "end_date": "9999-12-31"}, 400, "between"),
+    ({"query_type": 2, "time_config_id": "s001-tc1", "cycle_start_time": "2026-03-01 25:00:00",
+      "cycle_end_time": "2026-03-02 00:00:00"}, 400, "cycle_start_time"),
+    ({"query_type": 2, "time_config_id": "s001-tc1",
+      "cycle_start_time": "2026-03-01T00:00:00+08:00", "cycle_end_time": "2026-03-02 00:00:00"},
+     400, "time zone"),
+    ({"query_type": 1, "start_date": "2026-03-02", "end_date": "2026-03-01"}, 400,
+     "end_date is before start_date"),
+    ({"query_type": 2, "time_config_id": "s001-tc1", "cycle_start_time": "2026-03-02 00:00:00",
+      "cycle_end_time": "2026-03-01 00:00:00"}, 400, "cycle_end_time is before"),
+    ({"query_type": 2, "time_config_id": "nope", "cycle_start_time": "2026-03-01 00:00:00",
+      "cycle_end_time": "2026-03-02 00:00:00"}, 404, "not found"),
+    ({"query_type": 1, **MARCH, "format": "pdf"}, 400, "format"),
+    ({"query_type": 1, **MARCH, "status": "done"}, 400, "status"),
+    ({"query_type": 1, "start_date": "2025-01-01", "end_date": "2026-01-02"}, 400,
+     "longer than 366 days"),
+    ({"query_type": 2, "time_config_id": "s001-tc1", "cycle_start_time": "2025-01-01 00:00:00",
+      "cycle_end_time": "2026-01-02 00:00:01"}, 400, "longer than 366 days"),
+    ({"query_type": 1, **MARCH, "search_text": "x" * 65}, 400, "search_text"),
+])
+def test_bad_input_is_refused_and_writes_nothing(api, station_token, params, status_code,
+                                                 fragment):
+    known_orders()
+    seeded_orders(21)           # enough orders that a valid request would start a task
+    status, resp = export(api, station_token, **params)
+    assert status == status_code and resp["code"] == {400: 40001, 404: 40400}[status_code]
+    assert fragment in resp["msg"], resp
+    assert count("tbl_async_task") == 0 and exported_keys() == []
+    assert queue_bodies(services()) == []
+
+
+def test_a_full_year_is_accepted(api, station_token):
+    known_orders()
+    status, resp = export(api, station_token, query_type=1, start_date="2026-01-01",
+                          end_date="2027-01-01")
+    assert status == 200 and resp["data"]["async"] == 0
+
+
+def test_without_a_token_it_is_refused(api):
+    status, resp = api.get(URL, {"query_type": 1, **MARCH})
+    assert status == 401
+
+
+# -- through the local runtime: HTTP server, queue, worker process -----------------------
+def test_async_export_end_to_end_through_the_runtime(db_clean, stack_env, monkeypatch,
+                                                     station_token):
+    from tests.integration.engine_helpers import app_runtime
+    from tests.integration.test_flow import http, wait_for
+    dates = seeded_orders(300)
+    with app_runtime(monkeypatch, stack_env, 2, EXPORT_HEARTBEAT_S="0.05") as rt:
+        query = urllib.parse.urlencode({"query_type": 1, "format": "yongyou", **dates})
+        status, resp = http("GET", f"{rt.url}{URL}?{query}", station_token)
+        assert status == 200 and resp["data"]["async"] == 1, resp
+
+        def final():
+            _, got = http("GET", rt.url + resp["data"]["task_url"], station_token)
+            return got["data"] if got["data"]["status"] in (3, 4, 5) else None
+        task = wait_for(final, 60, "the export to finish")
+    assert task["status"] == 3 and task["progress"] == 100 and task["type"] == 1
+    assert task["result"]["rows"] == 1500 and task["result"]["format"] == "yongyou"
+    rows = xlsx_rows(download(task["result"]["link"]))
+    assert rows[0] == [h for h, _ in YONGYOU_COLUMNS] and len(rows) == 1 + 1500
+
+
+# -- repairs by the sweeper's schedule ----------------------------------------------------
+def test_sweep_resends_a_lost_message_and_a_dead_workers_export(api, station_token):
+    lost = start_async(api, station_token, fmt="csv")
+    dead = start_async(api, station_token, fmt="csv")
+    svc = services()
+    queue_bodies(svc)                                   # both messages are lost
+    svc.db.run(lambda cur: cur.execute(
+        "UPDATE tbl_async_task SET modify_time=UTC_TIMESTAMP(3) - INTERVAL 1 HOUR WHERE id=%s",
+        (lost,)))
+    svc.db.run(lambda cur: cur.execute(
+        "UPDATE tbl_async_task SET status=2, run_count=1,"
+        " modify_time=UTC_TIMESTAMP(3) - INTERVAL 1 HOUR WHERE id=%s", (dead,)))
+    assert svc.order_export.sweep() == {"resent": 2, "failed": 0}
+    assert svc.order_export.sweep() == {"resent": 1, "failed": 0}     # dead: until claimed
+    assert sorted(drain(svc)) == ["done", "done", "skipped"]
+    assert (task_row(lost)["status"], task_row(lost)["run_count"]) == (3, 1)
+    assert (task_row(dead)["status"], task_row(dead)["run_count"]) == (3, 2)
+    assert svc.order_export.sweep() == {"resent": 0, "failed": 0}
+
+
+def test_sweep_leaves_fresh_exports_and_fails_one_that_keeps_dying(api, station_token):
+    fresh = start_async(api, station_token, fmt="csv")
+    dying = start_async(api, station_token, fmt="csv")
+    svc = services()
+    svc.db.run(lambda cur: cur.execute(
+        "UPDATE tbl_async_task SET status=2, run_count=%s,"
+        " modify_time=UTC_TIMESTAMP(3) - INTERVAL 1 HOUR WHERE id=%s",
+        (svc.settings.max_chunk_attempts, dying)))
+    assert svc.order_export.sweep() == {"resent": 0, "failed": 1}
+    row = task_row(dying)
+    assert row["status"] == 5 and "stopped 5 times" in row["reason"]
+    assert task_row(fresh)["status"] == 1
+    assert sorted(drain(svc)) == ["done", "skipped"]
