@@ -83,17 +83,18 @@
 
   function clearError() { $("error").hidden = true; }
 
+  // A notice, optionally with a download link; returns the link element.
   function showNotice(text, link) {
     const box = $("notice");
     box.replaceChildren(document.createTextNode(text));
-    if (link) {
-      const a = document.createElement("a");
-      a.href = link;
-      a.textContent = "下载文件";
-      a.setAttribute("download", "");
-      box.append(" ", a);
-    }
     box.hidden = false;
+    if (!safeUrl(link)) return null;
+    const a = document.createElement("a");
+    a.href = link;
+    a.textContent = "下载文件";
+    a.setAttribute("download", "");
+    box.append(" ", a);
+    return a;
   }
 
   // -- API ----------------------------------------------------------------------------
@@ -353,8 +354,8 @@
         query_type: 1, start_date: f.start_date.value, end_date: f.end_date.value,
         format: f.format.value } });
       if (data && data.async === 0 && safeUrl(data.link)) {
-        showNotice("导出完成：", data.link);
-        window.open(data.link, "_blank", "noopener");
+        // The file is an attachment: following its link downloads it and stays here.
+        showNotice("导出完成：", data.link).click();
       } else {
         showNotice("数据较多，已转为后台导出任务，完成后可在下方任务列表下载");
       }

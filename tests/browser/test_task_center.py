@@ -5,16 +5,21 @@ Every wait is Playwright's (auto-waiting locators and expect), bounded by WAIT_M
 """
 from __future__ import annotations
 
+import datetime as dt
 import re
 from urllib.parse import urlencode
 
 import pytest
 from playwright.sync_api import expect
 
+from chalicelib.bootstrap import services
+from infra.local.seed_orders import seed_orders
 from tests.http_client import GatewayClient
 from tests.integration.engine_helpers import app_runtime, seed_shops
 from tests.integration.test_flow import http
+from tests.integration.test_order_export import HEADERS, csv_rows
 
+D = dt.datetime
 REJECT_EVERY = 7          # the fake product center rejects source ids divisible by this
 
 
@@ -231,3 +236,39 @@ def test_cancel_then_retry_to_done(db_clean, stack_env, monkeypatch, station_tok
         expect(row.locator(".retry")).to_be_hidden()
         shot("retried")
         assert not errors, errors
+
+
+def test_order_export_link_and_export_task(stack, station_token, open_page):
+    seed_orders(services().db, "s001", 3 * 5, until=D(2026, 3, 10, 12), days=1)    # 3 orders
+    seed_orders(services().db, "s001", 25 * 5, until=D(2026, 4, 1, 12), days=1)    # 25 orders
+    page, shot, errors = open_page(f"{stack.url}/ui/#" + urlencode({"token": station_token}))
+    page.locator("#export-card summary").click()
+    form = page.locator("#export-form")
+    form.locator("[name=format]").select_option("csv")
+
+    # Few orders: the API answers with a link and the page downloads it at once.
+    form.locator("[name=start_date]").fill("2026-03-09")
+    form.locator("[name=end_date]").fill("2026-03-10")
+    with page.expect_download() as info:
+        form.locator("button[type=submit]").click()
+    rows = csv_rows(open(info.value.path(), "rb").read())
+    assert rows[0] == HEADERS and len(rows) == 1 + 15
+    expect(page.locator("#notice")).to_contain_text("导出完成")
+    expect(page.locator("li.task")).to_have_count(0)
+
+    # More: an export task shows up, runs on a worker and offers its file.
+    form.locator("[name=start_date]").fill("2026-03-31")
+    form.locator("[name=end_date]").fill("2026-04-01")
+    form.locator("button[type=submit]").click()
+    expect(page.locator("#notice")).to_contain_text("已转为后台导出任务")
+    row = page.locator("li.task")
+    expect(row).to_have_count(1)
+    expect(row.locator(".type")).to_have_text("导出")
+    expect(row.locator(".status")).to_have_text("已经完成")
+    expect(row.locator(".percent")).to_have_text("100%")
+    with page.expect_download() as info:
+        row.locator(".result-link").click()
+    rows = csv_rows(open(info.value.path(), "rb").read())
+    assert rows[0] == HEADERS and len(rows) == 1 + 125
+    shot("export")
+    assert not errors, errors
