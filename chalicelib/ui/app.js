@@ -231,8 +231,10 @@
     reason.textContent = task.reason || "";
     reason.hidden = !task.reason;
     const cancelledItems = Number(counts.cancelled) || 0;
-    li.querySelector(".counts").textContent =
-      `共 ${counts.total} 项 · 成功 ${counts.succeeded} · 失败 ${counts.failed}` +
+    // Tasks that do not count items one by one (an export) show their total only.
+    const counted = counts.succeeded + counts.failed + cancelledItems > 0 || task.type !== 1;
+    li.querySelector(".counts").textContent = `共 ${counts.total} 项` +
+      (counted ? ` · 成功 ${counts.succeeded} · 失败 ${counts.failed}` : "") +
       (cancelledItems ? ` · 已取消 ${cancelledItems}` : "");
     li.querySelector(".time").textContent =
       `创建于 ${task.create_time || "-"}` + (task.run_count > 1 ? ` · 第 ${task.run_count} 次执行` : "");
