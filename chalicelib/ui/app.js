@@ -76,9 +76,14 @@
   }
 
   // -- messages -----------------------------------------------------------------------
-  function showError(msg) {
+  // An action's error stays until the next action succeeds; a failed poll's error goes
+  // with the next poll that works.
+  let errorFromPoll = false;
+
+  function showError(msg, fromPoll = false) {
     $("error").textContent = msg;
     $("error").hidden = false;
+    errorFromPoll = fromPoll;
   }
 
   function clearError() { $("error").hidden = true; }
@@ -159,14 +164,15 @@
     try {
       const data = await api("GET", "task/list");
       render(data.tasks);
+      $("tasks").dataset.loads = Number($("tasks").dataset.loads || 0) + 1;   // loads so far
       $("more").hidden = data.tasks.length < data.limit;
       $("more").textContent = `仅显示最新的 ${data.limit} 个任务；隐藏已结束的任务可查看更早的任务`;
-      if (userAction) clearError();
+      if (errorFromPoll) clearError();
       schedule(data.finish);
     } catch (e) {
       if (!(e instanceof ApiError)) throw e;
       if (token()) {
-        showError(e.message);
+        showError(e.message, true);
         schedule(true);
       }
     } finally {

@@ -161,7 +161,12 @@ def test_phone_width_login_box_and_api_errors(stack, station_token, internal_key
     form.locator("[name=target_shop_id]").fill(str(body["target_shop_id"]))
     form.locator("button[type=submit]").click()
     expect(page.locator("#error")).to_have_text(answer["msg"])
+    expect(page.locator("#error")).to_be_visible()
     expect(page.locator("li.task")).to_have_count(0)
+    loads = int(page.locator("#tasks").get_attribute("data-loads"))
+    page.locator("#refresh").click()                 # a list load does not clear it
+    expect(page.locator("#tasks")).not_to_have_attribute("data-loads", str(loads))
+    expect(page.locator("#error")).to_be_visible()
 
     # A task from a worker-side process (internal API) with hostile text and links: shown
     # as text, and only the http(s) link is offered.
