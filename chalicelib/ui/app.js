@@ -192,7 +192,8 @@
         li.dataset.taskId = task.task_id;
         li.querySelector(".cancel").addEventListener("click", () => cancelTask(task.task_id));
         li.querySelector(".retry").addEventListener("click", () => retryTask(task.task_id));
-        li.querySelector(".hide").addEventListener("click", () => hideTasks([task.task_id]));
+        li.querySelector(".hide").addEventListener("click",
+          (event) => hideTasks([task.task_id], event.currentTarget));
         tasksById.set(task.task_id, li);
       }
       update(li, task);
@@ -285,12 +286,12 @@
     });
   }
 
-  function hideTasks(ids) {
+  function hideTasks(ids, button) {
     if (!ids.length) {
       showNotice("没有已结束的任务可隐藏");
       return Promise.resolve();
     }
-    return act($("hide-finished"), async () => {
+    return act(button, async () => {
       await api("POST", "task/clear_show", { body: { task_ids: ids } });
       showNotice(`已隐藏 ${ids.length} 个任务`);
     });
@@ -387,7 +388,8 @@
     });
     $("logout").addEventListener("click", () => logout());
     $("refresh").addEventListener("click", () => refresh(true));
-    $("hide-finished").addEventListener("click", () => hideTasks(finishedIds()));
+    $("hide-finished").addEventListener("click",
+      (event) => hideTasks(finishedIds(), event.currentTarget));
     $("copy-form").addEventListener("submit", submitCopy);
     $("export-form").addEventListener("submit", submitExport);
     document.addEventListener("visibilitychange", () => {

@@ -145,6 +145,7 @@ def test_phone_width_login_box_and_api_errors(stack, station_token, internal_key
     page.locator("#token").fill(forged)
     page.locator("#login-form button").click()
     expect(page.locator("#error")).to_have_text(refused["msg"])
+    expect(page.locator("#error")).to_be_visible()
     expect(page.locator("#login")).to_be_visible()
 
     page.locator("#token").fill(station_token)
@@ -240,6 +241,9 @@ def test_cancel_then_retry_to_done(db_clean, stack_env, monkeypatch, station_tok
         expect(row.locator(".cancelled")).to_be_hidden()
         expect(row.locator(".retry")).to_be_hidden()
         shot("retried")
+        row.locator(".hide").click()                     # the task's own 隐藏 button
+        expect(row).to_have_count(0)
+        assert listed(rt, station_token) == []
         assert not errors, errors
 
 
