@@ -6,8 +6,8 @@ chalicelib (api/* for HTTP, service/* for work) through the composition root.
 from chalice import Chalice, Rate
 
 from chalicelib import observability
-from chalicelib.api import (auth, copy_views, internal_views, order_export_views, task_views,
-                           ui_views)
+from chalicelib.api import (auth, copy_views, internal_views, order_export_views,
+                            order_import_views, task_views, ui_views)
 from chalicelib.api.http import endpoint
 from chalicelib.bootstrap import services
 from chalicelib.config import get_settings
@@ -64,6 +64,12 @@ def task_retry():
 @endpoint
 def product_copy_task():
     return copy_views.create_copy_task(app.current_request, services())
+
+
+@app.route("/station/order/batch/submit", methods=["POST"], authorizer=station_auth)
+@endpoint
+def order_batch_submit():
+    return order_import_views.submit_order_batch(app.current_request, services())
 
 
 @app.route("/station/sales_analysis/orderdetail", methods=["GET"], authorizer=station_auth)

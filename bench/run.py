@@ -13,6 +13,7 @@ process per concurrent Lambda instance). Each figure is the median of RUNS runs.
     copy_zero_latency_ratio        engine items/s / bare items/s (each run paired)
     fairness_small_task_s          1-item task created while a 100,000-item task fills every worker
     create_100k_ms                 handler time to create a 100,000-item task
+    import_10k_rows_s              10,000-row order batch submit, request to task final (bench/orders_import.py)
     export_1m_{csv,xlsx}_s, …      order export figures (bench/orders_export.py, --only orders_export)
 """
 from __future__ import annotations
@@ -225,8 +226,10 @@ def copy_section(bench: Bench, results: dict[str, Any]) -> None:
 
 # name -> fn(bench, results): each section adds its figures to results.
 from bench.orders_export import export_section  # noqa: E402
+from bench.orders_import import import_section  # noqa: E402
 
-SECTIONS = {"copy": copy_section, "orders_export": export_section}
+SECTIONS = {"copy": copy_section, "orders_export": export_section,
+            "orders_import": import_section}
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -14,7 +14,7 @@ from chalicelib.adapters.db import Database
 from chalicelib.adapters.product_center import ProductCenterClient, RateLimiter
 from chalicelib.config import Settings, get_runtime_settings, get_settings
 from chalicelib.observability import timings
-from chalicelib.service import copy_tasks
+from chalicelib.service import copy_tasks, order_import
 from chalicelib.service.control import TaskControl
 from chalicelib.service.dead_letters import DeadLetters
 from chalicelib.service.engine import Engine
@@ -57,7 +57,8 @@ class Services:
 
     @cached_property
     def engine(self) -> Engine:
-        processors = {copy_tasks.TASK_NAME: copy_tasks.CopyProcessor(self.product_center)}
+        processors = {copy_tasks.TASK_NAME: copy_tasks.CopyProcessor(self.product_center),
+                      order_import.TASK_NAME: order_import.OrderImportProcessor()}
         return Engine(self.db, self.queue, self.files, self.settings, processors)
 
     @cached_property
@@ -90,6 +91,12 @@ class Services:
     def copy_tasks(self) -> copy_tasks.CopyTaskService:
         return copy_tasks.CopyTaskService(self.tasks, self.engine,
                                           max_items=self.settings.max_copy_items)
+
+    @cached_property
+    def order_import(self) -> order_import.OrderImportService:
+        return order_import.OrderImportService(self.tasks, self.engine,
+                                               max_rows=self.settings.order_import_max_rows,
+                                               part_rows=self.settings.chunk_size)
 
     @cached_property
     def order_export(self) -> OrderExportService:

@@ -49,6 +49,8 @@ class Settings:
     outcome_batch_size: int = 200
     outcome_flush_ms: int = 250
     max_copy_items: int = 100_000
+    # Order batch submit: most orders (rows of order_data) in one batch.
+    order_import_max_rows: int = 10_000
     # Links and listing.
     link_ttl_seconds: int = 900
     list_default_limit: int = 20

@@ -18,6 +18,7 @@ from chalicelib.api.schemas import (InternalAdd, InternalFinish, InternalRef, In
                                     TaskGetQuery, TaskIdsBody, TaskListQuery, TaskRetryBody)
 from chalicelib.api.ui_views import ASSET_NAMES
 from chalicelib.service.copy_tasks import CopyTaskRequest
+from chalicelib.service.order_import import OrderBatchSubmit
 from chalicelib.service.order_export import OrderDetailQuery
 
 BEARER, INTERNAL_KEY, NO_AUTH = "bearer", "internal_key", None
@@ -71,6 +72,10 @@ OPERATIONS: dict[tuple[str, str], Operation] = {
     ("/station/product/copy_task", "POST"): Operation(
         "Copy products (by id or by filter) from one shop to another of the same station.",
         BEARER, body=CopyTaskRequest, errors=(40002, 40400, 41300)),
+    ("/station/order/batch/submit", "POST"): Operation(
+        "Import a batch of orders: an import task (type 0) checks and inserts each row;"
+        " bad rows are reported by row number (docs/imports.md).",
+        BEARER, body=OrderBatchSubmit, errors=(40002, 40400, 41300)),
     ("/station/sales_analysis/orderdetail", "GET"): Operation(
         "Export order lines: at most 20 matching orders answer {async: 0, link}, more start an"
         " export task and answer {async: 1, task_url}.", BEARER, query=OrderDetailQuery,

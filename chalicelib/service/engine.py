@@ -27,7 +27,8 @@ from chalicelib.domain.task import CANCELLED_REASON, TaskStatus, progress_percen
 from chalicelib.observability import logger, metrics
 from chalicelib.service.finalize import finalize_task
 from chalicelib.service.messages import MalformedMessage
-from chalicelib.service.tasks import Created, NewTask, TaskService, mark_running
+from chalicelib.service.tasks import (Created, NewTask, OnCreated, TaskService,
+                                      mark_running)
 
 
 @dataclass(frozen=True)
@@ -42,6 +43,22 @@ class ItemProcessor(Protocol):
                 items: Sequence[tuple[int, int]]) -> list[WorkItem]: ...
 
     def process(self, task_id: int, item: WorkItem) -> DetailOutcome | None: ...
+
+
+class BatchProcessor(Protocol):
+    """A processor whose work is database writes: the engine hands it a batch of items
+    inside the very transaction that records their outcomes under the chunk's lease, so
+    the writes and the outcomes commit together or not at all (a worker whose lease was
+    taken over rolls its writes back). Runs on the worker's own thread, no pool."""
+    def prepare(self, cur: Any, task: dict[str, Any], task_input: dict[str, Any],
+                items: Sequence[tuple[int, int]]) -> list[WorkItem]: ...
+
+    def process_batch(self, cur: Any, task_id: int, items: Sequence[WorkItem]
+                      ) -> list[DetailOutcome]: ...
+
+
+class _LeaseLost(Exception):
+    """Raised inside a batch transaction to roll it back: another worker owns the chunk."""
 
 
 def chunk_message(task_id: int, seq: int) -> dict[str, Any]:
@@ -66,6 +83,12 @@ def record(cur: Any, task_id: int, seq: int, token: str, lease_s: int,
     return counts
 
 
+def _item_metrics(outcomes: Sequence[DetailOutcome]) -> None:
+    ok = sum(1 for o in outcomes if o.outcome == Outcome.SUCCEEDED)
+    metrics.add_metric(name="ItemsSucceeded", unit="Count", value=ok)
+    metrics.add_metric(name="ItemsFailed", unit="Count", value=len(outcomes) - ok)
+
+
 def settle_rest(cur: Any, task_id: int, seq: int, token: str, lease_s: int,
                 outcome: Outcome, reason: str) -> int:
     """Give every item of a leased chunk that has no outcome yet `outcome` with `reason`."""
@@ -79,7 +102,7 @@ def settle_rest(cur: Any, task_id: int, seq: int, token: str, lease_s: int,
 
 class Engine:
     def __init__(self, db: Database, work_queue: WorkQueue, files: FileStore, settings: Settings,
-                 processors: dict[str, ItemProcessor]):
+                 processors: dict[str, ItemProcessor | BatchProcessor]):
         self.db = db
         self.queue = work_queue
         self.files = files
@@ -88,13 +111,17 @@ class Engine:
         self._pool: ThreadPoolExecutor | None = None
 
     # -- creation --------------------------------------------------------------------
-    def create_task(self, tasks: TaskService, new: NewTask, item_ids: Sequence[int]) -> Created:
-        """Store task + chunk plan in one transaction, then send the first window."""
+    def create_task(self, tasks: TaskService, new: NewTask, item_ids: Sequence[int],
+                    on_created: OnCreated | None = None) -> Created:
+        """Store task + chunk plan (+ whatever `on_created` writes) in one transaction,
+        then send the first window."""
         plan = plan_chunks(item_ids, self.settings.chunk_size)
         queued: list[int] = []
 
         def store_plan(cur: Any, task_id: int) -> None:
             queued[:] = chunk_repo.insert_plan(cur, task_id, plan, self.settings.chunk_window)
+            if on_created is not None:
+                on_created(cur, task_id)
         created = tasks.create(new, on_created=store_plan)
         if created.created:
             self._send(created.task["id"], queued)
@@ -176,7 +203,8 @@ class Engine:
             state = "cancelled"
         elif claim.attempts > self.settings.max_chunk_attempts:
             self._settle(task_id, seq, token, Outcome.FAILED,
-                         f"gave up after {claim.attempts - 1} attempts: downstream unavailable")
+                         f"gave up after {claim.attempts - 1} attempts: the item could not be"
+                         " processed (downstream or database unavailable)")
             return self._complete(task_id, seq, token, remaining_ms)
         else:
             started = time.monotonic()
@@ -226,6 +254,8 @@ class Engine:
         """
         if not claim.work:
             return "complete"
+        if hasattr(claim.processor, "process_batch"):
+            return self._execute_batches(task_id, seq, token, claim, remaining_ms)
         processor, settings = claim.processor, self.settings
         run = _ChunkRun(iter(claim.work), max(1, min(settings.chunk_threads, len(claim.work))),
                         settings.outcome_batch_size)
@@ -265,6 +295,35 @@ class Engine:
             return "deadline"
         return "unavailable" if run.left_pending else "complete"
 
+    def _execute_batches(self, task_id: int, seq: int, token: str, claim: "Claim",
+                         remaining_ms: Callable[[], int]) -> str:
+        """A BatchProcessor's chunk: one transaction per batch of OUTCOME_BATCH_SIZE items,
+        holding the processor's writes, the outcomes and the task's counters (all rolled
+        back if the lease is lost). Returns "complete", "deadline", "cancelled" or
+        "lease_lost", as _execute does."""
+        size = self.settings.outcome_batch_size
+        for start in range(0, len(claim.work), size):
+            if remaining_ms() < self.settings.deadline_margin_ms:
+                return "deadline"
+            items = claim.work[start:start + size]
+
+            def tx(cur: Any) -> tuple[dict[str, Any], list[DetailOutcome]]:
+                outcomes = claim.processor.process_batch(cur, task_id, items)
+                counts = record(cur, task_id, seq, token, self.settings.lease_seconds, outcomes)
+                if counts is None:
+                    raise _LeaseLost()
+                return counts, outcomes
+            try:
+                counts, outcomes = self.db.run(tx)
+            except _LeaseLost:
+                logger.warning("lease lost; another worker owns the chunk",
+                               extra={"task_id": task_id, "chunk": seq})
+                return "lease_lost"
+            _item_metrics(outcomes)
+            if counts["cancelled"]:
+                return "cancelled"
+        return "complete"
+
     def _flush(self, task_id: int, seq: int, token: str, batch: list[DetailOutcome]) -> str:
         """Record a batch: "ok", "cancelled" (recorded; the task was cancelled meanwhile)
         or "lease_lost" (nothing recorded: another worker owns the chunk)."""
@@ -274,9 +333,7 @@ class Engine:
             logger.warning("lease lost; another worker owns the chunk",
                            extra={"task_id": task_id, "chunk": seq})
             return "lease_lost"
-        ok = sum(1 for o in batch if o.outcome == Outcome.SUCCEEDED)
-        metrics.add_metric(name="ItemsSucceeded", unit="Count", value=ok)
-        metrics.add_metric(name="ItemsFailed", unit="Count", value=len(batch) - ok)
+        _item_metrics(batch)
         return "cancelled" if counts["cancelled"] else "ok"
 
     def _settle(self, task_id: int, seq: int, token: str, outcome: Outcome, reason: str) -> None:
@@ -330,7 +387,7 @@ class Engine:
 
 @dataclass(frozen=True)
 class Claim:
-    processor: ItemProcessor | None
+    processor: ItemProcessor | BatchProcessor | None
     work: list[WorkItem]
     attempts: int
     cancelled: bool = False

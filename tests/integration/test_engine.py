@@ -182,7 +182,7 @@ def test_downstream_down_retries_then_fails_items_with_a_reason(db_clean, produc
     assert svc.engine.run_chunk(task["id"], 0, lambda: 10 ** 9) == "complete"
     row = raw_row(task["id"])
     assert row["status"] == TaskStatus.FAILED
-    assert all("downstream unavailable" in d["reason"] for d in details(task["id"]))
+    assert all("downstream or database unavailable" in d["reason"] for d in details(task["id"]))
 
 
 def test_large_task_creation_writes_chunk_rows_not_detail_rows(db_clean):

@@ -1,0 +1,289 @@
+"""Order batch import (POST /station/order/batch/submit): creation and the per-row work.
+
+Creation checks only the envelope (fields, row count, the station's operation cycle) and
+stores, in one transaction, the task, a chunk plan over its row numbers (1-based) and the
+raw rows in parts of the chunk size (tbl_order_import_part); no order is inserted in the
+request. The worker validates each row of its chunk and
+inserts the good ones with their lines, a batch of rows per transaction that also records
+their outcomes under the chunk's lease (the engine's BatchProcessor hook). A bad row fails
+with "row N: <field> <problem>"; the task ends 3, 4 or 5 with the usual error report.
+
+Idempotency: an order remembers its import task and row (tbl_order's unique import-row
+key), so a re-delivered or re-run chunk never inserts an order twice.
+"""
+from __future__ import annotations
+
+import datetime as dt
+import json
+from dataclasses import dataclass
+from decimal import ROUND_HALF_UP, Decimal
+from typing import Annotated, Any, Optional, Sequence
+
+from pydantic import (BaseModel, BeforeValidator, ConfigDict, Field, StrictStr, ValidationError,
+                      WithJsonSchema, model_validator)
+
+from chalicelib.adapters import order_import_repo, order_repo
+from chalicelib.adapters.chunk_repo import DetailOutcome, Outcome, utcnow
+from chalicelib.adapters.order_import_repo import NewOrder, NewOrderLine
+from chalicelib.domain.task import TaskType
+from chalicelib.errors import InvalidInput, NotFound, TooLarge
+from chalicelib.service.engine import Engine, WorkItem
+from chalicelib.service.tasks import Created, NewTask, TaskService
+
+TASK_NAME = "order_import"
+BUSINESS_NAME = "订单批量导入"
+BUSINESS_ID = 3002
+DATETIME_FORMAT = "%Y-%m-%d %H:%M:%S"
+MAX_LINES = 200                       # lines per order
+NEW_ORDER_STATUS = 1                  # 待确认 (the export's status labels)
+LOCAL_TIME = dt.timezone(dt.timedelta(hours=8))   # China Standard Time: no DST
+_CENT = Decimal("0.01")
+_MAX_AMOUNT = Decimal("999999999999.99")          # DECIMAL(14, 2)
+
+
+def _datetime(value: Any) -> dt.datetime:
+    if isinstance(value, str):
+        try:
+            parsed = dt.datetime.strptime(value.strip(), DATETIME_FORMAT)
+        except ValueError:
+            pass
+        else:
+            if parsed.year >= 1970:
+                return parsed
+    raise ValueError("must be 'YYYY-MM-DD HH:MM:SS'")
+
+
+def Text(lo: int, hi: int) -> Any:
+    return Annotated[StrictStr, Field(min_length=lo, max_length=hi)]
+
+
+def Code(lo: int, hi: int) -> Any:
+    """A code; spreadsheet cells often hold codes as numbers (customer_id 1001, sku 20031)."""
+    return Annotated[str, Field(min_length=lo, max_length=hi, coerce_numbers_to_str=True)]
+
+
+DateTimeText = Annotated[dt.datetime, BeforeValidator(_datetime), WithJsonSchema(
+    {"type": "string", "pattern": r"^\d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2}$",
+     "examples": ["2026-11-28 08:00:00"]})]
+
+
+class OrderLineRow(BaseModel):
+    model_config = ConfigDict(extra="ignore", str_strip_whitespace=True)
+    sku: Code(1, 64)
+    name: Text(1, 255)
+    unit: Text(0, 16) = ""
+    quantity: Annotated[Decimal, Field(gt=0, max_digits=12, decimal_places=2)]
+    unit_price: Annotated[Decimal, Field(ge=0, max_digits=12, decimal_places=2)]
+
+
+class OrderRow(BaseModel):
+    """One element of order_data: an order with its lines (docs/imports.md)."""
+    model_config = ConfigDict(extra="ignore", str_strip_whitespace=True)
+    customer_name: Text(1, 128)
+    customer_id: Code(0, 32) = ""
+    address: Text(0, 255) = ""
+    area: Text(0, 64) = ""
+    receive_time: DateTimeText
+    order_time: Optional[DateTimeText] = None
+    remark: Text(0, 255) = ""
+    lines: Annotated[list[OrderLineRow], Field(min_length=1, max_length=MAX_LINES)]
+
+    @model_validator(mode="after")
+    def _check(self) -> "OrderRow":
+        if self.order_time is not None and self.receive_time < self.order_time:
+            raise ValueError("receive_time is before order_time")
+        if sum((amount(line) for line in self.lines), Decimal(0)) > _MAX_AMOUNT:
+            raise ValueError(f"total amount exceeds {_MAX_AMOUNT}")
+        return self
+
+
+def _row_schema() -> dict[str, Any]:
+    """OrderRow's JSON schema with its line schema inlined (for order_data's items)."""
+    schema = OrderRow.model_json_schema()
+    line = schema.pop("$defs")["OrderLineRow"]
+    schema["properties"]["lines"]["items"] = line
+    return schema
+
+
+class OrderBatchSubmit(BaseModel):
+    """Body of POST /station/order/batch/submit (the seed's fields)."""
+    model_config = ConfigDict(extra="ignore", str_strip_whitespace=True)
+    task_id: Annotated[StrictStr, Field(min_length=1, max_length=64,
+                                        description="the caller's task id (user_task_id)")]
+    time_config_id: Annotated[StrictStr, Field(min_length=1, max_length=32,
+                                               description="operation cycle (运营周期) id")]
+    order_data: Annotated[list[Any], Field(description="orders, one per row; each an OrderRow"
+                                                       " (checked per row by the worker)",
+                                           json_schema_extra=lambda s: s.update(
+                                               items=_row_schema()))]
+    file_name: Annotated[StrictStr, Field(min_length=1, max_length=255)]
+
+
+def amount(line: OrderLineRow) -> Decimal:
+    return (line.quantity * line.unit_price).quantize(_CENT, rounding=ROUND_HALF_UP)
+
+
+def order_no(task_id: int, row_no: int) -> str:
+    """Deterministic, so a re-run row gets the same number: I<task id>-<row no>."""
+    return f"I{task_id}-{row_no}"
+
+
+def cycle_start(time_config: dict[str, Any], order_time: dt.datetime) -> dt.datetime:
+    """Start of the operation cycle an order placed at `order_time` belongs to: the latest
+    daily boundary (the config's cycle_start time of day) at or before it."""
+    start = time_config["cycle_start"]          # pymysql gives TIME as a timedelta
+    offset = start if isinstance(start, dt.timedelta) else dt.timedelta(
+        hours=start.hour, minutes=start.minute, seconds=start.second)
+    day = (order_time - offset).date()
+    return dt.datetime.combine(day, dt.time()) + offset
+
+
+def _where(loc: Sequence[Any]) -> str:
+    out = ""
+    for part in loc:
+        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
+    return out
+
+
+_PHRASES = {
+    "missing": "is required",
+    "greater_than": "must be > {gt}",
+    "greater_than_equal": "must be >= {ge}",
+    "model_type": "must be an object",
+    "model_attributes_type": "must be an object",
+    "string_type": "must be a string",
+    "list_type": "must be a list",
+    "string_too_short": "must have at least {min_length} character(s)",
+    "string_too_long": "must have at most {max_length} characters",
+    "too_short": "must have at least {min_length} item(s)",
+    "too_long": "must have at most {max_length} items",
+    "decimal_type": "must be a number",
+    "decimal_parsing": "must be a number",
+    "finite_number": "must be a finite number",
+    "decimal_max_places": "must have at most {decimal_places} decimal places",
+    "decimal_max_digits": "must have at most {max_digits} digits",
+}
+
+
+def _problem(err: dict[str, Any]) -> str:
+    phrase = _PHRASES.get(err["type"])
+    if phrase is not None:
+        try:
+            return phrase.format(**(err.get("ctx") or {}))
+        except KeyError:
+            pass
+    msg = str(err.get("msg", "is invalid")).removeprefix("Value error, ")
+    return msg[:1].lower() + msg[1:]
+
+
+def row_reason(row_no: int, err: ValidationError) -> str:
+    parts = []
+    for e in err.errors(include_url=False):
+        where = _where(e.get("loc", ()))
+        parts.append(f"{where} {_problem(e)}" if where else _problem(e))
+    return f"row {row_no}: " + "; ".join(parts)
+
+
+def to_new_order(task_id: int, row_no: int, row: OrderRow, time_config: dict[str, Any],
+                 default_order_time: dt.datetime) -> NewOrder:
+    order_time = row.order_time or default_order_time
+    lines = [NewOrderLine(sku=ln.sku, name=ln.name, unit=ln.unit, quantity=ln.quantity,
+                          unit_price=ln.unit_price, amount=amount(ln)) for ln in row.lines]
+    return NewOrder(row_no=row_no, order_no=order_no(task_id, row_no),
+                    customer_id=row.customer_id, customer_name=row.customer_name,
+                    address=row.address, area=row.area, status=NEW_ORDER_STATUS,
+                    order_time=order_time, receive_time=row.receive_time,
+                    time_config_id=time_config["id"],
+                    cycle_start=cycle_start(time_config, order_time),
+                    total_amount=sum((ln.amount for ln in lines), Decimal(0)),
+                    remark=row.remark, lines=lines)
+
+
+class OrderImportService:
+    def __init__(self, tasks: TaskService, engine: Engine, *, max_rows: int, part_rows: int):
+        self.tasks = tasks
+        self.engine = engine
+        self.max_rows = max_rows
+        self.part_rows = part_rows
+
+    def submit(self, station_id: str, req: OrderBatchSubmit) -> Created:
+        rows = len(req.order_data)
+        if rows == 0:
+            raise InvalidInput("order_data: give at least one order")
+        if rows > self.max_rows:
+            raise TooLarge(f"order_data: at most {self.max_rows} orders per batch, got {rows}")
+        found = self.tasks.db.run(
+            lambda cur: order_repo.time_config(cur, station_id, req.time_config_id))
+        if found is None:
+            raise NotFound(f"time_config_id: operation cycle {req.time_config_id!r} not found")
+        # The rows go to tbl_order_import_part with the task; its input stays small.
+        size = self.part_rows
+        parts = [(n, start + 1, len(req.order_data[start:start + size]),
+                  json.dumps(req.order_data[start:start + size], ensure_ascii=False,
+                             separators=(",", ":")))
+                 for n, start in enumerate(range(0, rows, size))]
+        task_input = {"time_config_id": req.time_config_id, "file_name": req.file_name,
+                      "rows": rows, "part_rows": size}
+        new = NewTask(station_id=station_id, name=TASK_NAME, type=int(TaskType.IMPORT),
+                      input=task_input, user_task_id=req.task_id, repeat=False,
+                      business_id=BUSINESS_ID, business_name=BUSINESS_NAME, total_items=rows)
+        return self.engine.create_task(
+            self.tasks, new, range(1, rows + 1),
+            on_created=lambda cur, task_id: order_import_repo.insert_parts(cur, task_id, parts))
+
+
+@dataclass(frozen=True)
+class _Batch:
+    """What every row of a chunk shares."""
+    station_id: str
+    time_config: dict[str, Any] | None
+    time_config_id: str
+    default_order_time: dt.datetime
+
+
+class OrderImportProcessor:
+    """The engine's BatchProcessor for order_import tasks: items are row numbers."""
+
+    def prepare(self, cur: Any, task: dict[str, Any], task_input: dict[str, Any],
+                items: Sequence[tuple[int, int]]) -> list[WorkItem]:
+        tc_id = task_input["time_config_id"]
+        shared = _Batch(station_id=task["station_id"],
+                        time_config=order_repo.time_config(cur, task["station_id"], tc_id),
+                        time_config_id=tc_id,
+                        default_order_time=task["creat_time"].replace(tzinfo=dt.timezone.utc)
+                        .astimezone(LOCAL_TIME).replace(tzinfo=None, microsecond=0))
+        size = task_input["part_rows"]
+        row_nos = [row_no for _, row_no in items]
+        rows: dict[int, Any] = {}
+        for part in order_import_repo.parts_between(cur, task["id"], (min(row_nos) - 1) // size,
+                                                    (max(row_nos) - 1) // size):
+            rows.update(enumerate(json.loads(part["rows_json"]), start=part["first_row"]))
+        return [WorkItem(seq=seq, item_id=row_no, payload=(shared, rows[row_no]))
+                for seq, row_no in items]
+
+    def process_batch(self, cur: Any, task_id: int, items: Sequence[WorkItem]
+                      ) -> list[DetailOutcome]:
+        failed: list[DetailOutcome] = []
+        good: list[tuple[WorkItem, NewOrder]] = []
+        shared: _Batch | None = None
+        for item in items:
+            shared, raw = item.payload
+            if shared.time_config is None:
+                failed.append(DetailOutcome(item.seq, item.item_id, Outcome.FAILED, reason=(
+                    f"row {item.item_id}: operation cycle {shared.time_config_id!r}"
+                    " no longer exists")))
+                continue
+            try:
+                row = OrderRow.model_validate(raw)
+            except ValidationError as err:
+                failed.append(DetailOutcome(item.seq, item.item_id, Outcome.FAILED,
+                                            reason=row_reason(item.item_id, err)))
+                continue
+            good.append((item, to_new_order(task_id, item.item_id, row, shared.time_config,
+                                            shared.default_order_time)))
+        ids = order_import_repo.insert_orders(cur, shared.station_id, task_id,
+                                              [order for _, order in good], utcnow()) \
+            if good else {}
+        succeeded = [DetailOutcome(item.seq, item.item_id, Outcome.SUCCEEDED,
+                                   target_id=ids[item.item_id]) for item, _ in good]
+        return sorted(failed + succeeded, key=lambda o: o.seq)
