@@ -6,7 +6,7 @@ VENV   ?= .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed-$(shell cat requirements.txt requirements-dev.txt | md5sum | cut -c1-12)
 
-.PHONY: cli deploy package-check test-localstack fuzz run test test-faults test-unit test-integration bench migrate clean deps seed-orders
+.PHONY: cli deploy package-check test-localstack fuzz run test test-faults test-unit test-integration test-browser bench migrate clean deps seed-orders
 
 deps: $(STAMP)
 
@@ -35,6 +35,10 @@ test-unit: deps
 ## make test-faults: only the fault tests (worker kills, duplicate delivery, sweepers)
 test-faults: deps
 	$(PY) -m pytest -m faults
+
+## make test-browser: the task center page in headless chromium (also in make test)
+test-browser: deps
+	$(PY) -m pytest tests/browser
 
 ## make package-check: chalice package (dev, prod) + cfn-lint + worker limits
 package-check: deps

@@ -7,7 +7,7 @@ from chalice import Chalice, Rate
 
 from chalicelib import observability
 from chalicelib.api import (auth, copy_views, internal_views, order_export_views,
-                            order_import_views, task_views)
+                            order_import_views, task_views, ui_views)
 from chalicelib.api.http import endpoint
 from chalicelib.bootstrap import services
 from chalicelib.config import get_settings
@@ -92,6 +92,19 @@ def internal_task(action):
 def openapi_spec():
     from chalicelib.api.openapi import build_spec
     return build_spec()
+
+
+# -- task center page (static files, no auth: the page logs in with the station token) ---
+@app.route("/ui", methods=["GET"])
+@endpoint
+def ui_index():
+    return ui_views.index(app.current_request)
+
+
+@app.route("/ui/{asset}", methods=["GET"])
+@endpoint
+def ui_asset(asset):
+    return ui_views.asset(asset)
 
 
 # -- background work ----------------------------------------------------------------------

@@ -16,6 +16,7 @@ from pydantic import BaseModel
 from chalicelib.api.internal_views import ACTIONS
 from chalicelib.api.schemas import (InternalAdd, InternalFinish, InternalRef, InternalUpdate,
                                     TaskGetQuery, TaskIdsBody, TaskListQuery, TaskRetryBody)
+from chalicelib.api.ui_views import ASSET_NAMES
 from chalicelib.service.copy_tasks import CopyTaskRequest
 from chalicelib.service.order_import import OrderBatchSubmit
 from chalicelib.service.order_export import OrderDetailQuery
@@ -47,6 +48,7 @@ class Operation:
     path_enum: tuple[str, ...] = ()                 # allowed values of the {…} path segment
     errors: tuple[int, ...] = ()                    # codes beyond the ones every route has
     raw_data: bool = False                          # the response is not the envelope
+    media_type: str = ""                            # a non-JSON response (the page's files)
 
 
 OPERATIONS: dict[tuple[str, str], Operation] = {
@@ -82,6 +84,14 @@ OPERATIONS: dict[tuple[str, str], Operation] = {
         "Worker-side task API: add, get, start, finish or update a task of a named station.",
         INTERNAL_KEY, body_one_of=(InternalAdd, InternalRef, InternalFinish, InternalUpdate),
         path_enum=ACTIONS, errors=(40002, 40300, 40400, 40900)),
+    # The task center page: static files, not API operations, but described (and fuzzed)
+    # like every route so the spec and the routes stay one set.
+    ("/ui", "GET"): Operation(
+        "The task center page (HTML); /ui redirects to ui/, which serves it.", NO_AUTH,
+        media_type="text/html"),
+    ("/ui/{asset}", "GET"): Operation(
+        "A file of the task center page; only the listed names exist.", NO_AUTH,
+        path_enum=ASSET_NAMES, errors=(40400,), media_type="text/*"),
 }
 
 _COMMON_ERRORS = (40001, 40100, 50000, 50300)
@@ -144,10 +154,13 @@ def _operation(path: str, method: str, op: Operation,
                   {"oneOf": [_model_schema(m, components) for m in op.body_one_of]})
         out["requestBody"] = {"required": True,
                               "content": {"application/json": {"schema": schema}}}
-    if op.raw_data:
+    if op.raw_data or op.media_type:
         out["responses"] = {"200": {"description": "OK",
-                                    "content": {"application/json": {"schema": {
-                                        "type": "object"}}}}}
+                                    "content": {op.media_type or "application/json": {
+                                        "schema": {"type": "string" if op.media_type
+                                                   else "object"}}}}}
+        if op.errors:
+            out["responses"].update(_error_responses(op.errors))
         out["security"] = []
         return out
     out["security"] = [{"bearerAuth": []}] if op.auth == BEARER else [{"internalKey": []}]

@@ -55,26 +55,36 @@ def _binary(name: str) -> str | None:
     return None
 
 
-def ensure_installed() -> None:
-    """Install mariadb-server-core and mariadb-client-core with apt-get when mariadbd or
-    mariadb-install-db is missing. Needs root (or sudo) and Debian/Ubuntu."""
-    if _binary("mariadbd") and _binary("mariadb-install-db"):
+def ensure_apt_packages(packages: tuple[str, ...], binaries: tuple[str, ...],
+                        error: type[Exception] = RuntimeError,
+                        files: tuple[str, ...] = ()) -> None:
+    """Install Debian `packages` with apt-get when any of `binaries` (or `files`) is
+    missing (shared by the MariaDB server here and the browser tests' chromium). Needs
+    root (or sudo) and Debian/Ubuntu; raises `error` with the reason otherwise."""
+    if all(_binary(name) for name in binaries) and all(Path(f).exists() for f in files):
         return
     prefix: list[str] = []
     if os.geteuid() != 0:
         if not shutil.which("sudo"):
-            raise MariaDBError("mariadbd is missing and installing it needs root: "
-                               f"apt-get install {' '.join(APT_PACKAGES)}")
+            raise error(f"{binaries[0]} is missing and installing it needs root: "
+                        f"apt-get install {' '.join(packages)}")
         prefix = ["sudo", "-n"]
     env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
     for cmd in (["apt-get", "update", "-q"],
-                ["apt-get", "install", "-y", "-q", "--no-install-recommends", *APT_PACKAGES]):
-        print(f"mariadb: running {' '.join(prefix + cmd)}", file=sys.stderr, flush=True)
+                ["apt-get", "install", "-y", "-q", "--no-install-recommends", *packages]):
+        print(f"apt: running {' '.join(prefix + cmd)}", file=sys.stderr, flush=True)
         done = subprocess.run(prefix + cmd, env=env, stdin=subprocess.DEVNULL)
         if done.returncode != 0:
-            raise MariaDBError(f"{' '.join(cmd)} failed with exit code {done.returncode}")
-    if not _binary("mariadbd"):
-        raise MariaDBError(f"{' '.join(APT_PACKAGES)} installed but mariadbd is not found")
+            raise error(f"{' '.join(cmd)} failed with exit code {done.returncode}")
+    missing = [name for name in binaries if not _binary(name)]
+    if missing:
+        raise error(f"{' '.join(packages)} installed but {', '.join(missing)} not found")
+
+
+def ensure_installed() -> None:
+    """Install mariadb-server-core and mariadb-client-core with apt-get when mariadbd or
+    mariadb-install-db is missing."""
+    ensure_apt_packages(APT_PACKAGES, ("mariadbd", "mariadb-install-db"), MariaDBError)
 
 
 def _pid_alive(pid: int) -> bool:

@@ -21,6 +21,7 @@ import threading
 import time
 from contextlib import ExitStack
 from pathlib import Path
+from urllib.parse import urlencode
 
 ROOT = Path(__file__).resolve().parents[2]
 DEMO_TOKEN_TTL_S = 7 * 24 * 3600
@@ -113,6 +114,10 @@ def main() -> int:
         print("\n".join(["", "async-task is running:", *("  " + s for s in started),
                          f"  API            {runtime.url}  (ready in {time.monotonic() - began:.1f}s)",
                          "", "Demo credential (station s001):", f"  export TOKEN={token}", "",
+                         "Task center page (logs in with the demo token):",
+                         f"  {runtime.url}/ui/#" + urlencode({
+                             "token": token, "source_shop_id": src, "target_shop_id": dst,
+                             "category": "水果"}), "",
                          "Try:",
                          f"  curl -s -H \"Authorization: Bearer $TOKEN\" {runtime.url}/task/list",
                          f"  curl -s -H \"Authorization: Bearer $TOKEN\" -H 'Content-Type: application/json'"
