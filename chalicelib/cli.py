@@ -118,6 +118,7 @@ class Cli:
         started = time.monotonic()
         first = last = self.ops.task(a.task_id)
         first_at = started
+        shown = ""
         while True:
             elapsed = time.monotonic() - first_at
             done = lambda t: t["succeeded_items"] + t["failed_items"] + t["cancelled_items"]
@@ -126,9 +127,12 @@ class Cli:
             if self.as_json:
                 self.emit({"task_id": last["id"], "status": last["status"],
                            "progress": last["progress"]}, "")
-            else:
+            elif self.out.isatty():
                 end = "\n" if TaskStatus(last["status"]).is_final else ""
                 print(f"\r{line}", end=end, file=self.out, flush=True)
+            elif line != shown:                 # a log or a pipe: a line per change
+                print(line, file=self.out, flush=True)
+            shown = line
             if TaskStatus(last["status"]).is_final:
                 if last["reason"] and not self.as_json:
                     print(last["reason"], file=self.out)

@@ -20,6 +20,7 @@ import os
 import socket
 import sys
 import time
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -83,6 +84,11 @@ def start_moto(port: int = 0, host: str = "127.0.0.1",
     werkzeug access log (one stderr line per AWS call) is silenced, if nobody set its level."""
     from moto.server import ThreadedMotoServer
 
+    # moto's CloudFormation does not model CloudWatch alarms (the LocalStack E2E suite
+    # checks them): drop its per-provision warning about them.
+    warnings.filterwarnings("ignore", message=".*AWS::CloudWatch::Alarm.*")
+    logging.getLogger("moto").addFilter(
+        lambda record: "AWS::CloudWatch::Alarm" not in str(record.args))
     access_log = logging.getLogger("werkzeug")
     if not log_requests and access_log.level == logging.NOTSET:
         access_log.setLevel(logging.WARNING)

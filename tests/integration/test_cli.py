@@ -65,7 +65,8 @@ def test_watch_follows_a_running_task_to_its_end(db_clean, product_center):
     code, out, _ = run("watch", str(task["id"]), "--interval", "0.05", "--timeout", "60")
     worker.join(60)
     assert code == 0
-    frames = out.split("\r")
+    frames = out.splitlines()                       # not a terminal: a line per change
+    assert len(frames) == len(set(frames)) >= 2
     assert frames[-1].startswith("[##############################] 100% 100/100 ok 100")
     assert "done" in frames[-1]
 
