@@ -29,7 +29,8 @@ def error_report_csv(rows: Any) -> bytes:
 
 
 def report_key(task: dict[str, Any]) -> str:
-    return f"reports/{task['station_id']}/{task['id']}/errors-run{task['run_count']}.csv"
+    # run_count is 0 for a task that ended without ever being claimed (a dead letter)
+    return f"reports/{task['station_id']}/{task['id']}/errors-run{max(1, task['run_count'])}.csv"
 
 
 def finalize_task(db: Database, files: FileStore, task_id: int) -> bool:
