@@ -64,7 +64,7 @@ OPERATIONS: dict[tuple[str, str], Operation] = {
         errors=(40002, 41300)),
     ("/task/cancel", "POST"): Operation(
         "Cancel unfinished tasks: workers stop at their next batch; the task ends 4 or 5 with"
-        " cancelled=true and a reason starting \"cancelled\". Tasks already ended are listed"
+        " cancelled=true and a reason starting \"已取消\". Tasks already ended are listed"
         " in already_final.", BEARER, body=TaskIdsBody, errors=(40002, 40400, 41300)),
     ("/task/retry", "POST"): Operation(
         "Run a task that ended 4 or 5 again over its failed and cancelled items only;"

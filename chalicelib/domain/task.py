@@ -88,13 +88,14 @@ def progress_percent(total: int, succeeded: int, failed: int, cancelled: int = 0
     return min(99, done * 100 // total)
 
 
-CANCELLED_REASON = "cancelled"
+# Reasons the platform writes are read by the stations' back-office users: in Chinese.
+CANCELLED_REASON = "已取消"
 
 
 def outcome_reason(total: int, succeeded: int, failed: int, cancelled: int = 0) -> str:
     if cancelled:
-        return (f"{CANCELLED_REASON}: {succeeded} of {total} items succeeded, {failed} failed,"
-                f" {cancelled} not run")
+        return (f"{CANCELLED_REASON}：共 {total} 项，成功 {succeeded} 项，失败 {failed} 项，"
+                f"未执行 {cancelled} 项")
     if failed == 0:
         return ""
-    return f"{failed} of {total} items failed; see the error report"
+    return f"共 {total} 项，失败 {failed} 项，详见错误报告"

@@ -45,8 +45,8 @@ class RedriveReport:
 
 
 # (The message's receive count is not quoted: looking at the DLQ counts as receiving.)
-DEAD_LETTER_REASON = ("work message dead-lettered: every delivery failed (maxReceiveCount);"
-                      " an operator can redrive it after a fix, then retry the task")
+DEAD_LETTER_REASON = ("任务消息多次投递均失败，已转入死信队列；运维修复后可重新投递并重试任务"
+                      " (dead-lettered)")
 
 
 class DeadLetters:

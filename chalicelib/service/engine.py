@@ -203,8 +203,8 @@ class Engine:
             state = "cancelled"
         elif claim.attempts > self.settings.max_chunk_attempts:
             self._settle(task_id, seq, token, Outcome.FAILED,
-                         f"gave up after {claim.attempts - 1} attempts: the item could not be"
-                         " processed (downstream or database unavailable)")
+                         f"重试 {claim.attempts - 1} 次后放弃：下游系统或数据库不可用"
+                         f" (gave up after {claim.attempts - 1} attempts)")
             return self._complete(task_id, seq, token, remaining_ms)
         else:
             started = time.monotonic()

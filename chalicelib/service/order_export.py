@@ -324,12 +324,12 @@ class OrderExportService:
         except LostClaim:
             return "lost"
         except DeadlineReached:
-            self._fail(task_id, run, f"the export stopped at the worker's time limit after"
-                                     f" {beat.rows} of {total} rows; export a shorter range")
+            self._fail(task_id, run, f"导出超过执行时限：已写 {beat.rows}/{total} 行；"
+                                     "请缩短日期范围后重试 (worker time limit)")
             return "deadline"
         except Exception as exc:
             logger.exception("export failed", extra={"task_id": task_id})
-            self._fail(task_id, run, f"the export failed ({type(exc).__name__}); try again")
+            self._fail(task_id, run, f"导出失败 ({type(exc).__name__})，请重试")
             return "failed"
         result = {"file_key": key, "rows": rows, "format": fmt.name}
         if not self.db.run(lambda cur: self._finish(cur, task_id, run, result)):
@@ -354,7 +354,7 @@ class OrderExportService:
                 if row["run_count"] >= s.max_chunk_attempts:
                     task = task_repo.get_any_station(cur, row["id"], for_update=True)
                     finish_locked(cur, task, TaskStatus.FAILED, reason=(
-                        f"the export stopped {row['run_count']} times without finishing"))
+                        f"导出中断 {row['run_count']} 次仍未完成"))
                     failed += 1
                 else:
                     resend.append(row["id"])
@@ -378,8 +378,8 @@ class OrderExportService:
             self.settings.export_tmpdir or tempfile.gettempdir()).free
         if need <= have:
             return None
-        return (f"{rows} rows as XLSX need about {need // 2 ** 20} MB of temporary space, the"
-                f" worker has {have // 2 ** 20} MB; export as CSV or a shorter range")
+        return (f"{rows} 行的 XLSX 约需 {need // 2 ** 20} MB 临时空间，执行环境只有"
+                f" {have // 2 ** 20} MB；请改用 CSV 格式或缩短日期范围 (temporary space)")
 
     def _claim(self, cur: Any, task_id: int) -> Claim | None:
         """1 → 2 (or take over a running export whose claim went stale), conditionally."""

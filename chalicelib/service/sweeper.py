@@ -92,8 +92,8 @@ class Sweeper:
     def _fail_chunk(self, task_id: int, seq: int) -> bool:
         """A chunk whose lease expired on its last attempt (a poison chunk)."""
         return self.engine.fail_chunk(task_id, seq, lambda chunk: (
-            f"gave up after {chunk['attempts'] - 1} attempts: the worker stopped"
-            " (crash or timeout) on every attempt"))
+            f"重试 {chunk['attempts'] - 1} 次后放弃：每次执行都中断（崩溃或超时）"
+            f" (gave up after {chunk['attempts'] - 1} attempts)"))
 
     @staticmethod
     def _guard(report: SweepReport, task_id: int, repair: Any) -> bool:

@@ -224,7 +224,7 @@ def test_cancel_then_retry_to_done(db_clean, stack_env, monkeypatch, station_tok
         expect(row.locator(".status")).to_have_text(re.compile("^(部分成功|执行失败)$"))
         expect(row.locator(".cancelled")).to_be_visible()
         expect(row.locator(".counts")).to_contain_text("已取消")
-        expect(row.locator(".reason")).to_have_text(re.compile("^cancelled"))
+        expect(row.locator(".reason")).to_have_text(re.compile("^已取消"))
         expect(row.locator(".cancel")).to_be_hidden()
         task = listed(rt, station_token)[0]
         assert task["cancelled"] is True and task["counts"]["cancelled"] > 0

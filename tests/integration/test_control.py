@@ -65,7 +65,7 @@ def test_cancel_mid_chunk_stops_at_the_next_batch(api, station_token, product_ce
     # stopped at the next batch: the 5th item, what ran while the cancel request was made
     # and what was in flight; the rest of the first chunk and every later chunk never ran
     assert 5 <= ok < 20 and row["failed_items"] == 0 and ok + cancelled == 60
-    assert row["reason"] == f"cancelled: {ok} of 60 items succeeded, 0 failed, {cancelled} not run"
+    assert row["reason"] == f"已取消：共 60 项，成功 {ok} 项，失败 0 项，未执行 {cancelled} 项"
     assert row["result"] == {"total": 60, "succeeded": ok, "failed": 0, "cancelled": True,
                              "not_run": cancelled}
     rows = assert_each_item_once(task["id"], 60)
@@ -85,7 +85,7 @@ def test_cancel_before_start_runs_nothing_and_ends_5(api, station_token, product
     assert status == 200 and body["data"]["cancelled"] == [task["id"]]
     drain(svc)
     row = raw_row(task["id"])
-    assert row["status"] == TaskStatus.FAILED and row["reason"].startswith("cancelled: 0 of 12")
+    assert row["status"] == TaskStatus.FAILED and row["reason"].startswith("已取消：共 12 项，成功 0 项")
     assert all(d["outcome"] == Outcome.CANCELLED for d in assert_each_item_once(task["id"], 12))
     assert product_center.stats()["creates"] == 0
 
@@ -95,7 +95,7 @@ def test_cancel_task_without_engine_plan_ends_at_once(api, station_token):
     status, body = api.post("/task/cancel", {"task_ids": [task["id"]]}, token=station_token)
     assert status == 200 and body["data"]["cancelled"] == [task["id"]]
     row = raw_row(task["id"])
-    assert (row["status"], row["reason"], row["cancelled"]) == (TaskStatus.FAILED, "cancelled", 1)
+    assert (row["status"], row["reason"], row["cancelled"]) == (TaskStatus.FAILED, "已取消", 1)
 
 
 def test_cancel_reports_already_final_and_refuses_unknown_or_foreign(api, station_token):

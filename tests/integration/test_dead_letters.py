@@ -68,7 +68,7 @@ def test_undeliverable_messages_end_in_the_dlq_and_their_tasks_end(
     rows = details(poison["id"])
     assert [d["item_id"] for d in rows] == [11, 12, 13]
     assert all(d["reason"] == DEAD_LETTER_REASON for d in rows)
-    assert ended["reason"] == "3 of 3 items failed; see the error report"
+    assert ended["reason"] == "共 3 项，失败 3 项，详见错误报告"
     assert ended["result"]["error_report_key"]
 
     # Settling again changes nothing; the letters stay for the operator.

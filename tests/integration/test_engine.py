@@ -62,7 +62,7 @@ def test_partial_success_has_reasons_and_an_expiring_error_report(db_clean, prod
     rejected = [i for i in shops["product_ids"] if i % 5 == 0]
     assert row["status"] == TaskStatus.PARTIAL
     assert row["failed_items"] == len(rejected) and row["succeeded_items"] == 20 - len(rejected)
-    assert f"{len(rejected)} of 20" in row["reason"]
+    assert f"共 20 项，失败 {len(rejected)} 项" in row["reason"]
     failed = [d for d in details(task["id"]) if d["outcome"] == 2]
     assert [d["item_id"] for d in failed] == rejected
     assert all("rejected" in d["reason"] for d in failed)
@@ -182,7 +182,7 @@ def test_downstream_down_retries_then_fails_items_with_a_reason(db_clean, produc
     assert svc.engine.run_chunk(task["id"], 0, lambda: 10 ** 9) == "complete"
     row = raw_row(task["id"])
     assert row["status"] == TaskStatus.FAILED
-    assert all("downstream or database unavailable" in d["reason"] for d in details(task["id"]))
+    assert all("下游系统或数据库不可用" in d["reason"] for d in details(task["id"]))
 
 
 def test_large_task_creation_writes_chunk_rows_not_detail_rows(db_clean):

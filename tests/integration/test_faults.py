@@ -72,7 +72,7 @@ def test_poison_chunk_fails_with_a_reason_after_its_attempts(db_clean, product_c
     row = raw_row(task["id"])
     assert row["status"] == TaskStatus.PARTIAL
     assert (row["succeeded_items"], row["failed_items"]) == (4, 4)
-    assert "4 of 8" in row["reason"]
+    assert "共 8 项，失败 4 项" in row["reason"]
     rows = details(task["id"])
     assert_each_detail_once(task["id"], 8)
     assert all("gave up after 2 attempts" in d["reason"] for d in rows[:4])

@@ -501,6 +501,6 @@ def test_sweep_leaves_fresh_exports_and_fails_one_that_keeps_dying(api, station_
         (svc.settings.max_chunk_attempts, dying)))
     assert svc.order_export.sweep() == {"resent": 0, "failed": 1}
     row = task_row(dying)
-    assert row["status"] == 5 and "stopped 5 times" in row["reason"]
+    assert row["status"] == 5 and "导出中断 5 次" in row["reason"]
     assert task_row(fresh)["status"] == 1
     assert sorted(drain(svc)) == ["done", "skipped"]
