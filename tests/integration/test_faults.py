@@ -161,17 +161,22 @@ def kill_runtime(db_clean, stack_env, monkeypatch):
         yield rt
 
 
-def test_worker_killed_mid_chunk_loses_and_doubles_nothing(kill_runtime, station_token,
-                                                           product_center):
+def start_copy_over_http(rt: Any, token: str, product_center: Any, total: int) -> int:
+    """A copy of `total` products through the runtime's API, downstream at 2 ms."""
     product_center.reset()
     product_center.configure(latency_ms=2)
-    total = 20_000
     shops = seed_shops(total)
-    status, resp = http("POST", kill_runtime.url + "/station/product/copy_task", station_token,
+    status, resp = http("POST", rt.url + "/station/product/copy_task", token,
                         {"source_shop_id": shops["source"], "target_shop_id": shops["target"],
                          "product_ids": shops["product_ids"]})
     assert status == 200, resp
-    task_id = resp["data"]["task_id"]
+    return resp["data"]["task_id"]
+
+
+def test_worker_killed_mid_chunk_loses_and_doubles_nothing(kill_runtime, station_token,
+                                                           product_center):
+    total = 20_000
+    task_id = start_copy_over_http(kill_runtime, station_token, product_center, total)
     rng, kills, started = random.Random(6), 0, time.monotonic()
     while time.monotonic() - started < 90:
         if TaskStatus(raw_row(task_id)["status"]).is_final:
@@ -254,15 +259,8 @@ def test_mariadb_restart_mid_task_completes_with_nothing_lost(kill_runtime, stat
                                                               product_center, private_mariadb):
     if private_mariadb is None:
         pytest.skip("TEST_DATABASE_URL names a server this suite does not own")
-    product_center.reset()
-    product_center.configure(latency_ms=2)
     total = 6000
-    shops = seed_shops(total)
-    status, resp = http("POST", kill_runtime.url + "/station/product/copy_task", station_token,
-                        {"source_shop_id": shops["source"], "target_shop_id": shops["target"],
-                         "product_ids": shops["product_ids"]})
-    assert status == 200, resp
-    task_id = resp["data"]["task_id"]
+    task_id = start_copy_over_http(kill_runtime, station_token, product_center, total)
     restarts = 0
     for threshold in (1000, 3500):                  # twice, each while workers write
         wait_for(lambda: raw_row(task_id)["succeeded_items"] >= threshold, 60,

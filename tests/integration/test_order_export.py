@@ -4,10 +4,8 @@ from __future__ import annotations
 import csv
 import datetime as dt
 import io
-import json
 import urllib.parse
 import urllib.request
-from decimal import Decimal
 from typing import Any
 
 import openpyxl
@@ -16,7 +14,7 @@ import pytest
 from chalicelib.bootstrap import services
 from chalicelib.service.order_export import DETAIL_COLUMNS, YONGYOU_COLUMNS
 from infra.local.seed_orders import Line, add_order, ensure_time_configs, seed_orders
-from tests.integration.engine_helpers import count, drain, queue_bodies, services_with
+from tests.integration.engine_helpers import count, queue_bodies
 
 URL = "/station/sales_analysis/orderdetail"
 D = dt.datetime
@@ -199,181 +197,9 @@ def link_expiry(link: str) -> dt.datetime:
     return dt.datetime.fromtimestamp(int(query["Expires"][0]), dt.timezone.utc)
 
 
-# -- sync / async threshold and the worker ------------------------------------------------
 def seeded_orders(n_orders: int, station: str = "s001") -> dict[str, str]:
     seed_orders(services().db, station, n_orders * 5, until=D(2026, 4, 1, 12), days=1)
     return {"start_date": "2026-03-31", "end_date": "2026-04-01"}
-
-
-def test_twenty_orders_answer_with_a_link(api, station_token):
-    dates = seeded_orders(20)
-    status, resp = export(api, station_token, query_type=1, **dates)
-    assert resp["data"]["async"] == 0
-    assert len(xlsx_rows(download(resp["data"]["link"]))) == 1 + 100
-    assert count("tbl_async_task") == 0 and queue_bodies(services()) == []
-
-
-def test_twenty_one_orders_start_an_export_task(api, station_token):
-    dates = seeded_orders(21)
-    status, resp = export(api, station_token, query_type=1, format="csv", **dates)
-    assert status == 200 and resp["data"]["async"] == 1 and "link" not in resp["data"]
-    task_url = resp["data"]["task_url"]
-    task_id = int(task_url.rsplit("=", 1)[1])
-    assert task_url == f"/task/get?task_id={task_id}"
-    assert exported_keys() == []
-    status, got = api.get("/task/get", {"task_id": task_id}, token=station_token)
-    assert got["data"]["status"] == 1 and got["data"]["type"] == 1
-    assert got["data"]["counts"]["total"] == 21
-
-    assert drain(services()) == ["done"]
-    status, got = api.get("/task/get", {"task_id": task_id}, token=station_token)
-    item = got["data"]
-    assert item["status"] == 3 and item["progress"] == 100 and item["run_count"] == 1
-    assert item["result"]["rows"] == 105 and item["result"]["format"] == "csv"
-    assert "file_key" not in item["result"]
-    rows = csv_rows(download(item["result"]["link"]))
-    assert len(rows) == 1 + 105 and rows[0] == HEADERS
-    assert exported_keys() == [f"exports/s001/{task_id}/orderdetail.csv"]
-    files = services().files
-    head = files.s3.head_object(Bucket=files.bucket, Key=exported_keys()[0])
-    assert head["ContentType"] == "text/csv; charset=utf-8"
-    assert head["ContentDisposition"] == (
-        "attachment; filename*=UTF-8''%E8%AE%A2%E5%8D%95%E6%98%8E%E7%BB%86.csv")   # 订单明细.csv
-    # another station cannot see the task
-    status, other = api.get("/task/get", {"task_id": task_id}, token=_token("s002"))
-    assert status == 404
-
-
-def _token(station: str) -> str:
-    from chalicelib.api.auth import issue_token
-    return issue_token(station, services().settings.token_secret)
-
-
-def start_async(api: Any, token: str, fmt: str = "xlsx", n_orders: int = 25) -> int:
-    dates = seeded_orders(n_orders)
-    status, resp = export(api, token, query_type=1, format=fmt, **dates)
-    assert resp["data"]["async"] == 1, resp
-    return resp["data"]["task_id"]
-
-
-def task_row(task_id: int) -> dict[str, Any]:
-    def q(cur: Any) -> dict[str, Any]:
-        cur.execute("SELECT status, run_count, progress, reason, result FROM tbl_async_task"
-                    " WHERE id=%s", (task_id,))
-        return cur.fetchone()
-    return services().db.run(q)
-
-
-def test_duplicate_delivery_writes_one_file_and_finishes_once(api, station_token):
-    task_id = start_async(api, station_token)
-    svc = services()
-    svc.queue.send([{"kind": "export", "task_id": task_id}])     # SQS delivers twice
-    assert sorted(drain(svc)) == ["done", "skipped"]
-    first = task_row(task_id)
-    assert first["status"] == 3 and first["run_count"] == 1
-    # a late third delivery after it finished: nothing changes
-    assert svc.messages.handle(json.dumps({"kind": "export", "task_id": task_id}),
-                               lambda: 10 ** 9) == "skipped"
-    assert task_row(task_id) == first
-    assert exported_keys() == [f"exports/s001/{task_id}/orderdetail.xlsx"]
-    rows = xlsx_rows(download(svc.files.link(exported_keys()[0])))
-    assert len(rows) == 1 + 125
-
-
-def test_two_deliveries_at_once_run_the_export_once(api, station_token):
-    from concurrent.futures import ThreadPoolExecutor
-    task_id = start_async(api, station_token, fmt="csv", n_orders=2000)
-    svc = services()
-    body = json.dumps({"kind": "export", "task_id": task_id})
-    queue_bodies(svc)
-    with ThreadPoolExecutor(2) as pool:      # each thread has its own DB connection
-        outcomes = list(pool.map(lambda _: svc.messages.handle(body, lambda: 10 ** 9), range(2)))
-    assert sorted(outcomes) == ["done", "skipped"]
-    assert task_row(task_id)["run_count"] == 1 and task_row(task_id)["status"] == 3
-    assert exported_keys() == [f"exports/s001/{task_id}/orderdetail.csv"]
-
-
-def test_a_stale_running_export_is_taken_over(api, station_token):
-    task_id = start_async(api, station_token)
-    svc = services()
-    svc.db.run(lambda cur: cur.execute(
-        "UPDATE tbl_async_task SET status=2, run_count=1,"
-        " modify_time=UTC_TIMESTAMP(3) - INTERVAL 1 HOUR WHERE id=%s", (task_id,)))
-    assert drain(svc) == ["done"]
-    assert task_row(task_id)["status"] == 3 and task_row(task_id)["run_count"] == 2
-
-
-def test_a_fresh_running_export_is_left_alone(api, station_token):
-    task_id = start_async(api, station_token)
-    svc = services()
-    svc.db.run(lambda cur: cur.execute(
-        "UPDATE tbl_async_task SET status=2, run_count=1 WHERE id=%s", (task_id,)))
-    assert drain(svc) == ["skipped"]
-    assert task_row(task_id)["status"] == 2 and exported_keys() == []
-
-
-def test_a_run_that_lost_its_claim_leaves_no_file(api, station_token):
-    task_id = start_async(api, station_token, fmt="csv")
-    svc = services_with(export_heartbeat_s=0.0)
-
-    def taken_over() -> int:        # another run claims the task while this one writes
-        svc.db.run(lambda cur: cur.execute(
-            "UPDATE tbl_async_task SET run_count=run_count+1 WHERE id=%s", (task_id,)))
-        return 10 ** 9
-    assert drain(svc, remaining_ms=taken_over) == ["lost"]
-    assert task_row(task_id)["status"] == 2 and exported_keys() == []
-    files = svc.files
-    assert files.s3.list_multipart_uploads(Bucket=files.bucket).get("Uploads", []) == []
-
-
-def test_near_the_deadline_the_export_fails_with_a_reason(api, station_token):
-    task_id = start_async(api, station_token)
-    svc = services_with(export_heartbeat_s=0.0)
-    assert drain(svc, remaining_ms=lambda: 1000) == ["deadline"]
-    row = task_row(task_id)
-    assert row["status"] == 5 and "time limit" in row["reason"]
-    assert exported_keys() == []
-
-
-def test_an_xlsx_too_big_for_the_temp_space_fails_with_a_reason(api, station_token):
-    task_id = start_async(api, station_token, n_orders=200)      # 1000 rows: ~1.7 MB
-    assert drain(services_with(export_tmp_mb=1)) == ["failed"]
-    row = task_row(task_id)
-    assert row["status"] == 5 and "temporary space" in row["reason"] and "CSV" in row["reason"]
-    assert exported_keys() == []
-
-
-def test_large_csv_goes_up_in_several_parts(api, station_token):
-    task_id = start_async(api, station_token, fmt="csv", n_orders=12_000)
-    svc = services_with(export_part_mb=5, export_heartbeat_s=0.0)
-    assert drain(svc) == ["done"]
-    row = task_row(task_id)
-    assert row["status"] == 3 and json.loads(row["result"])["rows"] == 60_000
-    key = exported_keys()[0]
-    head = svc.files.s3.head_object(Bucket=svc.files.bucket, Key=key, PartNumber=1)
-    assert head["PartsCount"] >= 2
-    body = svc.files.s3.get_object(Bucket=svc.files.bucket, Key=key)["Body"].read()
-    rows = csv_rows(body)
-    assert len(rows) == 1 + 60_000 and rows[-1][0] == order_nos(rows)[-1]
-    assert sum(Decimal(r[13]) for r in rows[1:]) > 0
-
-
-def test_seed_orders_adds_exactly_n_lines_five_per_order():
-    db = services().db
-    seeded = seed_orders(db, "s009", 12, until=D(2026, 5, 1), days=30)
-    assert (seeded.orders, seeded.lines) == (3, 12)
-
-    def q(cur: Any) -> list[dict[str, Any]]:
-        cur.execute("SELECT o.order_no, COUNT(*) AS n, MIN(o.order_time) AS t, MIN(o.area) AS area,"
-                    " SUM(l.amount) AS lines_total, MIN(o.total_amount) AS total"
-                    " FROM tbl_order o JOIN tbl_order_line l ON l.order_id = o.id"
-                    " WHERE o.station_id = 's009' GROUP BY o.order_no ORDER BY o.order_no", ())
-        return list(cur.fetchall())
-    orders = db.run(q)
-    assert [o["n"] for o in orders] == [5, 5, 2]
-    assert all(o["lines_total"] == o["total"] > 0 for o in orders)
-    assert all(D(2026, 4, 1) <= o["t"] <= D(2026, 5, 1) and o["area"].endswith("区")
-               for o in orders)
 
 
 # -- station isolation --------------------------------------------------------------------
@@ -448,59 +274,3 @@ def test_a_full_year_is_accepted(api, station_token):
 def test_without_a_token_it_is_refused(api):
     status, resp = api.get(URL, {"query_type": 1, **MARCH})
     assert status == 401
-
-
-# -- through the local runtime: HTTP server, queue, worker process -----------------------
-def test_async_export_end_to_end_through_the_runtime(db_clean, stack_env, monkeypatch,
-                                                     station_token):
-    from tests.integration.engine_helpers import app_runtime
-    from tests.integration.test_flow import http, wait_for
-    dates = seeded_orders(300)
-    with app_runtime(monkeypatch, stack_env, 2, EXPORT_HEARTBEAT_S="0.05") as rt:
-        query = urllib.parse.urlencode({"query_type": 1, "format": "yongyou", **dates})
-        status, resp = http("GET", f"{rt.url}{URL}?{query}", station_token)
-        assert status == 200 and resp["data"]["async"] == 1, resp
-
-        def final():
-            _, got = http("GET", rt.url + resp["data"]["task_url"], station_token)
-            return got["data"] if got["data"]["status"] in (3, 4, 5) else None
-        task = wait_for(final, 60, "the export to finish")
-    assert task["status"] == 3 and task["progress"] == 100 and task["type"] == 1
-    assert task["result"]["rows"] == 1500 and task["result"]["format"] == "yongyou"
-    rows = xlsx_rows(download(task["result"]["link"]))
-    assert rows[0] == [h for h, _ in YONGYOU_COLUMNS] and len(rows) == 1 + 1500
-
-
-# -- repairs by the sweeper's schedule ----------------------------------------------------
-def test_sweep_resends_a_lost_message_and_a_dead_workers_export(api, station_token):
-    lost = start_async(api, station_token, fmt="csv")
-    dead = start_async(api, station_token, fmt="csv")
-    svc = services()
-    queue_bodies(svc)                                   # both messages are lost
-    svc.db.run(lambda cur: cur.execute(
-        "UPDATE tbl_async_task SET modify_time=UTC_TIMESTAMP(3) - INTERVAL 1 HOUR WHERE id=%s",
-        (lost,)))
-    svc.db.run(lambda cur: cur.execute(
-        "UPDATE tbl_async_task SET status=2, run_count=1,"
-        " modify_time=UTC_TIMESTAMP(3) - INTERVAL 1 HOUR WHERE id=%s", (dead,)))
-    assert svc.order_export.sweep() == {"resent": 2, "failed": 0}
-    assert svc.order_export.sweep() == {"resent": 1, "failed": 0}     # dead: until claimed
-    assert sorted(drain(svc)) == ["done", "done", "skipped"]
-    assert (task_row(lost)["status"], task_row(lost)["run_count"]) == (3, 1)
-    assert (task_row(dead)["status"], task_row(dead)["run_count"]) == (3, 2)
-    assert svc.order_export.sweep() == {"resent": 0, "failed": 0}
-
-
-def test_sweep_leaves_fresh_exports_and_fails_one_that_keeps_dying(api, station_token):
-    fresh = start_async(api, station_token, fmt="csv")
-    dying = start_async(api, station_token, fmt="csv")
-    svc = services()
-    svc.db.run(lambda cur: cur.execute(
-        "UPDATE tbl_async_task SET status=2, run_count=%s,"
-        " modify_time=UTC_TIMESTAMP(3) - INTERVAL 1 HOUR WHERE id=%s",
-        (svc.settings.max_chunk_attempts, dying)))
-    assert svc.order_export.sweep() == {"resent": 0, "failed": 1}
-    row = task_row(dying)
-    assert row["status"] == 5 and "导出中断 5 次" in row["reason"]
-    assert task_row(fresh)["status"] == 1
-    assert sorted(drain(svc)) == ["done", "skipped"]
