@@ -155,8 +155,12 @@ def unfinished_count(cur: DictCursor, task_id: int) -> int:
 
 def failed_details(cur: DictCursor, task_id: int, limit: int | None = None
                    ) -> Iterable[dict[str, Any]]:
-    cur.execute("SELECT seq, item_id, reason FROM tbl_task_detail WHERE task_id=%s AND outcome=%s"
-                " ORDER BY seq LIMIT %s", (task_id, int(Outcome.FAILED), limit or 2 ** 62))
+    sql = ("SELECT seq, item_id, reason FROM tbl_task_detail WHERE task_id=%s AND outcome=%s"
+           " ORDER BY seq")
+    args: tuple[Any, ...] = (task_id, int(Outcome.FAILED))
+    if limit is not None:
+        sql, args = sql + " LIMIT %s", (*args, limit)
+    cur.execute(sql, args)
     return cur.fetchall()
 
 

@@ -43,9 +43,13 @@ class Operator:
         return list(self.db.run(lambda cur: chunk_repo.failed_details(cur, task_id, limit)))
 
     def cancel(self, task_ids: Sequence[int]) -> CancelReport:
+        """Cancel tasks of any stations: one TaskControl.cancel per station involved."""
+        by_station: dict[str, list[int]] = {}
+        for task_id in dict.fromkeys(task_ids):
+            by_station.setdefault(self.task(task_id)["station_id"], []).append(task_id)
         report = CancelReport()
-        for task_id in task_ids:
-            one = self.control.cancel(self.task(task_id)["station_id"], task_ids=[task_id])
+        for station_id, ids in by_station.items():
+            one = self.control.cancel(station_id, task_ids=ids)
             report.cancelled += one.cancelled
             report.already_final += one.already_final
         return report

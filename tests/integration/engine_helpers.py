@@ -26,6 +26,14 @@ def seed_shops(n_products: int = 50) -> dict[str, Any]:
     return {"source": src, "target": dst, "foreign": foreign, "product_ids": ids}
 
 
+def create_copy(svc: Services, shops: dict[str, Any], ids: Any, **kw: Any) -> dict[str, Any]:
+    """A product copy of `ids` from the seeded source shop to the target, for station s001."""
+    from chalicelib.service.copy_tasks import CopyTaskRequest
+    req = CopyTaskRequest(source_shop_id=shops["source"], target_shop_id=shops["target"],
+                          product_ids=list(ids), **kw)
+    return svc.copy_tasks.create("s001", req).task
+
+
 def receive(svc: Services, max_messages: int = 10) -> list[dict[str, Any]]:
     resp = svc.queue.sqs.receive_message(QueueUrl=svc.queue.url, MaxNumberOfMessages=max_messages,
                                          WaitTimeSeconds=0, VisibilityTimeout=30)

@@ -11,10 +11,9 @@ import threading
 from chalicelib import cli
 from chalicelib.bootstrap import services
 from chalicelib.domain.task import TaskStatus
-from chalicelib.service.copy_tasks import CopyTaskRequest
 from tests.conftest import ROOT
 from tests.factories import make_task, raw_row
-from tests.integration.engine_helpers import drain, seed_shops, services_with
+from tests.integration.engine_helpers import create_copy, drain, seed_shops, services_with
 
 
 def run(*argv: str) -> tuple[int, str, str]:
@@ -25,9 +24,7 @@ def run(*argv: str) -> tuple[int, str, str]:
 
 def copy_task(svc, n: int, **kw):
     shops = seed_shops(n)
-    req = CopyTaskRequest(source_shop_id=shops["source"], target_shop_id=shops["target"],
-                          product_ids=shops["product_ids"], **kw)
-    return svc.copy_tasks.create("s001", req).task
+    return create_copy(svc, shops, shops["product_ids"], **kw)
 
 
 def test_tasks_lists_every_station_with_filters(db_clean):

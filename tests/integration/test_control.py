@@ -6,16 +6,11 @@ from typing import Any
 
 from chalicelib.adapters.chunk_repo import Outcome
 from chalicelib.domain.task import TaskStatus
-from chalicelib.service.copy_tasks import CopyTaskRequest
 from chalicelib.service.engine import WorkItem
 from tests.factories import make_task, raw_row
-from tests.integration.engine_helpers import details, drain, seed_shops, services_with
+from tests.integration.engine_helpers import create_copy, details, drain, seed_shops, services_with
 
 
-def create(svc, shops, ids, **kw):
-    req = CopyTaskRequest(source_shop_id=shops["source"], target_shop_id=shops["target"],
-                          product_ids=list(ids), **kw)
-    return svc.copy_tasks.create("s001", req).task
 
 
 class CancelAfter:
@@ -50,7 +45,7 @@ def test_cancel_mid_chunk_stops_at_the_next_batch(api, station_token, product_ce
     shops = seed_shops(60)
     svc = services_with(chunk_size=20, chunk_window=1, chunk_threads=2, outcome_batch_size=2,
                         chain_chunks=False)
-    task = create(svc, shops, shops["product_ids"])
+    task = create_copy(svc, shops, shops["product_ids"])
 
     def cancel(task_id: int) -> None:
         status, body = api.post("/task/cancel", {"task_ids": [task_id]}, token=station_token)
@@ -80,7 +75,7 @@ def test_cancel_mid_chunk_stops_at_the_next_batch(api, station_token, product_ce
 def test_cancel_before_start_runs_nothing_and_ends_5(api, station_token, product_center):
     shops = seed_shops(12)
     svc = services_with(chunk_size=4)
-    task = create(svc, shops, shops["product_ids"], user_task_id="job-1")
+    task = create_copy(svc, shops, shops["product_ids"], user_task_id="job-1")
     status, body = api.post("/task/cancel", {"user_task_ids": ["job-1"]}, token=station_token)
     assert status == 200 and body["data"]["cancelled"] == [task["id"]]
     drain(svc)
@@ -117,7 +112,7 @@ def test_retry_reruns_only_failed_items_and_counts_stay_true(api, station_token,
     product_center.configure(reject_every=5)
     shops = seed_shops(20)
     svc = services_with(chunk_size=8)
-    task = create(svc, shops, shops["product_ids"])
+    task = create_copy(svc, shops, shops["product_ids"])
     drain(svc)
     first = raw_row(task["id"])
     rejected = [i for i in shops["product_ids"] if i % 5 == 0]
@@ -152,7 +147,7 @@ def test_retry_reruns_only_failed_items_and_counts_stay_true(api, station_token,
 def test_retry_resumes_a_cancelled_task(api, station_token, product_center):
     shops = seed_shops(12)
     svc = services_with(chunk_size=4)
-    task = create(svc, shops, shops["product_ids"])
+    task = create_copy(svc, shops, shops["product_ids"])
     api.post("/task/cancel", {"task_ids": [task["id"]]}, token=station_token)
     drain(svc)
     assert raw_row(task["id"])["status"] == TaskStatus.FAILED

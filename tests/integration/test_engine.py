@@ -9,22 +9,17 @@ import urllib.request
 from chalicelib.adapters import chunk_repo
 from chalicelib.api.present import task_item
 from chalicelib.domain.task import TaskStatus
-from chalicelib.service.copy_tasks import CopyTaskRequest
 from tests.factories import raw_row
-from tests.integration.engine_helpers import (DONE, chunks, count, details, drain, queue_bodies,
-                                              seed_shops, services_with)
+from tests.integration.engine_helpers import (DONE, chunks, count, create_copy, details, drain,
+                                              queue_bodies, seed_shops, services_with)
 
 
-def create(svc, shops, ids, **kw):
-    req = CopyTaskRequest(source_shop_id=shops["source"], target_shop_id=shops["target"],
-                          product_ids=list(ids), **kw)
-    return svc.copy_tasks.create("s001", req).task
 
 
 def test_creation_stores_plan_and_sends_only_the_window(db_clean):
     shops = seed_shops(25)
     svc = services_with(chunk_size=4, chunk_window=2)
-    task = create(svc, shops, shops["product_ids"])
+    task = create_copy(svc, shops, shops["product_ids"])
     assert task["total_items"] == 25 and task["status"] == TaskStatus.SUBMITTED
     plan = chunks(task["id"])
     assert len(plan) == 7
@@ -35,7 +30,7 @@ def test_creation_stores_plan_and_sends_only_the_window(db_clean):
 def test_copy_runs_to_finished_with_every_detail_once(db_clean, product_center):
     shops = seed_shops(25)
     svc = services_with(chunk_size=4, chunk_window=2, chunk_threads=3)
-    task = create(svc, shops, shops["product_ids"])
+    task = create_copy(svc, shops, shops["product_ids"])
     outcomes = drain(svc)
     assert outcomes and set(outcomes) == {"complete"}
     row = raw_row(task["id"])
@@ -56,7 +51,7 @@ def test_partial_success_has_reasons_and_an_expiring_error_report(db_clean, prod
     product_center.configure(reject_every=5)
     shops = seed_shops(20)
     svc = services_with(chunk_size=8)
-    task = create(svc, shops, shops["product_ids"])
+    task = create_copy(svc, shops, shops["product_ids"])
     drain(svc)
     row = raw_row(task["id"])
     rejected = [i for i in shops["product_ids"] if i % 5 == 0]
@@ -81,7 +76,7 @@ def test_all_failed_is_status_5(db_clean, product_center):
     product_center.configure(reject_every=1)
     shops = seed_shops(6)
     svc = services_with(chunk_size=4)
-    task = create(svc, shops, shops["product_ids"])
+    task = create_copy(svc, shops, shops["product_ids"])
     drain(svc)
     row = raw_row(task["id"])
     assert row["status"] == TaskStatus.FAILED and row["failed_items"] == 6
@@ -91,7 +86,7 @@ def test_all_failed_is_status_5(db_clean, product_center):
 def test_unknown_product_fails_its_detail_only(db_clean):
     shops = seed_shops(3)
     svc = services_with()
-    task = create(svc, shops, shops["product_ids"] + [10 ** 12])
+    task = create_copy(svc, shops, shops["product_ids"] + [10 ** 12])
     drain(svc)
     row = raw_row(task["id"])
     assert row["status"] == TaskStatus.PARTIAL
@@ -101,7 +96,7 @@ def test_unknown_product_fails_its_detail_only(db_clean):
 def test_duplicate_delivery_is_acknowledged_without_work(db_clean, product_center):
     shops = seed_shops(5)
     svc = services_with(chunk_size=5)
-    task = create(svc, shops, shops["product_ids"])
+    task = create_copy(svc, shops, shops["product_ids"])
     [body] = queue_bodies(svc)
     assert svc.engine.run_chunk(task["id"], body["chunk"], lambda: 10 ** 9) == "complete"
     assert svc.engine.run_chunk(task["id"], body["chunk"], lambda: 10 ** 9) == "skipped"
@@ -112,7 +107,7 @@ def test_duplicate_delivery_is_acknowledged_without_work(db_clean, product_cente
 def test_a_chunk_leased_by_a_live_worker_is_skipped(db_clean):
     shops = seed_shops(5)
     svc = services_with(chunk_size=5)
-    task = create(svc, shops, shops["product_ids"])
+    task = create_copy(svc, shops, shops["product_ids"])
     queue_bodies(svc)
     svc.db.run(lambda cur: chunk_repo.claim(cur, task["id"], 0, "a" * 32, 300))
     assert svc.engine.run_chunk(task["id"], 0, lambda: 10 ** 9) == "skipped"
@@ -122,7 +117,7 @@ def test_a_chunk_leased_by_a_live_worker_is_skipped(db_clean):
 def test_expired_lease_is_taken_over_and_finished_work_is_not_redone(db_clean, product_center):
     shops = seed_shops(6)
     svc = services_with(chunk_size=6)
-    task = create(svc, shops, shops["product_ids"])
+    task = create_copy(svc, shops, shops["product_ids"])
     queue_bodies(svc)
     dead = "d" * 32
     svc.db.run(lambda cur: chunk_repo.claim(cur, task["id"], 0, dead, 300))
@@ -148,7 +143,7 @@ def test_deadline_saves_progress_and_requeues_the_rest(db_clean, product_center)
     shops = seed_shops(30)
     svc = services_with(chunk_size=30, chunk_threads=2, deadline_margin_ms=1000,
                         outcome_batch_size=5)
-    task = create(svc, shops, shops["product_ids"])
+    task = create_copy(svc, shops, shops["product_ids"])
     [body] = queue_bodies(svc)
     calls = {"n": 0}
 
@@ -173,7 +168,7 @@ def test_downstream_down_retries_then_fails_items_with_a_reason(db_clean, produc
     product_center.configure(error_rate=1.0)
     shops = seed_shops(3)
     svc = services_with(chunk_size=3, product_center_max_attempts=2, max_chunk_attempts=2)
-    task = create(svc, shops, shops["product_ids"])
+    task = create_copy(svc, shops, shops["product_ids"])
     queue_bodies(svc)
     for attempt in range(2):
         assert svc.engine.run_chunk(task["id"], 0, lambda: 10 ** 9) == "unavailable"
@@ -189,7 +184,7 @@ def test_large_task_creation_writes_chunk_rows_not_detail_rows(db_clean):
     shops = seed_shops(1)
     svc = services_with(max_copy_items=100_000)
     ids = list(range(1, 100_001))
-    task = create(svc, shops, ids)
+    task = create_copy(svc, shops, ids)
     assert len(chunks(task["id"])) == 100 and count("tbl_task_detail") == 0
     assert len(queue_bodies(svc)) == svc.settings.chunk_window
     assert len(task_repo_input(task["id"])) < 300
@@ -204,7 +199,7 @@ def task_repo_input(task_id):
 def test_next_chunk_runs_in_place_when_nothing_else_waits(db_clean, product_center):
     shops = seed_shops(12)
     svc = services_with(chunk_size=4, chunk_window=1)
-    task = create(svc, shops, shops["product_ids"])
+    task = create_copy(svc, shops, shops["product_ids"])
     [body] = queue_bodies(svc)
     assert svc.engine.run_chunk(task["id"], body["chunk"], lambda: 10 ** 9) == "complete"
     assert queue_bodies(svc) == []                 # no SQS trip between the 3 chunks
@@ -215,8 +210,8 @@ def test_next_chunk_runs_in_place_when_nothing_else_waits(db_clean, product_cent
 def test_next_chunk_goes_through_the_queue_when_other_work_waits(db_clean, product_center):
     shops = seed_shops(12)
     svc = services_with(chunk_size=4, chunk_window=1)
-    big = create(svc, shops, shops["product_ids"][:8])
-    small = create(svc, shops, shops["product_ids"][8:9])
+    big = create_copy(svc, shops, shops["product_ids"][:8])
+    small = create_copy(svc, shops, shops["product_ids"][8:9])
     bodies = queue_bodies(svc)
     assert [b["task_id"] for b in bodies] == [big["id"], small["id"]]
     svc.queue.send([bodies[1]])                    # the small task's message waits
@@ -228,7 +223,7 @@ def test_next_chunk_goes_through_the_queue_when_other_work_waits(db_clean, produ
 def test_no_chaining_near_the_deadline(db_clean, product_center):
     shops = seed_shops(8)
     svc = services_with(chunk_size=4, chunk_window=1, deadline_margin_ms=1000)
-    task = create(svc, shops, shops["product_ids"])
+    task = create_copy(svc, shops, shops["product_ids"])
     queue_bodies(svc)
     assert svc.engine.run_chunk(task["id"], 0, lambda: 2500) == "complete"
     assert [b["chunk"] for b in queue_bodies(svc)] == [1]

@@ -19,20 +19,15 @@ import pytest
 
 from chalicelib.adapters import chunk_repo
 from chalicelib.domain.task import TaskStatus
-from chalicelib.service.copy_tasks import CopyTaskRequest
 from chalicelib.service.sweeper import Sweeper
 from tests.factories import raw_row
-from tests.integration.engine_helpers import (app_runtime, chunks, details, drain, queue_bodies,
-                                              receive, seed_shops, services_with)
+from tests.integration.engine_helpers import (app_runtime, chunks, create_copy, details, drain,
+                                              queue_bodies, receive, seed_shops, services_with)
 from tests.integration.test_flow import http, wait_for
 
 pytestmark = pytest.mark.faults
 
 
-def create(svc, shops, ids):
-    req = CopyTaskRequest(source_shop_id=shops["source"], target_shop_id=shops["target"],
-                          product_ids=list(ids))
-    return svc.copy_tasks.create("s001", req).task
 
 
 def crash_claim(svc, task_id: int, seq: int) -> bool:
@@ -57,7 +52,7 @@ def test_poison_chunk_fails_with_a_reason_after_its_attempts(db_clean, product_c
     product_center.reset()
     shops = seed_shops(8)
     svc = services_with(chunk_size=4, chunk_window=1, max_chunk_attempts=2)
-    task = create(svc, shops, shops["product_ids"])
+    task = create_copy(svc, shops, shops["product_ids"])
     queue_bodies(svc)                                   # the first message is "lost"
     sweeper = Sweeper(svc.engine)
     for attempt in (1, 2):                              # the worker dies on every attempt
@@ -83,7 +78,7 @@ def test_two_sweepers_at_once_do_not_double_process(db_clean, product_center):
     product_center.reset()
     shops = seed_shops(60)
     svc = services_with(chunk_size=4, chunk_window=15, max_chunk_attempts=3)
-    task = create(svc, shops, shops["product_ids"])    # 15 chunks, all queued
+    task = create_copy(svc, shops, shops["product_ids"])    # 15 chunks, all queued
     queue_bodies(svc)
     for seq in range(15):
         assert crash_claim(svc, task["id"], seq)
@@ -128,7 +123,7 @@ def test_every_message_delivered_twice_processes_each_detail_once(db_clean, prod
     product_center.reset()
     shops = seed_shops(50)
     svc = services_with(chunk_size=8, chunk_window=2, chunk_threads=4)
-    task = create(svc, shops, shops["product_ids"])
+    task = create_copy(svc, shops, shops["product_ids"])
     outcomes = []
     for _ in range(200):
         messages = receive(svc, 1)
@@ -173,6 +168,15 @@ def start_copy_over_http(rt: Any, token: str, product_center: Any, total: int) -
     return resp["data"]["task_id"]
 
 
+def final_tally(task_id: int, total: int, product_center: Any, timeout_s: float) -> tuple:
+    """Wait for the task to end; (row, details, items lost, duplicates, downstream stats)."""
+    row = wait_for(lambda: (r := raw_row(task_id)) and TaskStatus(r["status"]).is_final and r,
+                   timeout_s, "the task to end")
+    rows = details(task_id)
+    seqs = {d["seq"] for d in rows}
+    return row, rows, total - len(seqs), len(rows) - len(seqs), product_center.stats()
+
+
 def test_worker_killed_mid_chunk_loses_and_doubles_nothing(kill_runtime, station_token,
                                                            product_center):
     total = 20_000
@@ -189,12 +193,7 @@ def test_worker_killed_mid_chunk_loses_and_doubles_nothing(kill_runtime, station
                 kills += 1
             except ProcessLookupError:
                 pass
-    row = wait_for(lambda: (r := raw_row(task_id)) and TaskStatus(r["status"]).is_final and r,
-                   90, "the task to end")
-    rows = details(task_id)
-    lost = total - len({d["seq"] for d in rows})
-    duplicates = len(rows) - len({d["seq"] for d in rows})
-    stats = product_center.stats()
+    row, rows, lost, duplicates, stats = final_tally(task_id, total, product_center, 90)
     print(f"\nFAULT worker kills: kills survived={kills} duplicates seen={duplicates} "
           f"items lost={lost} max_creates_per_key={stats['max_creates_per_key']} "
           f"seconds={time.monotonic() - started:.1f}")
@@ -229,7 +228,7 @@ def test_flaky_downstream_loses_nothing_and_retries_show_in_metrics(db_clean, pr
                         product_center_timeout_s=0.3, product_center_max_attempts=6)
     timings.publish()                                   # start from zero
     metrics.clear_metrics()
-    task = create(svc, shops, shops["product_ids"])
+    task = create_copy(svc, shops, shops["product_ids"])
     row = run_until_final(svc, task["id"])
     published = timings.publish()
     metrics.clear_metrics()
@@ -267,12 +266,7 @@ def test_mariadb_restart_mid_task_completes_with_nothing_lost(kill_runtime, stat
                  f"{threshold} items done")
         private_mariadb.restart(hard=True)          # SIGKILL: a crash, not a clean stop
         restarts += 1
-    row = wait_for(lambda: (r := raw_row(task_id)) and TaskStatus(r["status"]).is_final and r,
-                   120, "the task to end")
-    rows = details(task_id)
-    lost = total - len({d["seq"] for d in rows})
-    duplicates = len(rows) - len({d["seq"] for d in rows})
-    stats = product_center.stats()
+    row, rows, lost, duplicates, stats = final_tally(task_id, total, product_center, 120)
     print(f"\nFAULT mariadb restarts: restarts={restarts} items lost={lost} "
           f"duplicates seen={duplicates} max_creates_per_key={stats['max_creates_per_key']}")
     assert row["status"] == TaskStatus.FINISHED, row["reason"]

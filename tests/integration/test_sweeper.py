@@ -3,22 +3,18 @@ from __future__ import annotations
 
 from chalicelib.adapters import chunk_repo
 from chalicelib.domain.task import TaskStatus
-from chalicelib.service.copy_tasks import CopyTaskRequest
 from chalicelib.service.sweeper import Sweeper
 from tests.factories import raw_row
-from tests.integration.engine_helpers import chunks, drain, queue_bodies, seed_shops, services_with
+from tests.integration.engine_helpers import (chunks, create_copy, drain, queue_bodies,
+                                              seed_shops, services_with)
 
 
-def create(svc, shops, n):
-    req = CopyTaskRequest(source_shop_id=shops["source"], target_shop_id=shops["target"],
-                          product_ids=shops["product_ids"][:n])
-    return svc.copy_tasks.create("s001", req).task
 
 
 def test_lost_message_of_a_queued_chunk_is_sent_again(db_clean):
     shops = seed_shops(4)
     svc = services_with(chunk_size=4)
-    task = create(svc, shops, 4)
+    task = create_copy(svc, shops, shops["product_ids"][:4])
     assert len(queue_bodies(svc)) == 1                      # ... and then the message is lost
     assert Sweeper(svc.engine, stale_queued_s=3600).sweep().stale_queued == 0
     report = Sweeper(svc.engine, stale_queued_s=0).sweep()
@@ -30,7 +26,7 @@ def test_lost_message_of_a_queued_chunk_is_sent_again(db_clean):
 def test_stalled_task_gets_its_next_chunk_queued(db_clean):
     shops = seed_shops(8)
     svc = services_with(chunk_size=4, chunk_window=1, chain_chunks=False)
-    task = create(svc, shops, 8)
+    task = create_copy(svc, shops, shops["product_ids"][:8])
     [body] = queue_bodies(svc)
     svc.engine.run_chunk(task["id"], body["chunk"], lambda: 10 ** 9)
     # simulate a hand-on lost between the commit and the queue: chunk 1 back to pending
@@ -46,7 +42,7 @@ def test_stalled_task_gets_its_next_chunk_queued(db_clean):
 def test_unfinalized_task_is_finalized(db_clean):
     shops = seed_shops(4)
     svc = services_with(chunk_size=4)
-    task = create(svc, shops, 4)
+    task = create_copy(svc, shops, shops["product_ids"][:4])
     queue_bodies(svc)
     token = "t" * 32
     svc.db.run(lambda cur: chunk_repo.claim(cur, task["id"], 0, token, 60))
