@@ -8,6 +8,10 @@ server during query" although the transaction is durable.
 Arm it with `lose_commit_reply_after(b"INSERT INTO tbl_async_task")`: on the first client
 connection that sends a query containing that text, the reply to the next COMMIT is lost.
 It fires once.
+
+`go_down_after_commit_of(b"INSERT INTO tbl_task_detail")`: once a transaction containing
+that text has committed (its reply delivered), the server "goes away": every connection is
+cut and new ones are closed at once, until `come_back()`.
 """
 from __future__ import annotations
 
@@ -32,6 +36,8 @@ class MySQLFaultProxy:
         self.commits_lost = 0
         self._closed = False
         self._socks: set[socket.socket] = set()
+        self._down_trigger: bytes | None = None
+        self.down = False
         threading.Thread(target=self._accept, daemon=True, name="fault-proxy").start()
 
     def url_for(self, database_url: str) -> str:
@@ -43,6 +49,18 @@ class MySQLFaultProxy:
     def lose_commit_reply_after(self, trigger: bytes) -> None:
         with self._lock:
             self._trigger = trigger
+
+    def go_down_after_commit_of(self, trigger: bytes) -> None:
+        with self._lock:
+            self._down_trigger = trigger
+
+    def come_back(self) -> None:
+        self.down = False
+
+    def _go_down(self) -> None:
+        self.down = True
+        for s in list(self._socks):
+            _close(s)
 
     def close(self) -> None:
         self._closed = True
@@ -57,6 +75,9 @@ class MySQLFaultProxy:
                 client, _ = self._listener.accept()
             except OSError:
                 return
+            if self.down:
+                _close(client)
+                continue
             server = socket.create_connection(self.upstream)
             self._socks |= {client, server}
             conn = _Conn(self, client, server)
@@ -77,6 +98,8 @@ class _Conn:
         self.proxy, self.client, self.server = proxy, client, server
         self.triggered = False          # this connection sent the trigger query
         self.drop_reply = threading.Event()
+        self.down_trigger_seen = False
+        self.down_after_reply = threading.Event()
 
     def client_to_server(self) -> None:
         buf = b""
@@ -106,6 +129,14 @@ class _Conn:
         if not payload or payload[0] != COM_QUERY:
             return
         query = payload[1:]
+        down = self.proxy._down_trigger
+        if down is not None and down in query:
+            self.down_trigger_seen = True
+        elif self.down_trigger_seen and query.strip().upper() == b"COMMIT":
+            with self.proxy._lock:
+                if self.proxy._down_trigger is not None:
+                    self.proxy._down_trigger = None
+                    self.down_after_reply.set()
         trigger = self.proxy._trigger
         if trigger is not None and trigger in query:
             self.triggered = True
@@ -121,6 +152,9 @@ class _Conn:
                 if self.drop_reply.is_set():   # the server committed; its OK is lost
                     break
                 self.client.sendall(data)
+                if self.down_after_reply.is_set():    # that COMMIT's reply went through
+                    self.proxy._go_down()
+                    break
         except OSError:
             pass
         finally:
