@@ -277,18 +277,25 @@ class Engine:
             pool.submit(runner)
         flush_every = settings.outcome_flush_ms / 1000
         stopped_by: str | None = None      # "lease_lost" or "cancelled"
-        while True:
-            # This thread wakes per batch (or flush interval), not per item.
-            batch, running = run.wait_batch(flush_every)
-            if not run.stopped and remaining_ms() < settings.deadline_margin_ms:
-                run.stop()
-            if batch and stopped_by != "lease_lost":
-                flushed = self._flush(task_id, seq, token, batch)
-                if flushed != "ok":
-                    stopped_by = flushed
+        try:
+            while True:
+                # This thread wakes per batch (or flush interval), not per item.
+                batch, running = run.wait_batch(flush_every)
+                if not run.stopped and remaining_ms() < settings.deadline_margin_ms:
                     run.stop()
-            if not running:
-                break
+                if batch and stopped_by != "lease_lost":
+                    flushed = self._flush(task_id, seq, token, batch)
+                    if flushed != "ok":
+                        stopped_by = flushed
+                        run.stop()
+                if not running:
+                    break
+        except BaseException:
+            # A flush failed: no item thread may outlive this invocation (in Lambda it would
+            # resume in the next one, calling the downstream for outcomes nobody records).
+            run.stop()
+            run.wait_runners()
+            raise
         if stopped_by:
             return stopped_by
         if run.handled + run.left_pending < len(claim.work):
@@ -429,6 +436,11 @@ class _ChunkRun:
     def stop(self) -> None:
         with self._cond:
             self.stopped = True
+
+    def wait_runners(self) -> None:
+        """Block until every runner thread has exited (each finishes its call in flight)."""
+        with self._cond:
+            self._cond.wait_for(lambda: self.running == 0)
 
     def wait_batch(self, timeout_s: float) -> tuple[list[DetailOutcome], int]:
         """Wait for a full batch, the flush interval or a runner's exit; take the batch."""
