@@ -56,7 +56,7 @@ test-deployed: deps
 ## make deploy STAGE=dev|prod: infra stack, chalice deploy, API Gateway error bodies (real AWS)
 deploy: deps
 	@test -n "$(STAGE)" || { echo "usage: make deploy STAGE=dev|prod"; exit 2; }
-	$(PY) -m infra.deploy --stage $(STAGE)
+	$(PY) -m infra.deploy --stage $(STAGE) $(DEPLOY_ARGS)
 
 ## make fuzz: schemathesis against the local API from its OpenAPI spec (also in make test)
 fuzz: deps

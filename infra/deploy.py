@@ -30,19 +30,18 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import subprocess
 import sys
 from pathlib import Path
 from typing import Any
 
-from infra.local.aws import _client, provision
+from infra.local.aws import _client
 
 ROOT = Path(__file__).resolve().parent.parent
 APP_NAME = "async-task"
 LOCAL_ACCOUNT = "000000000000"      # LocalStack's default account: the committed policy files
 # The secret-naming variables (chalicelib/adapters/secrets.py) and what reading them takes.
 PARAMETER_VARIABLES = ("DATABASE_URL_PARAMETER", "TOKEN_SECRET_PARAMETER",
-                       "INTERNAL_AUTH_KEY_PARAMETER")
+                       "INTERNAL_AUTH_KEY_PARAMETER", "PRODUCT_CENTER_URL_PARAMETER")
 SECRET_VARIABLES = ("DATABASE_SECRET_ARN",)
 GATEWAY_BODIES = {
     "UNAUTHORIZED": (401, {"code": 40100, "msg": "missing, malformed, forged or expired "
@@ -203,8 +202,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--stage", required=True)
     parser.add_argument("--region", default="us-east-1")
     parser.add_argument("--alarm-action-arn", default=os.environ.get("ALARM_ACTION_ARN", ""),
-                        help="notified by the alarms (an SNS topic); applies when the "
-                             "stack is created (default: $ALARM_ACTION_ARN)")
+                        help="notified by the alarms (an SNS topic); not given, the stack "
+                             "keeps the one it has (default: $ALARM_ACTION_ARN)")
+    parser.add_argument("--break-lock", action="store_true",
+                        help="take over the stage's deploy lock (only when the deploy "
+                             "holding it is known to be dead)")
     parser.add_argument("--policy-only", action="store_true",
                         help="only write .chalice/policy-<stage>.json")
     parser.add_argument("--account", help="account id for --policy-only (default: the "
@@ -215,27 +217,8 @@ def main(argv: list[str] | None = None) -> int:
             args.region), region=args.region)
         print(f"{path.relative_to(ROOT)}: {'written' if changed else 'unchanged'}")
         return 0
-    cfg = stage_config(args.stage)
-    outputs = provision(None, args.stage, args.region, timeout_s=900,
-                        parameters={"WorkerTimeoutSeconds": cfg["worker_timeout"],
-                                    "ExportBucketName": cfg["env"]["EXPORT_BUCKET"],
-                                    "AlarmActionArn": args.alarm_action_arn})
-    problems = output_mismatches(outputs, cfg["env"])
-    if problems:
-        print("\n".join(problems), file=sys.stderr)
-        return 1
-    account = outputs["WorkQueueArn"].split(":")[4]
-    path, changed = write_policy(args.stage, account=account, region=args.region)
-    if changed:
-        print(f"{path.relative_to(ROOT)} rewritten for account {account} in {args.region}: "
-              "review and commit it", file=sys.stderr)
-    subprocess.run([str(Path(sys.executable).parent / "chalice"), "deploy", "--stage",
-                    args.stage], cwd=ROOT, check=True)
-    put_gateway_responses(deployed_rest_api_id(args.stage), cfg["api_stage"],
-                          region=args.region)
-    set_ephemeral_storage(f"async-task-{args.stage}-work", worker_ephemeral_mb(cfg["env"]),
-                          region=args.region)
-    return 0
+    from infra.deploy_run import run        # stack, lock + record, chalice deploy, ...
+    return run(args.stage, args.region, args.alarm_action_arn, args.break_lock)
 
 
 if __name__ == "__main__":

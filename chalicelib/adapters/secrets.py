@@ -27,6 +27,8 @@ SOURCES: dict[str, tuple[tuple[str, str], ...]] = {
     "database_url": (("DATABASE_URL_PARAMETER", _PARAMETER), ("DATABASE_SECRET_ARN", _SECRET)),
     "token_secret": (("TOKEN_SECRET_PARAMETER", _PARAMETER),),
     "internal_auth_key": (("INTERNAL_AUTH_KEY_PARAMETER", _PARAMETER),),
+    # Not a secret, but per stage and not in the repository either (an internal address).
+    "product_center_url": (("PRODUCT_CENTER_URL_PARAMETER", _PARAMETER),),
 }
 
 

@@ -31,3 +31,75 @@ def boto() -> Any:
         return boto3.client(service, endpoint_url=ENDPOINT, region_name="us-east-1",
                             aws_access_key_id="test", aws_secret_access_key="test")
     return client
+
+
+STAGE = "localstack"
+
+
+def deploy_env(extra: dict[str, str] | None = None) -> dict[str, str]:
+    """What `make deploy` gets in CI, pointed at LocalStack instead of an AWS account."""
+    env = {k: v for k, v in os.environ.items()
+           if not k.startswith(("AWS_", "DATABASE_URL", "TOKEN_SECRET", "INTERNAL_AUTH_KEY",
+                                "PRODUCT_CENTER", "WORK_QUEUE", "EXPORT_BUCKET", "DLQ_"))}
+    env.update({"AWS_ENDPOINT_URL": ENDPOINT, "AWS_ACCESS_KEY_ID": "test",
+                "AWS_SECRET_ACCESS_KEY": "test", "AWS_DEFAULT_REGION": "us-east-1"})
+    env.update(extra or {})
+    return env
+
+
+def run_deploy(project_dir: Any, stage: str = STAGE, **extra: str) -> Any:
+    """`make deploy STAGE=<stage>` in project_dir; its output is echoed into the test log."""
+    import subprocess
+    done = subprocess.run(["make", "-s", "deploy", f"STAGE={stage}"], cwd=project_dir,
+                          env=deploy_env(extra), capture_output=True, text=True, timeout=900)
+    print(f"--- make deploy STAGE={stage} in {project_dir} (exit {done.returncode})\n"
+          f"{done.stdout}\n{done.stderr}")
+    return done
+
+
+def api_url_from(output: str) -> str:
+    for line in output.splitlines():
+        if line.startswith("API URL: "):
+            return line.split(": ", 1)[1].strip().rstrip("/")
+    raise AssertionError(f"no 'API URL:' line in the deploy output:\n{output}")
+
+
+@pytest.fixture(scope="session")
+def stage_secrets(boto: Any, database_url: str, product_center: Any) -> dict[str, str]:
+    """The stage's SSM parameters, created before the first deploy (docs/deploy.md §4)."""
+    from tests.conftest import INTERNAL_KEY, TOKEN_SECRET
+    values = {"database-url": database_url, "token-secret": TOKEN_SECRET,
+              "internal-auth-key": INTERNAL_KEY, "product-center-url": product_center.url}
+    ssm = boto("ssm")
+    for name, value in values.items():
+        ssm.put_parameter(Name=f"/async-task/{STAGE}/{name}", Value=value,
+                          Type="SecureString", Overwrite=True)
+    return values
+
+
+@pytest.fixture(scope="session")
+def deployed(stage_secrets: dict[str, str], tmp_path_factory: Any) -> dict[str, Any]:
+    """The stage deployed from a fresh clone of this checkout, as CI does it."""
+    import time
+    from tests.deployed.clones import fresh_clone
+    clone = fresh_clone(tmp_path_factory.mktemp("clone-a"))
+    started = time.monotonic()
+    done = run_deploy(clone)
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-5000:]
+    return {"clone": clone, "api_url": api_url_from(done.stdout), "output": done.stdout,
+            "took_s": time.monotonic() - started}
+
+
+@pytest.fixture(scope="session")
+def aws(deployed: dict[str, Any], boto: Any) -> dict[str, str]:
+    """The deployed stage's stack in place of moto (for the test process's own reads)."""
+    from chalicelib.adapters import aws as aws_adapter
+    from infra.local.aws import env_for
+    stack = boto("cloudformation").describe_stacks(StackName=f"async-task-{STAGE}")["Stacks"][0]
+    outputs = {o["OutputKey"]: o["OutputValue"] for o in stack["Outputs"]}
+    for key, value in {"AWS_ACCESS_KEY_ID": "test", "AWS_SECRET_ACCESS_KEY": "test",
+                       "AWS_DEFAULT_REGION": "us-east-1"}.items():
+        os.environ.setdefault(key, value)
+    os.environ["AWS_ENDPOINT_URL"] = ENDPOINT
+    aws_adapter.reset_clients()
+    return env_for(outputs, ENDPOINT, "us-east-1")
