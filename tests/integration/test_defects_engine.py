@@ -91,3 +91,20 @@ def test_sweep_after_retry_does_not_fail_the_reopened_chunk(db_clean, product_ce
         assert dlq.waiting() == 1                          # still there for the operator
     finally:
         _empty(dlq)
+
+
+# -- item 6's class on the worker side: downstream text that is not valid Unicode ----------
+def test_a_downstream_reason_with_a_lone_surrogate_is_stored(db_clean):
+    import uuid
+    from chalicelib.adapters import chunk_repo
+    from chalicelib.adapters.chunk_repo import DetailOutcome, Outcome
+    from tests.integration.engine_helpers import details
+    svc = services_with(chunk_size=4)
+    shops = seed_shops(2)
+    task = create_copy(svc, shops, shops["product_ids"])
+    token = uuid.uuid4().hex
+    svc.db.run(lambda cur: chunk_repo.claim(cur, task["id"], 0, token, 60))
+    outcome = DetailOutcome(0, shops["product_ids"][0], Outcome.FAILED, reason="bad \ud800 name")
+    assert svc.db.run(lambda cur: chunk_repo.record_outcomes(cur, task["id"], 0, token, 60,
+                                                             [outcome]))
+    assert details(task["id"])[0]["reason"] == "bad ? name"
