@@ -7,17 +7,20 @@ from __future__ import annotations
 import json
 from typing import Any, Iterable, Sequence
 
+import pymysql
 from pymysql.cursors import DictCursor
 
 from chalicelib.domain.task import TaskStatus
+from chalicelib.errors import DuplicateKey
 
 _COLUMNS = ("id, user_task_id, name, station_id, result, status, `repeat`, message_show, "
             "run_count, creat_time, modify_time, start_time, end_time, business_id, "
             "business_name, type, progress, reason, total_items, succeeded_items, failed_items, "
             "cancelled, cancelled_items")
 
-# Columns a caller may set through update_fields (never station_id, id, input).
-_UPDATABLE = {"result", "status", "progress", "reason", "start_time", "end_time",
+# Columns a caller may set through update_fields (never station_id, id, input, and never
+# status: only service/lifecycle.py moves a status, through move_status).
+_UPDATABLE = {"result", "progress", "reason", "start_time", "end_time",
               "run_count", "total_items", "succeeded_items", "failed_items",
               "open_dedup_key", "message_show", "cancelled", "cancelled_items"}
 
@@ -173,10 +176,29 @@ def hide(cur: DictCursor, station_id: str, *, task_ids: Sequence[int] = (),
 
 def update_fields(cur: DictCursor, task_id: int, fields: dict[str, Any],
                   *, only_if_status: Iterable[int] | None = None) -> int:
-    """Set columns of one task; with only_if_status, only while its status is one of them."""
+    """Set columns of one task (not its status); with only_if_status, only while its
+    status is one of them. Returns the row count."""
     unknown = set(fields) - _UPDATABLE
     if unknown:
         raise ValueError(f"not updatable: {sorted(unknown)}")
+    return _update(cur, task_id, fields, only_if_status)
+
+
+def move_status(cur: DictCursor, task_id: int, target: int, fields: dict[str, Any],
+                sources: Iterable[int]) -> int:
+    """Set the status (and `fields`) while the status is one of `sources`; the row count.
+    For service/lifecycle.py only. A unique key refusing the row is DuplicateKey."""
+    unknown = set(fields) - _UPDATABLE
+    if unknown:
+        raise ValueError(f"not updatable: {sorted(unknown)}")
+    try:
+        return _update(cur, task_id, {"status": int(target), **fields}, sources)
+    except pymysql.err.IntegrityError as exc:
+        raise DuplicateKey("another unfinished task has the same key") from exc
+
+
+def _update(cur: DictCursor, task_id: int, fields: dict[str, Any],
+            only_if_status: Iterable[int] | None) -> int:
     sets, args = [], []
     for column, value in fields.items():
         if column in ("start_time", "end_time") and value == "now":
