@@ -1,4 +1,4 @@
--- depends: 0007.order_import_parts
+-- depends: 0008.tx_marker
 -- /task/list answers `finish` (is any shown task of the station unfinished?) on every poll.
 -- On idx_station_shown (station_id, message_show, id) that check reads every shown task of
 -- a station that has none unfinished (the common case); with status in the key it is a
