@@ -13,7 +13,7 @@ message still waiting in the DLQ cannot fail a chunk again after /task/retry reo
 """
 from yoyo import step
 
-__depends__ = {"0008.tx_marker"}
+__depends__ = {"0012.task_list_index"}
 
 # table -> column definitions (type, nullability, default exactly as created)
 IDENTIFIERS = {
