@@ -71,9 +71,11 @@ def get_any_station(cur: DictCursor, task_id: int, *, for_update: bool = False
 
 def get_by_user_task_id(cur: DictCursor, station_id: str, user_task_id: str
                         ) -> dict[str, Any] | None:
-    """The newest task of the station with that user_task_id."""
-    cur.execute(f"SELECT {_COLUMNS} FROM tbl_async_task WHERE station_id=%s AND user_task_id=%s"
-                " ORDER BY id DESC LIMIT 1", (station_id, user_task_id))
+    """The newest task of the station with that user_task_id (the index named: for ORDER BY
+    id DESC LIMIT 1 the optimizer may otherwise walk the primary key, see list_shown)."""
+    cur.execute(f"SELECT {_COLUMNS} FROM tbl_async_task FORCE INDEX (idx_station_user_task)"
+                " WHERE station_id=%s AND user_task_id=%s ORDER BY id DESC LIMIT 1",
+                (station_id, user_task_id))
     return _decode(cur.fetchone())
 
 
@@ -96,11 +98,32 @@ def _list_filter(station_id: str, type_: int | None, status: int | None
 
 
 def list_shown(cur: DictCursor, station_id: str, *, type_: int | None, status: int | None,
-               limit: int, offset: int) -> list[dict[str, Any]]:
+               limit: int, offset: int) -> tuple[bool, list[dict[str, Any]]]:
+    """(any unfinished, page): the station's shown tasks newest first, and whether any shown
+    task matching the filter is unfinished, in one statement (one derived row joined to the
+    page, so an empty page still answers the flag).
+
+    The indexes are named: left to itself, the optimizer (MariaDB 10.11 and MySQL 8 alike)
+    walks the primary key backwards for ORDER BY id DESC LIMIT, which reads the whole table
+    for a station whose tasks are old. Plans: docs/api-load.md (python -m bench.api_explain).
+    """
     where, args = _list_filter(station_id, type_, status)
-    cur.execute(f"SELECT {_COLUMNS} FROM tbl_async_task WHERE {where}"
-                " ORDER BY id DESC LIMIT %s OFFSET %s", (*args, limit, offset))
-    return [_decode(r) for r in cur.fetchall()]
+    page_index = "idx_station_shown_status" if status is not None else "idx_station_shown"
+    cur.execute(
+        "SELECT b.busy, t.* FROM (SELECT EXISTS(SELECT 1 FROM tbl_async_task"
+        f" FORCE INDEX (idx_station_shown_status) WHERE {where} AND status IN (%s, %s))"
+        f" AS busy) b LEFT JOIN (SELECT {_COLUMNS} FROM tbl_async_task"
+        f" FORCE INDEX ({page_index}) WHERE {where}"
+        " ORDER BY id DESC LIMIT %s OFFSET %s) t ON 1=1 ORDER BY t.id DESC",
+        (*args, int(TaskStatus.SUBMITTED), int(TaskStatus.RUNNING), *args, limit, offset))
+    rows = cur.fetchall()
+    busy = bool(rows[0]["busy"]) if rows else False
+    page = []
+    for row in rows:
+        if row["id"] is not None:
+            del row["busy"]
+            page.append(_decode(row))
+    return busy, page
 
 
 def list_any_station(cur: DictCursor, *, station_id: str | None = None, status: int | None = None,
@@ -116,14 +139,6 @@ def list_any_station(cur: DictCursor, *, station_id: str | None = None, status: 
     cur.execute(f"SELECT {_COLUMNS} FROM tbl_async_task WHERE {' AND '.join(where)}"
                 " ORDER BY id DESC LIMIT %s", (*args, limit))
     return [_decode(r) for r in cur.fetchall()]
-
-
-def any_unfinished_shown(cur: DictCursor, station_id: str, *, type_: int | None,
-                         status: int | None) -> bool:
-    where, args = _list_filter(station_id, type_, status)
-    cur.execute(f"SELECT 1 FROM tbl_async_task WHERE {where} AND status IN (%s, %s) LIMIT 1",
-                (*args, int(TaskStatus.SUBMITTED), int(TaskStatus.RUNNING)))
-    return cur.fetchone() is not None
 
 
 def _id_filter(task_ids: Sequence[int], user_task_ids: Sequence[str]) -> tuple[str, list[Any]]:

@@ -94,12 +94,9 @@ class TaskService:
     def list(self, station_id: str, *, type_: int | None = None, status: int | None = None,
              limit: int, offset: int = 0) -> tuple[bool, list[dict[str, Any]]]:
         """(finish, tasks): finish is true when no shown task matching the filter is unfinished."""
-        def tx(cur: DictCursor) -> tuple[bool, list[dict[str, Any]]]:
-            tasks = task_repo.list_shown(cur, station_id, type_=type_, status=status,
-                                         limit=limit, offset=offset)
-            busy = task_repo.any_unfinished_shown(cur, station_id, type_=type_, status=status)
-            return not busy, tasks
-        return self.db.run(tx)
+        busy, tasks = self.db.run(lambda cur: task_repo.list_shown(
+            cur, station_id, type_=type_, status=status, limit=limit, offset=offset))
+        return not busy, tasks
 
     # -- hide (clear_show) -------------------------------------------------------------
     def clear_show(self, station_id: str, *, task_ids: Sequence[int] = (),
