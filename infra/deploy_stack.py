@@ -11,8 +11,9 @@ sets, so a changed template or parameter reaches a stage that already exists.
   CloudFormation went on with it) is waited for first; a stack that ended in
   UPDATE_ROLLBACK_COMPLETE is a normal, updatable stack. A failed first create
   (ROLLBACK_COMPLETE) stops the deploy: that stack can only be deleted (by an operator).
-- Parameters not given keep their current value (UsePreviousValue), so e.g. an alarm
-  action set at the first deploy is not cleared by a later deploy that does not name it.
+- Parameters not given take the template's default (so a changed default reaches the
+  stage), except AlarmActionArn, which keeps its current value (UsePreviousValue): an alarm
+  action set at one deploy is not cleared by a later deploy that does not name it.
 - Change sets left behind by interrupted deploys (named deploy-*) are deleted.
 """
 from __future__ import annotations
@@ -80,16 +81,19 @@ def settled(cfn: Any, name: str, timeout_s: float) -> dict[str, Any] | None:
     return describe(cfn, name)
 
 
-def parameter_list(stack: dict[str, Any] | None, parameters: dict[str, Any],
-                   template: str) -> list[dict[str, Any]]:
-    """Given values, plus UsePreviousValue for the stack's other current parameters that
-    the template still declares."""
+# Set by the operator on some deploys only (ALARM_ACTION_ARN): a deploy that does not name
+# it keeps the current value. Every other parameter not given takes the template's default,
+# so a changed default reaches the stage.
+KEEP_PREVIOUS = ("AlarmActionArn",)
+
+
+def parameter_list(stack: dict[str, Any] | None, parameters: dict[str, Any]
+                   ) -> list[dict[str, Any]]:
     given = template_parameters(parameters)
     names = {p["ParameterKey"] for p in given}
-    for current in (stack or {}).get("Parameters", []):
-        key = current["ParameterKey"]
-        if key not in names and f"\n  {key}:" in template:
-            given.append({"ParameterKey": key, "UsePreviousValue": True})
+    current = {p["ParameterKey"] for p in (stack or {}).get("Parameters", [])}
+    given += [{"ParameterKey": key, "UsePreviousValue": True}
+              for key in KEEP_PREVIOUS if key in current and key not in names]
     return given
 
 
@@ -129,8 +133,8 @@ def apply_stack(cfn: Any, stage: str, parameters: dict[str, Any], *,
     created = cfn.create_change_set(
         StackName=name, ChangeSetName=change_set_name, TemplateBody=template,
         ChangeSetType="CREATE" if creating else "UPDATE",
-        Parameters=parameter_list(None if creating else stack, {"Stage": stage, **parameters},
-                                  template),
+        Parameters=parameter_list(None if creating else stack,
+                                  {"Stage": stage, **parameters}),
         Description=f"make deploy STAGE={stage}")
     change_set_id = created["Id"]
 
