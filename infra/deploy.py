@@ -1,8 +1,12 @@
 """`make deploy STAGE=…`: infra stack, then `chalice deploy`, then API Gateway error bodies.
 
-1. Create the infra stack `async-task-<stage>` from infra/template.yaml (idempotent; an
-   existing stack is left alone), with WorkerTimeoutSeconds from the stage's `work`
-   lambda_timeout so the queue's visibility timeout follows the 6x rule.
+0. Preflight (infra/deploy_run.py): credentials, the stage's variables and every SSM
+   parameter / secret it names; anything missing stops the deploy before any change.
+1. The infra stack `async-task-<stage>` from infra/template.yaml through a change set
+   (infra/deploy_stack.py: created, or updated when the template or a parameter changed),
+   with WorkerTimeoutSeconds from the stage's `work` lambda_timeout so the queue's
+   visibility timeout follows the 6x rule. Steps 4-5 run under the stage's lock with its
+   .chalice/deployed record restored from and saved to its bucket (infra/deploy_state.py).
 2. Check that the stack's outputs are what the stage's environment in .chalice/config.json
    names (WORK_QUEUE_NAME, EXPORT_BUCKET). Names are derived from the stage on both sides,
    so they agree unless someone edited one side; a mismatch stops the deploy before a
@@ -200,7 +204,8 @@ def deployed_rest_api_id(stage: str, project_dir: Path = ROOT) -> str:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--stage", required=True)
-    parser.add_argument("--region", default="us-east-1")
+    parser.add_argument("--region", default=os.environ.get("AWS_REGION")
+                        or os.environ.get("AWS_DEFAULT_REGION") or "us-east-1")
     parser.add_argument("--alarm-action-arn", default=os.environ.get("ALARM_ACTION_ARN", ""),
                         help="notified by the alarms (an SNS topic); not given, the stack "
                              "keeps the one it has (default: $ALARM_ACTION_ARN)")
