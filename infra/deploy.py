@@ -52,6 +52,9 @@ GATEWAY_BODIES = {
                                                  "credential", "data": None}),
     "ACCESS_DENIED": (403, {"code": 40300, "msg": "the credential does not allow this",
                             "data": None}),
+    # A path or method the API does not have (API Gateway's "Missing Authentication Token").
+    "MISSING_AUTHENTICATION_TOKEN": (404, {"code": 40400, "msg": "no such route",
+                                           "data": None}),
 }
 
 
