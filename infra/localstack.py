@@ -1,6 +1,7 @@
 """LocalStack on the host, and `make test-localstack`: the end-to-end suite against it.
 
     python -m infra.localstack test [pytest args]   # install, start, run tests/e2e, stop
+    python -m infra.localstack test-deployed [args] # same with real Lambdas: tests/deployed
     python -m infra.localstack serve                # start; print endpoint and PID; Ctrl-C stops
 
 LocalStack's open-source runtime (`localstack-core`) runs on the host as
@@ -13,6 +14,11 @@ URLs it hands out (queue URLs, presigned links) name that address (LOCALSTACK_HO
 and temp files go under .local/localstack/<port>/ (FILESYSTEM_ROOT, TMPDIR), its DNS server
 is off (DNS_ADDRESS=0: it would bind port 53) and only the services the platform uses are
 loaded. Stopping is by PID: SIGTERM, then SIGKILL after a grace period.
+
+With `function_python` (test-deployed, serve), Lambda runs the functions as host processes
+on that interpreter (the `process` runtime executor of infra/localstack_executor, installed
+into LocalStack's venv, which also emulates API Gateway's TOKEN authorizers and gateway
+response templates): docs/deploy.md section 7.
 """
 from __future__ import annotations
 
