@@ -27,6 +27,7 @@ from chalicelib.domain.task import CANCELLED_REASON, TaskStatus, progress_percen
 from chalicelib.observability import logger, metrics
 from chalicelib.service.finalize import finalize_task
 from chalicelib.service.messages import MalformedMessage
+from chalicelib.service.slices import Slice, others_waiting
 from chalicelib.service.tasks import (Created, NewTask, OnCreated, TaskService,
                                       mark_running)
 
@@ -217,7 +218,8 @@ class Engine:
             state = "complete"
         if state == "complete":
             return self._complete(task_id, seq, token, remaining_ms)
-        if state in ("deadline", "unavailable"):
+        if state in ("deadline", "unavailable", "sliced"):
+            # A slice or the deadline counts no attempt: the chunk goes behind waiting work.
             unavailable = state == "unavailable"
             if self.db.run(lambda cur: chunk_repo.release(cur, task_id, seq, token,
                                                           count_attempt=unavailable)):
@@ -248,9 +250,10 @@ class Engine:
                  remaining_ms: Callable[[], int]) -> str:
         """Run the claim's items on the pool, flushing outcomes in batches.
 
-        Returns "complete", "deadline" (stopped near the Lambda deadline), "unavailable"
-        (some items could not reach the downstream), "cancelled" (the task was cancelled:
-        stopped at the next batch) or "lease_lost".
+        Returns "complete", "deadline" (stopped near the Lambda deadline), "sliced" (gave
+        the worker up after SLICE_SECONDS: other work waits), "unavailable" (some items
+        could not reach the downstream), "cancelled" (the task was cancelled: stopped at
+        the next batch) or "lease_lost".
         """
         if not claim.work:
             return "complete"
@@ -277,10 +280,15 @@ class Engine:
             pool.submit(runner)
         flush_every = settings.outcome_flush_ms / 1000
         stopped_by: str | None = None      # "lease_lost" or "cancelled"
+        slice_ = self._slice(task_id)
+        sliced = False
         while True:
             # This thread wakes per batch (or flush interval), not per item.
             batch, running = run.wait_batch(flush_every)
             if not run.stopped and remaining_ms() < settings.deadline_margin_ms:
+                run.stop()
+            if not run.stopped and slice_.over():
+                sliced = True
                 run.stop()
             if batch and stopped_by != "lease_lost":
                 flushed = self._flush(task_id, seq, token, batch)
@@ -292,19 +300,22 @@ class Engine:
         if stopped_by:
             return stopped_by
         if run.handled + run.left_pending < len(claim.work):
-            return "deadline"
+            return "sliced" if sliced else "deadline"
         return "unavailable" if run.left_pending else "complete"
 
     def _execute_batches(self, task_id: int, seq: int, token: str, claim: "Claim",
                          remaining_ms: Callable[[], int]) -> str:
         """A BatchProcessor's chunk: one transaction per batch of OUTCOME_BATCH_SIZE items,
         holding the processor's writes, the outcomes and the task's counters (all rolled
-        back if the lease is lost). Returns "complete", "deadline", "cancelled" or
-        "lease_lost", as _execute does."""
+        back if the lease is lost). Returns "complete", "deadline", "sliced", "cancelled"
+        or "lease_lost", as _execute does."""
         size = self.settings.outcome_batch_size
+        slice_ = self._slice(task_id)
         for start in range(0, len(claim.work), size):
             if remaining_ms() < self.settings.deadline_margin_ms:
                 return "deadline"
+            if start and slice_.over():
+                return "sliced"
             items = claim.work[start:start + size]
 
             def tx(cur: Any) -> tuple[dict[str, Any], list[DetailOutcome]]:
@@ -376,6 +387,10 @@ class Engine:
         except Exception:       # can't tell: take the fair path
             logger.exception("could not read the queue depth")
             return False
+
+    def _slice(self, task_id: int) -> Slice:
+        return Slice(self.settings.slice_seconds,
+                     lambda: others_waiting(self.db, self.queue, task_id))
 
     def _thread_pool(self) -> ThreadPoolExecutor:
         # One pool per warm instance, sized once; chunks reuse its threads.
