@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from pymysql.cursors import DictCursor
 
-QUEUED = 1
+from chalicelib.domain.chunk import ChunkState
 
 
 def queued_chunks(cur: DictCursor, task_id: int) -> int:
     """Chunks of the task marked queued (their messages are in the queue or on their way)."""
     cur.execute("SELECT COUNT(*) AS n FROM tbl_task_chunk WHERE task_id=%s AND state=%s",
-                (task_id, QUEUED))
+                (task_id, int(ChunkState.QUEUED)))
     return cur.fetchone()["n"]

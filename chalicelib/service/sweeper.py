@@ -75,6 +75,7 @@ class Sweeper:
             seen: list[int] = []
             if self._guard(report, 0, lambda: seen.append(self.dead_letters.settle().seen)):
                 report.dead_letters = seen[0]
+        self._guard(report, 0, db.prune_markers)     # commit markers older than an hour
         for name, repair in self.repairs.items():
             self._guard(report, 0, lambda name=name, repair=repair: report.other.__setitem__(
                 name, repair()))

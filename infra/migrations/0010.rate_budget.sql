@@ -1,4 +1,4 @@
--- depends: 0007.order_import_parts
+-- depends: 0012.task_list_index
 -- The product center's budget, shared by every worker (chalicelib/service/budget.py).
 --
 -- One row per downstream. `tat_s` is the token bucket's theoretical arrival time (epoch

@@ -6,9 +6,9 @@ from dataclasses import replace
 from contextlib import contextmanager
 from typing import Any, Callable, Iterator
 
-from chalicelib.adapters import chunk_repo
 from chalicelib.bootstrap import Services, services
 from chalicelib.config import get_settings
+from chalicelib.domain.chunk import ChunkState
 from infra.local.demo import ensure_products, ensure_shop
 
 
@@ -106,7 +106,7 @@ def count(table: str) -> int:
     return services().db.run(q)
 
 
-DONE = int(chunk_repo.ChunkState.DONE)
+DONE = int(ChunkState.DONE)
 
 
 @contextmanager
