@@ -44,6 +44,8 @@ class Settings:
     worker_concurrency: int = 4
     # A chunk gives its worker up after this many seconds when other work waits (0 = never).
     slice_seconds: float = 5.0
+    # Chunks one station may have queued or running at once (0 = WORKER_CONCURRENCY).
+    station_max_chunks: int = 0
     # Engine shape.
     chunk_size: int = 1000
     chunk_threads: int = 10
@@ -77,6 +79,10 @@ class Settings:
     def __post_init__(self) -> None:
         for problem in _out_of_range(self):
             raise ValueError(problem)
+
+    @property
+    def station_bound(self) -> int:
+        return self.station_max_chunks or self.worker_concurrency
 
     @property
     def dlq_name(self) -> str:
@@ -116,7 +122,7 @@ RANGES: dict[str, tuple[float, float]] = {
     "budget_floor": (0.01, 100_000), "budget_decrease": (0.1, 0.99),
     "budget_increase_per_s": (0, 100_000), "budget_latency_ratio": (1.1, 100),
     "budget_block_s": (0.01, 5), "worker_concurrency": (1, 1000),
-    "slice_seconds": (0, 600), "chunk_size": (1, 10_000), "chunk_threads": (1, 256),
+    "slice_seconds": (0, 600), "station_max_chunks": (0, 10_000), "chunk_size": (1, 10_000), "chunk_threads": (1, 256),
     "chunk_window": (1, 1000), "lease_seconds": (1, 3600), "max_chunk_attempts": (1, 100),
     "outcome_batch_size": (1, 10_000), "outcome_flush_ms": (1, 60_000),
 }

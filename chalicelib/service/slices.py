@@ -3,9 +3,11 @@
 The engine asks `Slice.over()` each time it records a batch. Before the slice is used up
 the answer is no at no cost; after it, the work queue's depth is read (at most every
 CHECK_EVERY_S): the chunk yields only when messages wait that are not this task's own
-queued chunks, i.e. another task (or an export) is kept waiting by it. A yielding run
-records what it did, releases its lease without counting an attempt and re-queues its
-chunk behind the waiting messages (engine.py, state "sliced"). When nothing waits the
+queued chunks, i.e. another task (or an export) is kept waiting by it, or when another
+task of its station waits for one of the station's slots (scheduling.py). A yielding run
+records what it did, releases its lease without counting an attempt, puts its chunk back
+to pending and releases the station's slots, which re-queues it behind the waiting work
+(engine.py, result SLICED). When nothing waits the
 chunk runs on as before, so a lone task pays nothing for slices.
 """
 from __future__ import annotations
@@ -44,9 +46,11 @@ class Slice:
             return False
 
 
-def others_waiting(db: Database, queue: WorkQueue, task_id: int) -> bool:
-    """Messages wait in the work queue beyond this task's own queued chunks."""
+def others_waiting(db: Database, queue: WorkQueue, task_id: int,
+                   sibling_starving: Callable[[], bool]) -> bool:
+    """Messages wait in the work queue beyond this task's own queued chunks, or another
+    task of the same station waits for one of the station's slots."""
     waiting = queue.waiting()
-    if waiting == 0:
-        return False
-    return waiting > db.run(lambda cur: schedule_repo.queued_chunks(cur, task_id))
+    if waiting and waiting > db.run(lambda cur: schedule_repo.queued_chunks(cur, task_id)):
+        return True
+    return sibling_starving()
