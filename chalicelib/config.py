@@ -66,6 +66,8 @@ class Settings:
     order_import_max_rows: int = 10_000
     # Links and listing.
     link_ttl_seconds: int = 900
+    # Largest `result` (JSON bytes) the internal API stores for a task.
+    result_max_bytes: int = 65_536
     list_default_limit: int = 20
     list_max_limit: int = 100
     # Order export (GET /station/sales_analysis/orderdetail, docs/exports.md).

@@ -1,4 +1,4 @@
--- depends: 0012.task_list_index
+-- depends: 0009.binary_identifiers
 -- The product center's budget, shared by every worker (chalicelib/service/budget.py).
 --
 -- One row per downstream. `tat_s` is the token bucket's theoretical arrival time (epoch

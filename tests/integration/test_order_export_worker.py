@@ -229,12 +229,12 @@ def test_sweep_resends_a_lost_message_and_a_dead_workers_export(api, station_tok
         "UPDATE tbl_async_task SET modify_time=UTC_TIMESTAMP(3) - INTERVAL 1 HOUR WHERE id=%s",
         (lost,)))
     start_elsewhere(svc, dead, age_s=3600)
-    assert svc.order_export.sweep() == {"resent": 2, "failed": 0}
-    assert svc.order_export.sweep() == {"resent": 1, "failed": 0}     # dead: until claimed
+    assert svc.kind("order_detail_export").sweep() == {"resent": 2, "failed": 0}
+    assert svc.kind("order_detail_export").sweep() == {"resent": 1, "failed": 0}     # dead: until claimed
     assert sorted(drain(svc)) == ["done", "done", "skipped"]
     assert (task_row(lost)["status"], task_row(lost)["run_count"]) == (3, 1)
     assert (task_row(dead)["status"], task_row(dead)["run_count"]) == (3, 2)
-    assert svc.order_export.sweep() == {"resent": 0, "failed": 0}
+    assert svc.kind("order_detail_export").sweep() == {"resent": 0, "failed": 0}
 
 
 def test_sweep_leaves_fresh_exports_and_fails_one_that_keeps_dying(api, station_token):
@@ -242,7 +242,7 @@ def test_sweep_leaves_fresh_exports_and_fails_one_that_keeps_dying(api, station_
     dying = start_async(api, station_token, fmt="csv")
     svc = services()
     start_elsewhere(svc, dying, age_s=3600, run_count=svc.settings.max_chunk_attempts)
-    assert svc.order_export.sweep() == {"resent": 0, "failed": 1}
+    assert svc.kind("order_detail_export").sweep() == {"resent": 0, "failed": 1}
     row = task_row(dying)
     assert row["status"] == 5 and "导出中断 5 次" in row["reason"]
     assert task_row(fresh)["status"] == 1
