@@ -9,10 +9,11 @@ chalicelib/adapters/budget_repo.py:
   the clock by at most `burst_s`, so the platform never sends more than
   rate x (window + burst_s) calls in any window, however many workers reserve.
 - **AIMD** (`step`): under the configured ceiling the rate backs off multiplicatively on
-  congestion (429s, errors or timeouts, or latency well above its recent baseline) at most
-  once per `cooldown_s`, and grows additively, `increase_per_s` per second, while healthy
-  calls are made; never below `floor` nor above `ceiling` (TCP's AIMD, Netflix's
-  concurrency-limits' AIMDLimit).
+  congestion (429s, errors or timeouts, or latency well above its recent baseline) once
+  per round trip (a report counts only if it was all seen after the last cut), by
+  `decrease` or, when a share f of the calls was refused, by 1 - f (down to `deepest`);
+  it grows additively, `increase_per_s` per second, while healthy calls are made; never
+  below `floor` nor above `ceiling` (TCP's AIMD, Netflix's concurrency-limits' AIMDLimit).
 """
 from __future__ import annotations
 
@@ -24,9 +25,9 @@ from dataclasses import dataclass, replace
 class AimdConfig:
     ceiling: float                  # PRODUCT_CENTER_RATE: calls/s never exceeded
     floor: float = 1.0              # the rate never goes below this (keeps probing)
-    decrease: float = 0.9           # multiplicative factor on congestion
+    decrease: float = 0.9           # multiplicative factor on congestion (at most)
+    deepest: float = 0.5            # the largest single cut (when most calls were refused)
     increase_per_s: float = 10.0    # additive growth, calls/s per second of healthy use
-    cooldown_s: float = 1.0         # at most one decrease per cooldown (one "round trip")
     latency_ratio: float = 2.0      # latency this many times its baseline is congestion ...
     latency_margin_s: float = 0.05  # ... and at least this much above it (noise at ~0 ms)
     error_share: float = 0.05       # 5xx/timeouts above this share of calls are congestion
@@ -40,6 +41,7 @@ class Health:
     errors: int = 0                 # 5xx, timeouts, broken connections
     latency_s: float = 0.0          # mean latency of the answered calls
     baseline_s: float = 0.0         # that worker's recent low latency (0: none yet)
+    since_s: float = 0.0            # when these observations began
 
     def congested(self, cfg: AimdConfig) -> bool:
         if self.throttled > 0:
@@ -49,6 +51,13 @@ class Health:
         return (self.baseline_s > 0 and self.calls > 0
                 and self.latency_s > cfg.latency_ratio * self.baseline_s
                 and self.latency_s - self.baseline_s > cfg.latency_margin_s)
+
+    def cut(self, cfg: AimdConfig) -> float:
+        """The multiplicative factor: cfg.decrease, or deeper when a large share of the
+        calls was refused (the downstream took only that share: go there at once)."""
+        if self.calls and self.throttled:
+            return max(cfg.deepest, min(cfg.decrease, 1.0 - self.throttled / self.calls))
+        return cfg.decrease
 
 
 @dataclass(frozen=True)
@@ -63,16 +72,21 @@ def clamp(rate: float, cfg: AimdConfig) -> float:
 
 
 def step(state: RateState, health: Health, now_s: float, cfg: AimdConfig) -> RateState:
-    """The rate after one worker's report."""
+    """The rate after one worker's report.
+
+    A report decreases the rate only if all of it was seen after the last decrease (the
+    congestion it shows is not one already answered: one cut per round trip, however
+    many workers report it), and increases it only when healthy and after that too."""
     rate = clamp(state.rate, cfg)
-    elapsed = max(0.0, now_s - state.updated_s)
+    fresh = health.since_s >= state.decreased_s
     if health.congested(cfg):
-        if now_s - state.decreased_s >= cfg.cooldown_s:
-            return RateState(clamp(rate * cfg.decrease, cfg), now_s, now_s)
+        if fresh:
+            return RateState(clamp(rate * health.cut(cfg), cfg), now_s, now_s)
         return replace(state, rate=rate, updated_s=now_s)
-    if health.calls > 0 and now_s - state.decreased_s >= cfg.cooldown_s:
+    if health.calls > 0 and fresh:
         # Additive in wall time: reports of many workers add up to increase_per_s per second.
-        rate = clamp(rate + cfg.increase_per_s * min(elapsed, cfg.cooldown_s), cfg)
+        elapsed = max(0.0, now_s - max(state.updated_s, health.since_s))
+        rate = clamp(rate + cfg.increase_per_s * min(elapsed, 1.0), cfg)
     return replace(state, rate=rate, updated_s=now_s)
 
 

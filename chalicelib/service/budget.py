@@ -56,6 +56,7 @@ class SharedBudget:
         self._latency_sum = 0.0
         self._baseline = 0.0
         self._baseline_at = 0.0
+        self._since = clock()
 
     # -- the limiter interface -------------------------------------------------------
     @property
@@ -131,6 +132,7 @@ class SharedBudget:
             mean = self._latency_sum / answered if answered else 0.0
             self._calls = self._throttled = self._errors = 0
             self._latency_sum = 0.0
+            since, self._since = self._since, self._clock()
         baseline = self._baseline
         if answered:
             now = self._clock()
@@ -140,7 +142,7 @@ class SharedBudget:
                 self._baseline = aimd.ewma(self._baseline, mean, now - self._baseline_at,
                                            BASELINE_TAU_S)
             self._baseline_at = now
-        return aimd.Health(calls, throttled, errors, mean, baseline)
+        return aimd.Health(calls, throttled, errors, mean, baseline, since)
 
 
 def current(db: Database, name: str = NAME) -> dict[str, Any] | None:

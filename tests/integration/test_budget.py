@@ -105,12 +105,12 @@ def test_an_unreachable_budget_row_falls_back_to_the_workers_share(db_clean, pro
     started = time.monotonic()
     for _ in range(10):
         limiter.acquire()
-    assert 0.3 <= time.monotonic() - started < 1.5            # 25/s, not blocked
+    assert 0.3 <= time.monotonic() - started < 3.0            # 25/s, not blocked
 
 
 def test_throttling_backs_the_shared_rate_off_and_health_brings_it_back(
         db_clean, database_url, product_center):
-    limiter = worker_budget(database_url, 200, increase_per_s=100, cooldown_s=0.2, decrease=0.5)
+    limiter = worker_budget(database_url, 200, increase_per_s=100, decrease=0.5)
     product_center.configure(latency_ms=2, capacity_per_s=60, capacity_queue_s=0.05)
     hammer(product_center.url, limiter, 2.0)
     backed_off = row(database_url)["rate"]

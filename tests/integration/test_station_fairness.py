@@ -26,7 +26,7 @@ def copy_for_s002(svc: Any, n: int) -> dict[str, Any]:
     db = services().db
     src, dst = ensure_shop(db, "s002", "b source"), ensure_shop(db, "s002", "b target")
     ids = ensure_products(db, "s002", src, n)
-    return svc.copy_tasks.create("s002", CopyTaskRequest(
+    return svc.kind("product_copy").create("s002", CopyTaskRequest(
         source_shop_id=src, target_shop_id=dst, product_ids=ids)).task
 
 

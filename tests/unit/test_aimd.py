@@ -6,31 +6,44 @@ import pytest
 from chalicelib.domain.aimd import (AimdConfig, Grant, Health, RateState, ewma, next_block,
                                     next_slot, reserve, step)
 
-CFG = AimdConfig(ceiling=200, floor=5, decrease=0.5, increase_per_s=10, cooldown_s=1.0)
-HEALTHY = Health(calls=20, latency_s=0.05, baseline_s=0.05)
+CFG = AimdConfig(ceiling=200, floor=5, decrease=0.5, increase_per_s=10)
+
+
+def healthy(since: float) -> Health:
+    return Health(calls=20, latency_s=0.05, baseline_s=0.05, since_s=since)
 
 
 def test_healthy_use_grows_additively_per_second_and_stops_at_the_ceiling():
-    s = step(RateState(100, 10.0, 0.0), HEALTHY, 10.5, CFG)
+    s = step(RateState(100, 10.0, 0.0), healthy(10.0), 10.5, CFG)
     assert s.rate == pytest.approx(105) and s.updated_s == 10.5
-    s = step(s, HEALTHY, 11.0, CFG)
+    s = step(s, healthy(10.5), 11.0, CFG)
     assert s.rate == pytest.approx(110)
-    assert step(RateState(199, 10.0, 0.0), HEALTHY, 11.0, CFG).rate == 200
+    assert step(RateState(199, 10.0, 0.0), healthy(10.0), 11.0, CFG).rate == 200
 
 
-def test_growth_needs_calls_and_counts_at_most_one_cooldown_of_idle_time():
-    assert step(RateState(100, 10.0, 0.0), Health(), 11.0, CFG).rate == 100
-    assert step(RateState(100, 10.0, 0.0), HEALTHY, 70.0, CFG).rate == pytest.approx(110)
+def test_growth_needs_calls_and_counts_at_most_a_second_of_idle_time():
+    assert step(RateState(100, 10.0, 0.0), Health(since_s=10.0), 11.0, CFG).rate == 100
+    assert step(RateState(100, 10.0, 0.0), healthy(10.0), 70.0, CFG).rate == pytest.approx(110)
 
 
 @pytest.mark.parametrize("health", [
-    Health(calls=20, throttled=1, latency_s=0.05, baseline_s=0.05),          # a 429
-    Health(calls=20, errors=2, latency_s=0.05, baseline_s=0.05),             # 10 % errors
-    Health(calls=20, latency_s=0.30, baseline_s=0.05),                       # latency x 6
+    Health(calls=20, throttled=1, latency_s=0.05, baseline_s=0.05, since_s=10.0),   # a 429
+    Health(calls=20, errors=2, latency_s=0.05, baseline_s=0.05, since_s=10.0),      # 10 % errors
+    Health(calls=20, latency_s=0.30, baseline_s=0.05, since_s=10.0),                # latency x 6
 ])
-def test_congestion_halves_the_rate(health):
+def test_congestion_cuts_the_rate(health):
     s = step(RateState(100, 10.0, 0.0), health, 11.0, CFG)
     assert (s.rate, s.decreased_s) == (50, 11.0)
+
+
+def test_a_large_refused_share_cuts_deeper_down_to_the_deepest_cut():
+    cfg = AimdConfig(ceiling=400, decrease=0.9, deepest=0.5)
+    assert step(RateState(400, 0, 0), Health(calls=100, throttled=40, since_s=0.0), 1, cfg
+                ).rate == pytest.approx(240)
+    assert step(RateState(400, 0, 0), Health(calls=100, throttled=90, since_s=0.0), 1, cfg
+                ).rate == pytest.approx(200)
+    assert step(RateState(400, 0, 0), Health(calls=100, throttled=2, since_s=0.0), 1, cfg
+                ).rate == pytest.approx(360)
 
 
 def test_noise_is_not_congestion():
@@ -40,34 +53,38 @@ def test_noise_is_not_congestion():
     assert not Health(calls=100, latency_s=0.05, baseline_s=0.0).congested(CFG)
 
 
-def test_one_decrease_per_cooldown_and_no_growth_right_after_it():
-    bad = Health(calls=20, throttled=3)
-    s = step(RateState(100, 10.0, 0.0), bad, 11.0, CFG)
-    s = step(s, bad, 11.5, CFG)                       # other workers report the same spike
+def test_one_cut_per_round_trip_and_no_growth_on_stale_reports():
+    s = step(RateState(100, 10.0, 0.0), Health(calls=20, throttled=3, since_s=10.0), 11.0, CFG)
     assert s.rate == 50
-    assert step(s, HEALTHY, 11.8, CFG).rate == 50     # still within the cooldown
-    assert step(s, bad, 12.1, CFG).rate == 25
+    # other workers report the same spike, seen (partly) before the cut: no second cut
+    s = step(s, Health(calls=20, throttled=3, since_s=10.8), 11.2, CFG)
+    assert s.rate == 50
+    assert step(s, healthy(10.9), 11.3, CFG).rate == 50        # nor growth
+    # a report all seen after the cut that is still congested cuts again
+    assert step(s, Health(calls=20, throttled=3, since_s=11.1), 11.4, CFG).rate == 25
 
 
 def test_the_rate_never_leaves_floor_and_ceiling():
     s = RateState(6, 0.0, 0.0)
     for t in range(1, 5):
-        s = step(s, Health(calls=5, throttled=1), float(t * 2), CFG)
+        s = step(s, Health(calls=5, throttled=1, since_s=float(t * 2 - 1)), float(t * 2), CFG)
     assert s.rate == 5
     assert step(RateState(900, 0.0, 0.0), Health(), 1.0, CFG).rate == 200   # ceiling lowered
 
 
 def test_a_sawtooth_converges_under_a_capacity():
-    """Against a downstream that throttles above 150/s the rate oscillates below it."""
-    cfg = AimdConfig(ceiling=400, floor=1, decrease=0.9, increase_per_s=10, cooldown_s=1.0)
-    s, rates = RateState(400, 0.0, -10.0), []
+    """Against a downstream that refuses what it gets above 150/s, from a 400/s ceiling."""
+    cfg = AimdConfig(ceiling=400, floor=1, decrease=0.9, increase_per_s=10)
+    s, rates, tick_s = RateState(400, 0.0, -10.0), [], 0.25
     for tick in range(1, 400):
-        now = tick * 0.25
-        over = s.rate > 150
-        s = step(s, Health(calls=40, throttled=int(over), latency_s=0.05, baseline_s=0.05),
-                 now, cfg)
+        now = tick * tick_s
+        calls = int(s.rate * tick_s)
+        refused = max(0, calls - int(150 * tick_s))
+        s = step(s, Health(calls=calls, throttled=refused, latency_s=0.05, baseline_s=0.05,
+                           since_s=now - tick_s), now, cfg)
         rates.append(s.rate)
-    tail = rates[200:]
+    assert rates[3] <= 160                            # there within a second
+    tail = rates[40:]
     assert max(tail) <= 160 and min(tail) >= 120
     assert sum(min(r, 150) for r in tail) / len(tail) / 150 >= 0.9
 
