@@ -10,8 +10,22 @@ from chalicelib.bootstrap import services
 from chalicelib.domain.task import TaskStatus
 from tests.factories import raw_row
 from tests.integration.engine_helpers import (app_runtime, chunks, create_copy, details, drain,
-                                              receive, seed_shops, services_with)
+                                              queue_bodies, receive, seed_shops, services_with)
 from tests.integration.test_flow import wait_for
+
+
+def quiet_queue(svc: Any, timeout_s: float = 90) -> None:
+    """No message left in the queue, delayed re-queues of earlier tests included (a slice
+    reads the queue's depth, so leftovers would count as waiting work)."""
+    names = ["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesDelayed",
+             "ApproximateNumberOfMessagesNotVisible"]
+
+    def empty() -> bool:
+        queue_bodies(svc)
+        attrs = svc.queue.sqs.get_queue_attributes(QueueUrl=svc.queue.url,
+                                                   AttributeNames=names)["Attributes"]
+        return all(int(attrs[n]) == 0 for n in names)
+    wait_for(empty, timeout_s, "an empty work queue")
 
 
 def take(svc: Any) -> tuple[dict[str, Any], str]:
@@ -24,6 +38,7 @@ def test_a_chunk_yields_to_waiting_work_after_its_slice(db_clean, product_center
     product_center.configure(latency_ms=20)
     shops = seed_shops(201)
     svc = services_with(chunk_size=100, chunk_window=1, chunk_threads=2, slice_seconds=0.5)
+    quiet_queue(svc)
     big = create_copy(svc, shops, shops["product_ids"][:200])
     _, body = take(svc)
     small = create_copy(svc, shops, shops["product_ids"][200:])      # its message waits
@@ -49,6 +64,7 @@ def test_nothing_waiting_means_no_slice(db_clean, product_center):
     product_center.configure(latency_ms=20)
     shops = seed_shops(200)
     svc = services_with(chunk_size=100, chunk_window=1, chunk_threads=2, slice_seconds=0.5)
+    quiet_queue(svc)
     big = create_copy(svc, shops, shops["product_ids"])
     _, body = take(svc)
     started = time.monotonic()
