@@ -51,6 +51,14 @@ def _retryable(exc: BaseException) -> bool:
     return False
 
 
+def storable_text(text: str) -> str:
+    """Text the driver can send as UTF-8: a lone surrogate (downstream JSON may carry
+    "\\ud800") becomes "?" instead of failing the whole transaction."""
+    if not text or text.isascii():
+        return text
+    return text.encode("utf-8", "replace").decode("utf-8")
+
+
 def parse_url(url: str) -> dict[str, Any]:
     u = urlparse(url)
     if u.scheme not in ("mysql", "mysql+pymysql"):
