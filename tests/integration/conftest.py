@@ -8,7 +8,7 @@ import json
 import time
 import urllib.error
 import urllib.request
-from typing import Any
+from typing import Any, Iterator
 
 import pytest
 
@@ -45,3 +45,27 @@ def empty_exports(db_clean: None) -> None:
         files.s3.delete_object(Bucket=files.bucket, Key=key)
     for up in files.s3.list_multipart_uploads(Bucket=files.bucket).get("Uploads", []):
         files.s3.abort_multipart_upload(Bucket=files.bucket, Key=up["Key"], UploadId=up["UploadId"])
+
+
+@pytest.fixture
+def running_api(db_clean: None, stack_env: dict[str, str]) -> Iterator[str]:
+    """The real app served over HTTP by LocalRuntime, without queue workers (the fuzzers
+    target the HTTP surface; the sweeper runs rarely). Yields its base URL."""
+    from infra.local.runtime import LocalRuntime
+    runtime = LocalRuntime("app:app", stage="dev", port=0, env=stack_env, access_log=False,
+                           worker_concurrency={"work": 0}, schedule_interval_s=3600)
+    runtime.start()
+    try:
+        yield runtime.url
+    finally:
+        runtime.stop()
+
+
+def check_error_body(response: Any, what: str) -> None:
+    """Never a 5xx; every error a `{code, msg}` body (the fuzzers' property)."""
+    assert response.status_code < 500, f"{what}: {response.status_code} {response.text[:300]}"
+    if response.status_code >= 400:
+        body = response.json()
+        assert isinstance(body, dict) and isinstance(body.get("code"), int) \
+            and body["code"] != 0 and isinstance(body.get("msg"), str) and body["msg"], \
+            f"{what}: error body is not {{code, msg}}: {response.text[:300]}"
