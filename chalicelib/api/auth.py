@@ -44,13 +44,23 @@ def station_from_token(header_value: str | None, secret: str) -> str:
     return station
 
 
+class AuthorizerUnauthorized(Exception):
+    """Raised by the authorizer for a bad credential: API Gateway answers 401 (its
+    UNAUTHORIZED response) when a Lambda authorizer fails with exactly "Unauthorized";
+    a Deny policy would be a 403, which docs/errors.md keeps for "not allowed"."""
+
+    def __init__(self) -> None:
+        super().__init__("Unauthorized")
+
+
 def authorize(auth_request: Any, secret: str) -> Any:
-    """Body of the Chalice built-in authorizer: allow every route for a valid token."""
+    """Body of the Chalice built-in authorizer: allow every route for a valid token;
+    a malformed, forged or expired one is a 401."""
     from chalice import AuthResponse
     try:
         station = station_from_token(auth_request.token, secret)
     except Unauthenticated:
-        return AuthResponse(routes=[], principal_id="anonymous")
+        raise AuthorizerUnauthorized() from None
     return AuthResponse(routes=["*"], principal_id=f"station:{station}",
                         context={"station_id": station})
 
