@@ -20,7 +20,7 @@ GATEWAY_RESPONSES: dict[str, tuple[int | None, int, str]] = {
     "ACCESS_DENIED": (403, 40300, "the credential does not allow this"),
     # API Gateway's 403 "Missing Authentication Token" for a route that does not exist
     "MISSING_AUTHENTICATION_TOKEN": (404, 40400, "no such route"),
-    "THROTTLED": (429, 42900, "too many requests; retry later"),
+    "THROTTLED": (429, 42900, "too many requests (the API's rate or concurrency limit); retry later"),
     "INTEGRATION_TIMEOUT": (504, 50400, "the request took too long; retry later"),
     # the authorizer itself failed (its settings or secrets are unreadable)
     "AUTHORIZER_FAILURE": (503, 50300, "the service is unavailable; retry later"),

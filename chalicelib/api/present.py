@@ -42,3 +42,8 @@ def task_item(task: dict[str, Any], files: FileStore) -> dict[str, Any]:
         "start_time": _iso(task["start_time"]),
         "end_time": _iso(task["end_time"]),
     }
+
+
+def task_url(task_id: int) -> str:
+    """Where the frontend polls a task."""
+    return f"/task/get?task_id={task_id}"

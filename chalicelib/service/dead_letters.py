@@ -24,7 +24,7 @@ from chalicelib.adapters.aws import QueueMessage, WorkQueue
 from chalicelib.domain.task import TaskStatus
 from chalicelib.observability import logger, metrics
 from chalicelib.service.engine import Engine
-from chalicelib.service.tasks import finish_locked
+from chalicelib.service import lifecycle
 
 MAX_RECEIVES_PER_SETTLE = 10     # x 10 messages each
 
@@ -95,7 +95,7 @@ class DeadLetters:
             task = task_repo.get_any_station(cur, task_id, for_update=True)
             if task is None or TaskStatus(task["status"]).is_final:
                 return False
-            finish_locked(cur, task, TaskStatus.FAILED, reason=reason)
+            lifecycle.finish(cur, task, TaskStatus.FAILED, reason=reason)
             return True
         return self.engine.db.run(tx)
 

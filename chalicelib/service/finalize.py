@@ -15,7 +15,7 @@ from chalicelib.adapters.db import Database
 from chalicelib.domain.task import (TaskStatus, outcome_reason, outcome_status)
 from chalicelib.errors import Conflict
 from chalicelib.observability import logger
-from chalicelib.service.tasks import finish_locked
+from chalicelib.service import lifecycle
 
 
 def error_report_csv(rows: Any) -> bytes:
@@ -64,7 +64,7 @@ def finalize_task(db: Database, files: FileStore, task_id: int) -> bool:
         if locked is None or TaskStatus(locked["status"]).is_final:
             return False
         try:
-            finish_locked(cur, locked, status, result=result, reason=reason)
+            lifecycle.finish(cur, locked, status, result=result, reason=reason)
         except Conflict:
             return False
         task_repo.set_progress(cur, task_id, 100)
