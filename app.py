@@ -26,9 +26,11 @@ if _settings.cors_allow_origin:     # every route; API Gateway answers the prefl
                               expose_headers=["X-Correlation-Id"], max_age=600)
 
 
-@app.authorizer()
+@app.authorizer(ttl_seconds=_settings.auth_cache_ttl_s)
 def station_auth(auth_request):
-    return auth.authorize(auth_request, services().settings.token_secret)
+    settings = services().settings
+    return auth.authorize(auth_request, settings.token_secret,
+                          max_lifetime_s=settings.token_max_lifetime_s)
 
 
 # -- public task API (seed contract) ------------------------------------------------------

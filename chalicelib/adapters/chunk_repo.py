@@ -12,6 +12,7 @@ from typing import Any, Iterable, Sequence
 
 from pymysql.cursors import DictCursor
 
+from chalicelib.adapters.db import storable_text
 from chalicelib.domain.chunk import REOPENED_OUTCOMES, ChunkState, DetailOutcome, Outcome
 from chalicelib.domain.chunking import ChunkPlan
 from chalicelib.domain.task import TaskStatus
@@ -88,7 +89,7 @@ def record_outcomes(cur: DictCursor, task_id: int, seq: int, token: str, lease_s
         cur.executemany("INSERT INTO tbl_task_detail (task_id, seq, item_id, outcome, target_id,"
                         " reason, finish_time) VALUES (%s, %s, %s, %s, %s, %s, %s)",
                         [(task_id, o.seq, o.item_id, int(o.outcome), o.target_id,
-                          o.reason[:512], now) for o in outcomes])
+                          storable_text(o.reason)[:512], now) for o in outcomes])
     return True
 
 

@@ -69,6 +69,14 @@ RDS_CA_BUNDLE = Path(__file__).resolve().parent.parent / "certs" / "rds-global-b
 log = logging.getLogger(__name__)
 
 
+def storable_text(text: str) -> str:
+    """Text the driver can send as UTF-8: a lone surrogate (downstream JSON may carry
+    "\\ud800") becomes "?" instead of failing the whole transaction."""
+    if not text or text.isascii():
+        return text
+    return text.encode("utf-8", "replace").decode("utf-8")
+
+
 def parse_url(url: str) -> dict[str, Any]:
     """pymysql's connection parameters of a mysql:// URL, TLS aside (connect_kwargs adds
     it). A ValueError names the bad part (never the password)."""
