@@ -36,7 +36,7 @@ class SharedBudget:
     observe() after it. Thread-safe; one per worker process."""
 
     def __init__(self, db: Database, cfg: aimd.AimdConfig, *, worker_share: float,
-                 block_s: float = 0.25, burst_s: float = 0.04, grace_s: float = 0.04,
+                 block_s: float = 0.25, burst_s: float = 0.05, grace_s: float = 0.05,
                  name: str = NAME, clock: Callable[[], float] = time.time,
                  sleep: Callable[[float], None] = time.sleep,
                  on_rate: Callable[[float], None] | None = None):

@@ -71,7 +71,7 @@ def test_one_busy_worker_may_use_the_whole_budget(db_clean, database_url, produc
     alone = worker_budget(database_url, 100, workers=4)
     alone.acquire()
     calls = hammer(product_center.url, alone, 3.0)
-    assert calls >= 0.85 * 100 * 3.0, calls                     # not 1/4 of it (noisy machine)
+    assert calls >= 0.75 * 100 * 3.0, calls    # not 1/4 of it (bench: single_task_budget_use)
     assert product_center.windows()["busiest_1s"] <= 107
 
 

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import pytest
 
-from chalicelib.config import Settings
+from chalicelib.config import ConfigurationError, Settings
 
 
 @pytest.mark.parametrize("env, named", [
@@ -20,7 +20,7 @@ from chalicelib.config import Settings
     ({"SLICE_SECONDS": "soon"}, "SLICE_SECONDS"),
 ])
 def test_out_of_range_settings_are_refused_by_name(env, named):
-    with pytest.raises(ValueError, match=named):
+    with pytest.raises(ConfigurationError, match=named):
         Settings.from_env(env)
 
 
