@@ -55,6 +55,10 @@ class Settings:
     max_copy_items: int = 100_000
     # Order batch submit: most orders (rows of order_data) in one batch.
     order_import_max_rows: int = 10_000
+    # The zone task times are shown in (ISO 8601 with its offset): a default and
+    # "station=zone" pairs; IANA names or offsets like +08:00 (chalicelib/service/station_time.py).
+    station_time_zone: str = "Asia/Shanghai"
+    station_time_zones: str = ""
     # Links and listing.
     link_ttl_seconds: int = 900
     # Largest `result` (JSON bytes) the internal API stores for a task.
@@ -106,6 +110,10 @@ def get_runtime_settings() -> Settings:
     settings = Settings.from_env(read_secrets=True)
     if len(settings.token_secret.encode("utf-8")) < 32:     # HS256 wants >= 256-bit keys
         raise RuntimeError("TOKEN_SECRET must be at least 32 bytes (an HS256 key)")
+    from chalicelib.service.station_time import parse_zone
+    for pair in [settings.station_time_zone] + settings.station_time_zones.split(","):
+        if pair.strip():
+            parse_zone(pair.partition("=")[2] if "=" in pair else pair)   # fail at start
     if os.environ.get("AWS_LAMBDA_FUNCTION_NAME"):      # deployed: never the repo's keys
         built_in = Settings()
         for name in ("token_secret", "internal_auth_key"):
