@@ -13,8 +13,10 @@ from typing import Any
 from chalicelib.adapters.aws import FileStore, WorkQueue
 from chalicelib.adapters.db import Database
 from chalicelib.adapters.product_center import ProductCenterClient, RateLimiter
-from chalicelib.config import Settings, get_runtime_settings, get_settings
-from chalicelib.observability import timings
+from chalicelib.config import (STARTUP_ERRORS, Settings, database_url_refresher,
+                               get_runtime_settings, get_settings)
+from chalicelib.errors import Unavailable
+from chalicelib.observability import logger, timings
 from chalicelib.kinds import KINDS, kind_named
 from chalicelib.service.control import TaskControl
 from chalicelib.service.dead_letters import DeadLetters
@@ -32,7 +34,10 @@ class Services:
 
     @cached_property
     def db(self) -> Database:
-        return Database(self.settings.database_url, retry_for_s=self.settings.db_retry_s)
+        s = self.settings
+        return Database(s.database_url, retry_for_s=s.db_retry_s,
+                        connect_timeout=s.db_connect_timeout_s, read_timeout=s.db_read_timeout_s,
+                        refresh_url=database_url_refresher())
 
     @cached_property
     def queue(self) -> WorkQueue:
@@ -101,11 +106,25 @@ _services: Services | None = None
 _lock = threading.Lock()
 
 
+class NotConfigured(Unavailable):
+    """The stage's settings or secrets cannot start the platform: the request answers
+    50300; the reason is logged once per attempt as one line (never to the client)."""
+    logged = True
+
+    def __init__(self) -> None:
+        super().__init__("the service is not configured; retry later")
+
+
 def services() -> Services:
     global _services
     with _lock:
         if _services is None:
-            _services = Services(get_runtime_settings())
+            try:
+                settings = get_runtime_settings()
+            except STARTUP_ERRORS as err:
+                logger.error(f"cold start stopped: {err}")
+                raise NotConfigured() from None
+            _services = Services(settings)
         return _services
 
 

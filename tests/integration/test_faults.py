@@ -24,7 +24,7 @@ from chalicelib.service.sweeper import Sweeper
 from tests.factories import raw_row
 from tests.integration.engine_helpers import (app_runtime, chunks, create_copy, details, drain,
                                               queue_bodies, receive, seed_shops, services_with)
-from tests.integration.test_flow import http, wait_for
+from tests.integration.conftest import http, wait_for
 
 pytestmark = pytest.mark.faults
 
