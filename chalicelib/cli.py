@@ -36,7 +36,8 @@ class CliError(Exception):
 
 
 def _when(value: Any) -> str:
-    return value.strftime("%Y-%m-%d %H:%M:%S") if isinstance(value, dt.datetime) else "-"
+    # stored times are UTC; operators see them marked as such
+    return value.strftime("%Y-%m-%d %H:%M:%SZ") if isinstance(value, dt.datetime) else "-"
 
 
 def _task_line(t: dict[str, Any]) -> str:
@@ -59,7 +60,9 @@ def progress_bar(task: dict[str, Any], rate_per_s: float | None, width: int = 30
 
 
 def _json_default(value: Any) -> Any:
-    if isinstance(value, (dt.datetime, dt.date)):
+    if isinstance(value, dt.datetime):      # stored UTC: ISO 8601 with its offset
+        return (value if value.tzinfo else value.replace(tzinfo=dt.timezone.utc)).isoformat()
+    if isinstance(value, dt.date):
         return value.isoformat()
     return str(value)
 

@@ -87,6 +87,10 @@ class Settings:
     max_copy_items: int = 100_000
     # Order batch submit: most orders (rows of order_data) in one batch.
     order_import_max_rows: int = 10_000
+    # The zone task times are shown in (ISO 8601 with its offset): a default and
+    # "station=zone" pairs; IANA names or offsets like +08:00 (chalicelib/service/station_time.py).
+    station_time_zone: str = "Asia/Shanghai"
+    station_time_zones: str = ""
     # The one browser origin (a frontend served elsewhere) the API grants CORS to; "" none.
     cors_allow_origin: str = ""
     # Links and listing.
@@ -184,6 +188,13 @@ def get_runtime_settings() -> Settings:
     settings = Settings.from_env(read_secrets=True)
     if len(settings.token_secret.encode("utf-8")) < 32:     # HS256 wants >= 256-bit keys
         raise ConfigurationError("TOKEN_SECRET must be at least 32 bytes (an HS256 key)")
+    from chalicelib.service.station_time import parse_zone
+    for pair in [settings.station_time_zone] + settings.station_time_zones.split(","):
+        if pair.strip():
+            try:            # a bad zone stops the start, not the first request
+                parse_zone(pair.partition("=")[2] if "=" in pair else pair)
+            except ValueError as err:
+                raise ConfigurationError(f"STATION_TIME_ZONE(S): {err}") from None
     deployed = bool(os.environ.get("AWS_LAMBDA_FUNCTION_NAME"))
     settings = replace(settings, database_url=database_url_for(settings.database_url, deployed))
     if deployed:                                        # never the repo's defaults
