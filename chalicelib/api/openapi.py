@@ -27,9 +27,8 @@ from chalicelib.api.ui_views import ASSET_NAMES
 from chalicelib.config import Settings, get_settings
 from chalicelib.errors import (Conflict, Forbidden, InvalidInput, MalformedBody, NotFound,
                                PlatformError, TooLarge, Unauthenticated, Unavailable)
-from chalicelib.service.copy_tasks import CopyTaskRequest
-from chalicelib.service.order_export import OrderDetailQuery
-from chalicelib.service.order_import import OrderBatchSubmit, OrderRow
+from chalicelib.kinds import KINDS
+from chalicelib.service.order_import import OrderRow
 
 BEARER, INTERNAL_KEY, NO_AUTH = "bearer", "internal_key", None
 
@@ -98,23 +97,6 @@ OPERATIONS: dict[tuple[str, str], Operation] = {
         " run_count grows.", BEARER, body=TaskRetryBody, data=out.RetryAnswer,
         errors=(40400, 40900),
         description="409 when the task ended 3, is not final, or has nothing to re-run."),
-    ("/station/product/copy_task", "POST"): Operation(
-        "Copy products (by id or by filter) from one shop to another of the same station.",
-        BEARER, body=CopyTaskRequest, data=out.CopyCreated, errors=(40400, 41300),
-        description="source_shop_id and target_shop_id must differ (40001). A shop of another"
-                    " station, or a filter matching no product of the source shop, is 404."),
-    ("/station/order/batch/submit", "POST"): Operation(
-        "Import a batch of orders: an import task (type 0) checks and inserts each row;"
-        " bad rows are reported by row number (docs/imports.md).",
-        BEARER, body=OrderBatchSubmit, data=out.ImportCreated, errors=(40400, 41300),
-        description="An operation cycle (time_config_id) not of the caller's station is 404."),
-    ("/station/sales_analysis/orderdetail", "GET"): Operation(
-        "Export order lines: at most 20 matching orders answer {async: 0, link}, more start an"
-        " export task and answer {async: 1, task_id, task_url}.", BEARER,
-        query=OrderDetailQuery, data=(out.ExportLink, out.ExportTask), errors=(40400,),
-        description="The end (end_date, cycle_end_time) must not be before the start, and the"
-                    " range may span at most {export_max_range_days} days (40001). An"
-                    " operation cycle not of the caller's station is 404."),
     **{(f"/internal/task/{action}", "POST"): Operation(
         f"Worker-side task API: {summary}", INTERNAL_KEY, body=model, data=data,
         errors=(40400, *errors)) for action, (summary, model, data, errors)
@@ -129,6 +111,26 @@ OPERATIONS: dict[tuple[str, str], Operation] = {
         path_enum=ASSET_NAMES, errors=(40400,), raw="text/*"),
 }
 assert {p.rsplit("/", 1)[1] for p, _ in OPERATIONS if p.startswith("/internal/")} == set(ACTIONS)
+
+# What each task kind's route answers and the rules JSON Schema cannot state between two of
+# its fields (chalicelib/kinds declares the route, its request model and its errors).
+KIND_DOCS: dict[str, tuple[Any, str]] = {
+    "/station/product/copy_task": (out.CopyCreated, (
+        "source_shop_id and target_shop_id must differ (40001). A shop of another station,"
+        " or a filter matching no product of the source shop, is 404.")),
+    "/station/order/batch/submit": (out.ImportCreated, (
+        "Bad rows are reported by row number (docs/imports.md). An operation cycle"
+        " (time_config_id) not of the caller's station is 404.")),
+    "/station/sales_analysis/orderdetail": ((out.ExportLink, out.ExportTask), (
+        "The end (end_date, cycle_end_time) must not be before the start, and the range may"
+        " span at most {export_max_range_days} days (40001). An operation cycle not of the"
+        " caller's station is 404.")),
+}
+OPERATIONS.update({
+    (k.path, k.method): Operation(k.summary, BEARER, errors=k.errors,
+                                  data=KIND_DOCS[k.path][0], description=KIND_DOCS[k.path][1],
+                                  **{"query" if k.in_query else "body": k.request_model})
+    for k in KINDS})
 
 
 def _codes(op: Operation) -> list[int]:

@@ -12,8 +12,10 @@ from pydantic import BaseModel, Field
 
 from chalicelib.domain.task import TaskStatus, TaskType
 
-_TIME = {"pattern": r"^[0-9]{4}-[0-9]{2}-[0-9]{2} [0-9]{2}:[0-9]{2}:[0-9]{2}$",
-         "examples": ["2026-11-28 08:00:00"]}
+# ISO 8601 with the station's offset (chalicelib/service/station_time.py)
+_TIME = {"format": "date-time",
+         "pattern": r"^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}[+-][0-9]{2}:[0-9]{2}$",
+         "examples": ["2026-11-28T08:00:00+08:00"]}
 
 
 class _Out(BaseModel):

@@ -22,7 +22,8 @@ from typing import Annotated, Any, Optional, Sequence
 from pydantic import BaseModel, ConfigDict, Field, StrictStr, ValidationError, model_validator
 
 from chalicelib.adapters import order_import_repo, order_repo
-from chalicelib.adapters.chunk_repo import DetailOutcome, Outcome, utcnow
+from chalicelib.adapters.chunk_repo import utcnow
+from chalicelib.domain.chunk import DetailOutcome, Outcome
 from chalicelib.adapters.order_import_repo import NewOrder, NewOrderLine
 from chalicelib.domain.task import TaskType
 from chalicelib.fields import LocalDateTime, Text as FieldText

@@ -138,9 +138,9 @@ def test_a_task_item_is_what_the_description_says():
     class Files:
         def link(self, key):
             return f"https://s3.example/{key}?sig"
-    row = {"id": 7, "user_task_id": None, "name": "product_copy", "business_name": "商品复制",
+    row = {"id": 7, "station_id": "s001", "user_task_id": None, "name": "product_copy", "business_name": "商品复制",
            "status": 4, "reason": "共 2 项，失败 1 项，详见错误报告", "progress": 100, "type": 2,
-           "result": {"total": 2, "succeeded": 1, "failed": 1, "error_report_key": "r/1.csv"},
+           "result": {"total": 2, "succeeded": 1, "failed": 1, "error_report_key": "reports/s001/7/errors-run1.csv"},
            "run_count": 1, "cancelled": 0, "total_items": 2, "succeeded_items": 1,
            "failed_items": 1, "cancelled_items": 0, "creat_time": dt.datetime(2026, 11, 28, 8),
            "start_time": dt.datetime(2026, 11, 28, 8, 0, 1), "end_time": None}
