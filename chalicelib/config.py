@@ -53,9 +53,22 @@ class Settings:
     product_center_url: str = "http://127.0.0.1:8100"     # deployed: from the stage (SSM)
     product_center_timeout_s: float = 5.0
     product_center_max_attempts: int = 4
-    # Calls/second for the whole platform, split evenly over the worker instances.
+    # Calls/second the product center allows the whole platform: the ceiling of the one
+    # budget every worker shares (chalicelib/service/budget.py); 0 = unlimited.
     product_center_rate: float = 0.0
+    # Under the ceiling the budget adapts (AIMD): x BUDGET_DECREASE on 429s/errors/latency
+    # above BUDGET_LATENCY_RATIO x its baseline, + BUDGET_INCREASE_PER_S per healthy second,
+    # never below BUDGET_FLOOR; a worker reserves at most BUDGET_BLOCK_S of it at a time.
+    budget_floor: float = 1.0
+    budget_decrease: float = 0.9
+    budget_increase_per_s: float = 10.0
+    budget_latency_ratio: float = 2.0
+    budget_block_s: float = 0.25
     worker_concurrency: int = 4
+    # A chunk gives its worker up after this many seconds when other work waits (0 = never).
+    slice_seconds: float = 5.0
+    # Chunks one station may have queued or running at once (0 = WORKER_CONCURRENCY).
+    station_max_chunks: int = 0
     # Engine shape.
     chunk_size: int = 1000
     chunk_threads: int = 10
@@ -94,6 +107,14 @@ class Settings:
     export_tmpdir: str = ""                 # XlsxWriter's row-data file; "" = the system temp dir
     export_tmp_mb: int = 0                  # space an XLSX export may use there; 0 = what is free
 
+    def __post_init__(self) -> None:
+        for problem in _out_of_range(self):
+            raise ConfigurationError(problem)
+
+    @property
+    def station_bound(self) -> int:
+        return self.station_max_chunks or self.worker_concurrency
+
     @property
     def dlq_name(self) -> str:
         return self.dead_letter_queue_name or f"{self.work_queue_name}-dlq"
@@ -120,6 +141,36 @@ class Settings:
         if read_secrets:        # SecretUnavailable names the variable and the source
             values.update(resolve_secrets(env, given=values))
         return cls(**values)
+
+
+# setting -> (lowest, highest) allowed; checked when Settings are built, so a stage with a
+# value out of range fails at start with the setting's name, not later in a worker.
+RANGES: dict[str, tuple[float, float]] = {
+    "product_center_rate": (0, 100_000), "product_center_max_attempts": (1, 20),
+    "product_center_timeout_s": (0.1, 300),
+    "budget_floor": (0.01, 100_000), "budget_decrease": (0.1, 0.99),
+    "budget_increase_per_s": (0, 100_000), "budget_latency_ratio": (1.1, 100),
+    "budget_block_s": (0.01, 5), "worker_concurrency": (1, 1000),
+    "slice_seconds": (0, 600), "station_max_chunks": (0, 10_000), "chunk_size": (1, 10_000), "chunk_threads": (1, 256),
+    "chunk_window": (1, 1000), "lease_seconds": (1, 3600), "max_chunk_attempts": (1, 100),
+    "outcome_batch_size": (1, 10_000), "outcome_flush_ms": (1, 60_000),
+}
+
+
+def _out_of_range(s: Settings) -> list[str]:
+    problems = []
+    for name, (low, high) in RANGES.items():
+        value = getattr(s, name)
+        if not low <= value <= high:
+            problems.append(f"{name.upper()}={value!r} is out of range: it must be between"
+                            f" {low:g} and {high:g}")
+    if 0 < s.slice_seconds < 0.5:
+        problems.append(f"SLICE_SECONDS={s.slice_seconds!r} is out of range: 0 (never yield)"
+                        " or at least 0.5")
+    if s.product_center_rate > 0 and s.budget_floor > s.product_center_rate:
+        problems.append(f"BUDGET_FLOOR={s.budget_floor!r} is out of range: it must not exceed"
+                        f" PRODUCT_CENTER_RATE={s.product_center_rate!r}")
+    return problems
 
 
 @lru_cache(maxsize=1)
