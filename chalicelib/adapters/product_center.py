@@ -174,9 +174,12 @@ class ProductCenterClient:
     def worst_call_s(self, callers: int = 1) -> float:
         """The longest one create_product() can take with these settings: every attempt
         times out (connect + read), every backoff is the longest, and before each attempt
-        the rate budget serves `callers` threads of this worker ahead of it."""
+        the rate budget serves `callers` threads of this worker ahead of it (a limiter
+        may say its own bound with `worst_wait_s(callers)`)."""
+        bound = getattr(self._limiter, "worst_wait_s", None)
         rate = getattr(self._limiter, "rate_per_s", 0) or 0
-        per_attempt = sum(self._timeouts_s) + (callers / rate if rate > 0 else 0.0)
+        wait = bound(callers) if bound is not None else (callers / rate if rate > 0 else 0.0)
+        per_attempt = sum(self._timeouts_s) + wait
         return self._max_attempts * per_attempt + (self._max_attempts - 1) * self._backoff_max_s
 
     def close(self) -> None:

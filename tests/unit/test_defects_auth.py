@@ -86,7 +86,7 @@ def test_the_worst_item_with_prod_settings_exceeds_the_old_margin_and_sets_the_n
     prod = Settings(product_center_rate=100, worker_concurrency=8, deadline_margin_ms=30_000)
     client = ProductCenterClient("http://127.0.0.1:9", timeout_s=prod.product_center_timeout_s,
                                  max_attempts=prod.product_center_max_attempts,
-                                 rate_limiter=RateLimiter.for_worker(100, 8))
+                                 rate_limiter=RateLimiter(100 / 8))
     worst = client.worst_call_s(prod.chunk_threads)
     assert worst > 30          # 4 x (2 + 5) s + 3 x 2 s backoff + 4 x 10/12.5 s budget wait
     assert worst == 4 * (2 + 5 + 10 / 12.5) + 3 * 2
