@@ -130,7 +130,8 @@ def run(stage: str, region: str, alarm_action_arn: str = "", break_lock: bool = 
         deploy_state.save(s3, bucket, stage, project_dir)
         record = json.loads(deploy_state.record_path(stage, project_dir).read_text())
         d.put_gateway_responses(deploy_state.rest_api_id(record), cfg["api_stage"],
-                                region=region)
+                                region=region,
+                                allow_origin=cfg["env"].get("CORS_ALLOW_ORIGIN", ""))
         d.set_ephemeral_storage(f"{d.APP_NAME}-{stage}-{WORKER}",
                                 d.worker_ephemeral_mb(cfg["env"]), region=region)
     print(f"API URL: {invoke_url(record, cfg['api_stage'], region)}", flush=True)
