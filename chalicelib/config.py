@@ -51,6 +51,9 @@ class Settings:
     token_max_lifetime_s: int = 7 * 24 * 3600
     # Product center (the downstream whose load sets our ceiling).
     product_center_url: str = "http://127.0.0.1:8100"     # deployed: from the stage (SSM)
+    # Only for a stage deployed onto an emulator on this machine (the `localstack` stage of
+    # `make test-deployed`), whose product center is the fake one on loopback.
+    allow_loopback_product_center: bool = False
     product_center_timeout_s: float = 5.0
     product_center_max_attempts: int = 4
     # Calls/second the product center allows the whole platform: the ceiling of the one
@@ -251,7 +254,8 @@ def deployed_setting_problems(settings: Settings) -> list[str]:
                 for name in ("token_secret", "internal_auth_key")
                 if getattr(settings, name) == getattr(built_in, name)]
     url = settings.product_center_url
-    if not url or is_loopback_url(url) or urlparse(url).scheme not in ("http", "https"):
+    loopback = is_loopback_url(url) and not settings.allow_loopback_product_center
+    if not url or loopback or urlparse(url).scheme not in ("http", "https"):
         problems.append(f"PRODUCT_CENTER_URL {url!r} is missing or a loopback address "
                         "(set PRODUCT_CENTER_URL_PARAMETER or PRODUCT_CENTER_URL)")
     return problems

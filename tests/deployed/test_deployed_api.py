@@ -32,9 +32,9 @@ def test_a_valid_token_reaches_the_api_lambda_with_its_station(deployed, station
 
 @pytest.mark.parametrize("token, status, code", [
     (None, 401, 40100),             # no Authorization header: API Gateway's UNAUTHORIZED
-    # Not a token of ours: the authorizer allows nothing (Chalice's AuthResponse with no
-    # routes), which API Gateway answers with ACCESS_DENIED.
-    ("forged." + "x" * 40, 403, 40300),
+    # Not a token of ours: the authorizer raises Unauthorized, which API Gateway answers
+    # with UNAUTHORIZED too.
+    ("forged." + "x" * 40, 401, 40100),
 ])
 def test_bad_credentials_get_the_envelope_not_api_gateways_body(deployed, token, status, code):
     got, body, headers = call(f"{deployed['api_url']}/task/list", token)
@@ -47,7 +47,7 @@ def test_a_token_signed_with_another_key_is_refused(deployed):
     from chalicelib.api.auth import issue_token
     forged = issue_token("s001", "another-secret-0123456789abcdef0123456789")
     got, body, _ = call(f"{deployed['api_url']}/task/list", forged)
-    assert (got, body["code"], body["data"]) == (403, 40300, None), body
+    assert (got, body["code"], body["data"]) == (401, 40100, None), body
 
 
 def test_an_unknown_route_gets_the_envelope(deployed, station_token):

@@ -254,6 +254,8 @@ class Init:
         self.server.socket.close()
         self.server.socket = sock
         self.server.daemon_threads = True
+        # LocalStack closes its connections as it likes: no traceback in the function's log.
+        self.server.handle_error = lambda *_: None
         signal.signal(signal.SIGTERM, lambda *_: self.shutdown())
         if parent_fd is not None:
             threading.Thread(target=self.watch_parent, args=(parent_fd,), daemon=True).start()
