@@ -62,9 +62,9 @@ deploy: deps
 fuzz: deps
 	$(PY) -m pytest -q tests/integration/test_fuzz_api.py
 
-## make bench: benchmarks, results in bench/results.json
+## make bench: benchmarks, results in bench/results.json (SECTIONS='fairness budget': only those)
 bench: deps
-	$(PY) -m bench.run
+	$(PY) -m bench.run $(foreach s,$(SECTIONS),--only $(s))
 
 ## make migrate DATABASE_URL=mysql://...: apply schema migrations to any server
 migrate: deps

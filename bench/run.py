@@ -15,6 +15,8 @@ process per concurrent Lambda instance). Each figure is the median of RUNS runs.
     create_100k_ms                 handler time to create a 100,000-item task
     import_10k_rows_s              10,000-row order batch submit, request to task final (bench/orders_import.py)
     export_1m_{csv,xlsx}_s, …      order export figures (bench/orders_export.py, --only orders_export)
+    fairness_budgeted_s, …         time slices, station fairness, the shared budget
+                                   (bench/fairness.py, --only fairness / --only budget)
 """
 from __future__ import annotations
 
@@ -234,9 +236,11 @@ def copy_section(bench: Bench, results: dict[str, Any]) -> None:
 # name -> fn(bench, results): each section adds its figures to results.
 from bench.orders_export import export_section  # noqa: E402
 from bench.orders_import import import_section  # noqa: E402
+from bench.fairness import budget_section, fairness_section  # noqa: E402
 
 SECTIONS = {"copy": copy_section, "orders_export": export_section,
-            "orders_import": import_section}
+            "orders_import": import_section, "fairness": fairness_section,
+            "budget": budget_section}
 
 
 def main(argv: list[str] | None = None) -> int:
