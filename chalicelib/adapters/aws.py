@@ -28,9 +28,11 @@ def client(service: str) -> Any:
 
 
 def reset_clients() -> None:
-    """Forget cached clients (tests that point the process at another endpoint)."""
+    """Forget cached clients (tests that point the process at another endpoint or other
+    credentials: boto3's default session caches the credentials it resolved, so it goes too)."""
     with _lock:
         _clients.clear()
+        boto3.DEFAULT_SESSION = None
 
 
 @dataclass(frozen=True)
