@@ -36,7 +36,8 @@ PARAMETERS = {"DATABASE_URL_PARAMETER": f"/async-task/{STAGE}/database-url",
               "TOKEN_SECRET_PARAMETER": f"/async-task/{STAGE}/token-secret",
               "INTERNAL_AUTH_KEY_PARAMETER": f"/async-task/{STAGE}/internal-auth-key",
               "PRODUCT_CENTER_URL_PARAMETER": f"/async-task/{STAGE}/product-center-url"}
-_TABLES = ("tbl_task_detail", "tbl_task_chunk", "tbl_async_task", "tbl_product", "tbl_shop")
+_TABLES = ("tbl_task_detail", "tbl_task_chunk", "tbl_async_task", "tbl_product", "tbl_shop",
+           "tbl_order_line", "tbl_order", "tbl_time_config", "tbl_order_import_part")
 
 
 class _Tls:
@@ -185,6 +186,47 @@ def test_copy_with_error_report_under_the_functions_own_policy(clean, product_ce
     key = row["result"]["error_report_key"]
     body = api_s3.get_object(Bucket=clean["env"]["EXPORT_BUCKET"], Key=key)["Body"].read()
     assert body.decode("utf-8-sig").count("\n") >= 5
+
+
+def test_order_import_under_the_functions_own_policy(clean):
+    import datetime as dt
+
+    from chalicelib.adapters import order_repo
+    from chalicelib.bootstrap import services
+    from tests.integration.test_order_import import batch, order_row
+    services().db.run(lambda cur: order_repo.upsert_time_config(
+        cur, "s001", "s001-tc-import", "默认运营时间", dt.time(18, 0)))
+    rows = [order_row(1), order_row(2, lines=[]), order_row(3)]        # row 2 is bad
+    status, resp = http("POST", clean["rt"].url + "/station/order/batch/submit", token(),
+                        batch(rows, time_config_id="s001-tc-import"))
+    assert status == 200, resp
+    row = final_row(resp["data"]["task_id"])
+    assert row["status"] == TaskStatus.PARTIAL
+    assert (row["succeeded_items"], row["failed_items"]) == (2, 1)
+    assert row["result"]["error_report_key"]
+
+
+def test_order_export_sync_and_async_under_the_functions_own_policy(clean):
+    import datetime as dt
+    from urllib.parse import urlparse
+
+    from chalicelib.bootstrap import services
+    from infra.local.seed_orders import seed_orders
+    seed_orders(services().db, "s001", 300, until=dt.datetime(2026, 4, 1, 12), days=1)
+    url = (f"{clean['rt'].url}/station/sales_analysis/orderdetail?query_type=1&format=csv"
+           "&start_date={}&end_date={}")
+    status, resp = http("GET", url.format("2026-03-31", "2026-04-01"), token())
+    assert status == 200 and resp["data"]["async"] == 1, resp
+    row = final_row(resp["data"]["task_id"])
+    assert row["status"] == TaskStatus.FINISHED, row["reason"]
+    bucket = clean["env"]["EXPORT_BUCKET"]
+    s3 = clean["creds"]["api_handler"].client("s3", clean["endpoint"])     # the link's signer
+    body = s3.get_object(Bucket=bucket, Key=row["result"]["file_key"])["Body"].read()
+    assert body.decode("utf-8-sig").count("\n") >= 300
+    status, resp = http("GET", url.format("2026-01-01", "2026-01-02"), token())   # no orders
+    assert status == 200 and resp["data"]["async"] == 0, resp
+    key = urlparse(resp["data"]["link"]).path.split(f"/{bucket}/", 1)[1]
+    assert s3.head_object(Bucket=bucket, Key=key)["ContentLength"] > 0
 
 
 def test_sweeper_resends_a_lost_message_with_its_own_credentials(clean, product_center):
