@@ -6,18 +6,21 @@ Tests call `reset()` after changing the environment.
 from __future__ import annotations
 
 import threading
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import cached_property
 from typing import Any
 
 from chalicelib.adapters.aws import FileStore, WorkQueue
 from chalicelib.adapters.db import Database
-from chalicelib.adapters.product_center import ProductCenterClient, RateLimiter
+from chalicelib.adapters.product_center import ProductCenterClient
 from chalicelib.config import (STARTUP_ERRORS, Settings, database_url_refresher,
                                get_runtime_settings, get_settings)
 from chalicelib.errors import Unavailable
+from chalicelib.service.deadline import deadline_margin_ms
 from chalicelib.observability import logger, timings
+from chalicelib.domain.aimd import AimdConfig
 from chalicelib.kinds import KINDS, kind_named
+from chalicelib.service.budget import SharedBudget
 from chalicelib.service.control import TaskControl
 from chalicelib.service.dead_letters import DeadLetters
 from chalicelib.service.engine import Engine
@@ -57,14 +60,31 @@ class Services:
         return ProductCenterClient(
             s.product_center_url, timeout_s=s.product_center_timeout_s,
             max_attempts=s.product_center_max_attempts, pool_size=s.chunk_threads,
-            rate_limiter=RateLimiter.for_worker(s.product_center_rate, s.worker_concurrency),
+            rate_limiter=self.budget,
             on_retry=lambda attempt, reason: timings.count("DownstreamRetries"),
             on_latency=lambda seconds: timings.observe("Downstream", seconds))
 
     @cached_property
+    def budget(self) -> SharedBudget | None:
+        """The product center budget all workers share; None when unlimited (rate 0)."""
+        s = self.settings
+        if s.product_center_rate <= 0:
+            return None
+        cfg = AimdConfig(ceiling=s.product_center_rate, floor=s.budget_floor,
+                         decrease=s.budget_decrease, increase_per_s=s.budget_increase_per_s,
+                         latency_ratio=s.budget_latency_ratio)
+        return SharedBudget(self.db, cfg, block_s=s.budget_block_s,
+                            worker_share=s.product_center_rate / s.worker_concurrency,
+                            on_rate=lambda rate: timings.gauge("ProductCenterBudget", rate))
+
+    @cached_property
     def engine(self) -> Engine:
         processors = {k.name: k.processor(self) for k in KINDS if k.processor is not None}
-        return Engine(self.db, self.queue, self.files, self.settings, processors)
+        # the margin covers the worst single downstream call (chalicelib/service/deadline.py)
+        margin = deadline_margin_ms(self.settings,
+                                    self.product_center.worst_call_s(self.settings.chunk_threads))
+        return Engine(self.db, self.queue, self.files,
+                      replace(self.settings, deadline_margin_ms=margin), processors)
 
     @cached_property
     def control(self) -> TaskControl:
@@ -89,7 +109,8 @@ class Services:
 
     @cached_property
     def operator(self) -> Operator:
-        return Operator(self.db, self.control, self.dead_letters, self.sweeper)
+        return Operator(self.db, self.control, self.dead_letters, self.sweeper,
+                        budget_ceiling=self.settings.product_center_rate)
 
     @cached_property
     def dead_letters(self) -> DeadLetters:
