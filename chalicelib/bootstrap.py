@@ -12,12 +12,14 @@ from typing import Any
 
 from chalicelib.adapters.aws import FileStore, WorkQueue
 from chalicelib.adapters.db import Database
-from chalicelib.adapters.product_center import ProductCenterClient, RateLimiter
+from chalicelib.adapters.product_center import ProductCenterClient
 from chalicelib.config import (STARTUP_ERRORS, Settings, database_url_refresher,
                                get_runtime_settings, get_settings)
 from chalicelib.errors import Unavailable
 from chalicelib.observability import logger, timings
+from chalicelib.domain.aimd import AimdConfig
 from chalicelib.kinds import KINDS, kind_named
+from chalicelib.service.budget import SharedBudget
 from chalicelib.service.control import TaskControl
 from chalicelib.service.dead_letters import DeadLetters
 from chalicelib.service.engine import Engine
@@ -57,9 +59,22 @@ class Services:
         return ProductCenterClient(
             s.product_center_url, timeout_s=s.product_center_timeout_s,
             max_attempts=s.product_center_max_attempts, pool_size=s.chunk_threads,
-            rate_limiter=RateLimiter.for_worker(s.product_center_rate, s.worker_concurrency),
+            rate_limiter=self.budget,
             on_retry=lambda attempt, reason: timings.count("DownstreamRetries"),
             on_latency=lambda seconds: timings.observe("Downstream", seconds))
+
+    @cached_property
+    def budget(self) -> SharedBudget | None:
+        """The product center budget all workers share; None when unlimited (rate 0)."""
+        s = self.settings
+        if s.product_center_rate <= 0:
+            return None
+        cfg = AimdConfig(ceiling=s.product_center_rate, floor=s.budget_floor,
+                         decrease=s.budget_decrease, increase_per_s=s.budget_increase_per_s,
+                         latency_ratio=s.budget_latency_ratio)
+        return SharedBudget(self.db, cfg, block_s=s.budget_block_s,
+                            worker_share=s.product_center_rate / s.worker_concurrency,
+                            on_rate=lambda rate: timings.gauge("ProductCenterBudget", rate))
 
     @cached_property
     def engine(self) -> Engine:
@@ -68,7 +83,7 @@ class Services:
 
     @cached_property
     def control(self) -> TaskControl:
-        return TaskControl(self.db, self.engine, chunk_window=self.settings.chunk_window)
+        return TaskControl(self.db, self.engine)
 
     @cached_property
     def messages(self) -> MessageRouter:
@@ -91,7 +106,8 @@ class Services:
 
     @cached_property
     def operator(self) -> Operator:
-        return Operator(self.db, self.control, self.dead_letters, self.sweeper)
+        return Operator(self.db, self.control, self.dead_letters, self.sweeper,
+                        budget_ceiling=self.settings.product_center_rate)
 
     @cached_property
     def dead_letters(self) -> DeadLetters:

@@ -53,9 +53,22 @@ class Settings:
     product_center_url: str = "http://127.0.0.1:8100"     # deployed: from the stage (SSM)
     product_center_timeout_s: float = 5.0
     product_center_max_attempts: int = 4
-    # Calls/second for the whole platform, split evenly over the worker instances.
+    # Calls/second the product center allows the whole platform: the ceiling of the one
+    # budget every worker shares (chalicelib/service/budget.py); 0 = unlimited.
     product_center_rate: float = 0.0
+    # Under the ceiling the budget adapts (AIMD): x BUDGET_DECREASE on 429s/errors/latency
+    # above BUDGET_LATENCY_RATIO x its baseline, + BUDGET_INCREASE_PER_S per healthy second,
+    # never below BUDGET_FLOOR; a worker reserves at most BUDGET_BLOCK_S of it at a time.
+    budget_floor: float = 1.0
+    budget_decrease: float = 0.9
+    budget_increase_per_s: float = 10.0
+    budget_latency_ratio: float = 2.0
+    budget_block_s: float = 0.25
     worker_concurrency: int = 4
+    # A chunk gives its worker up after this many seconds when other work waits (0 = never).
+    slice_seconds: float = 5.0
+    # Chunks one station may have queued or running at once (0 = WORKER_CONCURRENCY).
+    station_max_chunks: int = 0
     # Engine shape.
     chunk_size: int = 1000
     chunk_threads: int = 10
@@ -74,6 +87,10 @@ class Settings:
     max_copy_items: int = 100_000
     # Order batch submit: most orders (rows of order_data) in one batch.
     order_import_max_rows: int = 10_000
+    # The zone task times are shown in (ISO 8601 with its offset): a default and
+    # "station=zone" pairs; IANA names or offsets like +08:00 (chalicelib/service/station_time.py).
+    station_time_zone: str = "Asia/Shanghai"
+    station_time_zones: str = ""
     # The one browser origin (a frontend served elsewhere) the API grants CORS to; "" none.
     cors_allow_origin: str = ""
     # Links and listing.
@@ -89,6 +106,14 @@ class Settings:
     export_heartbeat_s: float = 2.0         # progress + claim refresh interval of the worker
     export_tmpdir: str = ""                 # XlsxWriter's row-data file; "" = the system temp dir
     export_tmp_mb: int = 0                  # space an XLSX export may use there; 0 = what is free
+
+    def __post_init__(self) -> None:
+        for problem in _out_of_range(self):
+            raise ConfigurationError(problem)
+
+    @property
+    def station_bound(self) -> int:
+        return self.station_max_chunks or self.worker_concurrency
 
     @property
     def dlq_name(self) -> str:
@@ -118,6 +143,36 @@ class Settings:
         return cls(**values)
 
 
+# setting -> (lowest, highest) allowed; checked when Settings are built, so a stage with a
+# value out of range fails at start with the setting's name, not later in a worker.
+RANGES: dict[str, tuple[float, float]] = {
+    "product_center_rate": (0, 100_000), "product_center_max_attempts": (1, 20),
+    "product_center_timeout_s": (0.1, 300),
+    "budget_floor": (0.01, 100_000), "budget_decrease": (0.1, 0.99),
+    "budget_increase_per_s": (0, 100_000), "budget_latency_ratio": (1.1, 100),
+    "budget_block_s": (0.01, 5), "worker_concurrency": (1, 1000),
+    "slice_seconds": (0, 600), "station_max_chunks": (0, 10_000), "chunk_size": (1, 10_000), "chunk_threads": (1, 256),
+    "chunk_window": (1, 1000), "lease_seconds": (1, 3600), "max_chunk_attempts": (1, 100),
+    "outcome_batch_size": (1, 10_000), "outcome_flush_ms": (1, 60_000),
+}
+
+
+def _out_of_range(s: Settings) -> list[str]:
+    problems = []
+    for name, (low, high) in RANGES.items():
+        value = getattr(s, name)
+        if not low <= value <= high:
+            problems.append(f"{name.upper()}={value!r} is out of range: it must be between"
+                            f" {low:g} and {high:g}")
+    if 0 < s.slice_seconds < 0.5:
+        problems.append(f"SLICE_SECONDS={s.slice_seconds!r} is out of range: 0 (never yield)"
+                        " or at least 0.5")
+    if s.product_center_rate > 0 and s.budget_floor > s.product_center_rate:
+        problems.append(f"BUDGET_FLOOR={s.budget_floor!r} is out of range: it must not exceed"
+                        f" PRODUCT_CENTER_RATE={s.product_center_rate!r}")
+    return problems
+
+
 @lru_cache(maxsize=1)
 def get_settings() -> Settings:
     """Settings without the named secrets: what wiring needs (app.py's decorators), also
@@ -133,6 +188,13 @@ def get_runtime_settings() -> Settings:
     settings = Settings.from_env(read_secrets=True)
     if len(settings.token_secret.encode("utf-8")) < 32:     # HS256 wants >= 256-bit keys
         raise ConfigurationError("TOKEN_SECRET must be at least 32 bytes (an HS256 key)")
+    from chalicelib.service.station_time import parse_zone
+    for pair in [settings.station_time_zone] + settings.station_time_zones.split(","):
+        if pair.strip():
+            try:            # a bad zone stops the start, not the first request
+                parse_zone(pair.partition("=")[2] if "=" in pair else pair)
+            except ValueError as err:
+                raise ConfigurationError(f"STATION_TIME_ZONE(S): {err}") from None
     deployed = bool(os.environ.get("AWS_LAMBDA_FUNCTION_NAME"))
     settings = replace(settings, database_url=database_url_for(settings.database_url, deployed))
     if deployed:                                        # never the repo's defaults

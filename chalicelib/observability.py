@@ -37,10 +37,16 @@ class Timings:
         self._lock = threading.Lock()
         self._stats: dict[str, list[float]] = {}     # name -> [count, total_ms, max_ms]
         self._counts: dict[str, int] = {}
+        self._gauges: dict[str, float] = {}
 
     def count(self, name: str, n: int = 1) -> None:
         with self._lock:
             self._counts[name] = self._counts.get(name, 0) + n
+
+    def gauge(self, name: str, value: float) -> None:
+        """A level (e.g. the current budget): the last value is published."""
+        with self._lock:
+            self._gauges[name] = value
 
     def observe(self, name: str, seconds: float) -> None:
         ms = seconds * 1000
@@ -55,12 +61,15 @@ class Timings:
         with self._lock:
             stats, self._stats = self._stats, {}
             counts, self._counts = self._counts, {}
+            gauges, self._gauges = self._gauges, {}
         published: dict[str, float] = {name: float(n) for name, n in counts.items()}
+        published.update(gauges)
         for name, (count, total, peak) in stats.items():
             published.update({f"{name}AvgMs": total / count, f"{name}MaxMs": peak,
                               f"{name}Count": count})
         for name, value in published.items():
-            unit = "Milliseconds" if name.endswith("Ms") else "Count"
+            unit = ("Count/Second" if name in gauges
+                    else "Milliseconds" if name.endswith("Ms") else "Count")
             metrics.add_metric(name=name, unit=unit, value=value)
         return published
 

@@ -34,7 +34,8 @@ TEST_DB = f"async_task_test_{os.getpid()}"
 TOKEN_SECRET = "test-token-secret-0123456789abcdef0123"
 INTERNAL_KEY = "test-internal-key-0123456789abcdef0123"
 _TABLES = ("tbl_task_detail", "tbl_task_chunk", "tbl_async_task", "tbl_product", "tbl_shop",
-           "tbl_order_line", "tbl_order", "tbl_time_config", "tbl_order_import_part")
+           "tbl_order_line", "tbl_order", "tbl_time_config", "tbl_order_import_part",
+           "tbl_rate_budget", "tbl_station_schedule")
 
 
 def free_port() -> int:
