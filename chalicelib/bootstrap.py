@@ -6,7 +6,7 @@ Tests call `reset()` after changing the environment.
 from __future__ import annotations
 
 import threading
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import cached_property
 from typing import Any
 
@@ -16,6 +16,7 @@ from chalicelib.adapters.product_center import ProductCenterClient
 from chalicelib.config import (STARTUP_ERRORS, Settings, database_url_refresher,
                                get_runtime_settings, get_settings)
 from chalicelib.errors import Unavailable
+from chalicelib.service.deadline import deadline_margin_ms
 from chalicelib.observability import logger, timings
 from chalicelib.domain.aimd import AimdConfig
 from chalicelib.kinds import KINDS, kind_named
@@ -79,7 +80,11 @@ class Services:
     @cached_property
     def engine(self) -> Engine:
         processors = {k.name: k.processor(self) for k in KINDS if k.processor is not None}
-        return Engine(self.db, self.queue, self.files, self.settings, processors)
+        # the margin covers the worst single downstream call (chalicelib/service/deadline.py)
+        margin = deadline_margin_ms(self.settings,
+                                    self.product_center.worst_call_s(self.settings.chunk_threads))
+        return Engine(self.db, self.queue, self.files,
+                      replace(self.settings, deadline_margin_ms=margin), processors)
 
     @cached_property
     def control(self) -> TaskControl:
