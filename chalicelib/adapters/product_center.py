@@ -34,12 +34,14 @@ import urllib3
 from tenacity import (RetryCallState, RetryError, Retrying, retry_if_exception_type,
                       stop_after_attempt, wait_random_exponential)
 
+from chalicelib.errors import PlatformError, Unavailable
+
 log = logging.getLogger(__name__)
 CREATE_PATH = "/product/create"
 
 
-class ProductCenterError(Exception):
-    """Root of the product center errors."""
+class ProductCenterError(PlatformError):
+    """Root of the product center errors (in the platform's rooted hierarchy)."""
 
 
 class PermanentItemError(ProductCenterError):
@@ -50,7 +52,7 @@ class PermanentItemError(ProductCenterError):
         self.status, self.code, self.msg = status, code, msg
 
 
-class DownstreamUnavailable(ProductCenterError):
+class DownstreamUnavailable(ProductCenterError, Unavailable):
     """Every attempt failed transiently; the same item may well succeed later."""
 
     def __init__(self, reason: str):
@@ -149,6 +151,7 @@ class ProductCenterClient:
         self._on_retry = on_retry
         self._on_latency = on_latency
         self._backoff_max_s = backoff_max_s
+        self._max_attempts, self._timeouts_s = max_attempts, (connect_timeout_s, timeout_s)
         self._jitter = wait_random_exponential(multiplier=backoff_base_s, max=backoff_max_s)
         # Tenacity keeps per-call state in a threading.local, so one Retrying serves all threads.
         self._retrying = Retrying(
@@ -169,6 +172,17 @@ class ProductCenterClient:
             raise DownstreamUnavailable(
                 f"product center unavailable after {last.attempt_number} attempt(s): {reason}"
             ) from last.exception()
+
+    def worst_call_s(self, callers: int = 1) -> float:
+        """The longest one create_product() can take with these settings: every attempt
+        times out (connect + read), every backoff is the longest, and before each attempt
+        the rate budget serves `callers` threads of this worker ahead of it (a limiter
+        may say its own bound with `worst_wait_s(callers)`)."""
+        bound = getattr(self._limiter, "worst_wait_s", None)
+        rate = getattr(self._limiter, "rate_per_s", 0) or 0
+        wait = bound(callers) if bound is not None else (callers / rate if rate > 0 else 0.0)
+        per_attempt = sum(self._timeouts_s) + wait
+        return self._max_attempts * per_attempt + (self._max_attempts - 1) * self._backoff_max_s
 
     def close(self) -> None:
         self._pool.close()

@@ -81,6 +81,12 @@ class SharedBudget:
         if due > now:
             self._sleep(due - now)
 
+    def worst_wait_s(self, callers: int = 1) -> float:
+        """The longest acquire() may block for the last of `callers` threads: their tokens
+        at the current rate, behind a block of every other worker (the deadline margin)."""
+        workers = max(1.0, self.cfg.ceiling / self._share) if self._share > 0 else 1.0
+        return callers / max(self.cfg.floor, self.rate) + workers * self._block_s
+
     def observe(self, kind: str, latency_s: float) -> None:
         """One attempt's outcome: "ok" (also a permanent refusal: the service is healthy),
         "throttled" (429) or "error" (5xx, timeout, connection)."""
