@@ -11,7 +11,6 @@ from chalicelib.api.http import endpoint
 from chalicelib.api.kind_views import kind_view
 from chalicelib.bootstrap import services
 from chalicelib.config import get_settings
-from chalicelib.errors import NotFound
 from chalicelib.kinds import KINDS
 
 app = Chalice(app_name="async-task")
@@ -70,13 +69,16 @@ for _kind in KINDS:
         kind_view(_kind, lambda: app.current_request, services))
 
 
-# -- internal API for worker-side processes (shared auth_key) -----------------------------
-@app.route("/internal/task/{action}", methods=["POST"])
-@endpoint
-def internal_task(action):
-    if action not in internal_views.ACTIONS:
-        raise NotFound(f"unknown action {action!r}")
-    return internal_views.dispatch(action, app.current_request, services())
+# -- internal API for worker-side processes (shared auth_key): /internal/task/<action> ------
+def _internal_view(action):
+    def view():
+        return internal_views.dispatch(action, app.current_request, services())
+    view.__name__ = f"internal_task_{action}"
+    return view
+
+
+for _action in internal_views.ACTIONS:
+    app.route(f"/internal/task/{_action}", methods=["POST"])(endpoint(_internal_view(_action)))
 
 
 # -- API description (no auth: it names routes and fields, no data) ----------------------
