@@ -54,6 +54,8 @@ def test_an_export_keeps_its_claim_while_the_query_sends_nothing(
         assert repaired == {"resent": 0, "failed": 0}, "a live export was taken for dead"
     finally:
         run.join(60)
+        q = services().queue
+        q.sqs.delete_message(QueueUrl=q.url, ReceiptHandle=message["ReceiptHandle"])
     assert outcome == [RunResult.DONE]
     row = raw_row(task_id)
     assert row["status"] == 3 and row["run_count"] == 1
