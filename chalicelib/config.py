@@ -33,6 +33,11 @@ class Settings:
     # Calls/second for the whole platform, split evenly over the worker instances.
     product_center_rate: float = 0.0
     worker_concurrency: int = 4
+    # The API function's reserved concurrency (must equal api_handler's reserved_concurrency)
+    # and the database connections the stage may open (chalicelib/connection_budget.py;
+    # 0 = not checked): a configuration that could open more is refused at start-up.
+    api_concurrency: int = 10
+    db_connection_budget: int = 0
     # Engine shape.
     chunk_size: int = 1000
     chunk_threads: int = 10
@@ -98,6 +103,8 @@ def get_runtime_settings() -> Settings:
     """Settings with the secrets the stage names, read once per process (a Lambda's cold
     start); the composition root builds the services from these."""
     settings = Settings.from_env(read_secrets=True)
+    from chalicelib.connection_budget import check_settings
+    check_settings(settings)
     if os.environ.get("AWS_LAMBDA_FUNCTION_NAME"):      # deployed: never the repo's keys
         built_in = Settings()
         for name in ("token_secret", "internal_auth_key"):
