@@ -3,29 +3,33 @@
 Each handler parses nothing and decides nothing: it hands the request or event to
 chalicelib (api/* for HTTP, service/* for work) through the composition root.
 """
-from chalice import Chalice, Rate
+from chalice import Chalice, CORSConfig, Rate
 
 from chalicelib import observability
-from chalicelib.api import (auth, copy_views, internal_views, order_export_views,
-                            order_import_views, task_views, ui_views)
+from chalicelib.api import auth, internal_views, task_views, ui_views
 from chalicelib.api.http import endpoint
+from chalicelib.api.kind_views import kind_view
 from chalicelib.bootstrap import services
 from chalicelib.config import get_settings
-from chalicelib.errors import NotFound
+from chalicelib.kinds import KINDS
 
 app = Chalice(app_name="async-task")
-app.register_middleware(observability.http_middleware, "http")
-app.register_middleware(observability.sqs_middleware, "sqs")
-app.register_middleware(observability.schedule_middleware, "scheduled")
+observability.register(app)
 
 # Decorator arguments are read when Chalice loads the app; `chalice deploy --stage X`
-# loads it with stage X's environment, so each stage wires its own queue.
+# loads it with stage X's environment, so each stage wires its own queue and CORS origin.
 _settings = get_settings()
+if _settings.cors_allow_origin:     # every route; API Gateway answers the preflight
+    app.api.cors = CORSConfig(allow_origin=_settings.cors_allow_origin,
+                              allow_headers=list(observability.CORS_ALLOW_HEADERS),
+                              expose_headers=["X-Correlation-Id"], max_age=600)
 
 
-@app.authorizer()
+@app.authorizer(ttl_seconds=_settings.auth_cache_ttl_s)
 def station_auth(auth_request):
-    return auth.authorize(auth_request, services().settings.token_secret)
+    settings = services().settings
+    return auth.authorize(auth_request, settings.token_secret,
+                          max_lifetime_s=settings.token_max_lifetime_s)
 
 
 # -- public task API (seed contract) ------------------------------------------------------
@@ -59,32 +63,22 @@ def task_retry():
     return task_views.retry(app.current_request, services())
 
 
-# -- business endpoints -------------------------------------------------------------------
-@app.route("/station/product/copy_task", methods=["POST"], authorizer=station_auth)
-@endpoint
-def product_copy_task():
-    return copy_views.create_copy_task(app.current_request, services())
+# -- business endpoints: one route per registered task kind (chalicelib/kinds) ------------
+for _kind in KINDS:
+    app.route(_kind.path, methods=[_kind.method], authorizer=station_auth)(
+        kind_view(_kind, lambda: app.current_request, services))
 
 
-@app.route("/station/order/batch/submit", methods=["POST"], authorizer=station_auth)
-@endpoint
-def order_batch_submit():
-    return order_import_views.submit_order_batch(app.current_request, services())
+# -- internal API for worker-side processes (shared auth_key): /internal/task/<action> ------
+def _internal_view(action):
+    def view():
+        return internal_views.dispatch(action, app.current_request, services())
+    view.__name__ = f"internal_task_{action}"
+    return view
 
 
-@app.route("/station/sales_analysis/orderdetail", methods=["GET"], authorizer=station_auth)
-@endpoint
-def order_detail_export():
-    return order_export_views.order_detail(app.current_request, services())
-
-
-# -- internal API for worker-side processes (shared auth_key) -----------------------------
-@app.route("/internal/task/{action}", methods=["POST"])
-@endpoint
-def internal_task(action):
-    if action not in internal_views.ACTIONS:
-        raise NotFound(f"unknown action {action!r}")
-    return internal_views.dispatch(action, app.current_request, services())
+for _action in internal_views.ACTIONS:
+    app.route(f"/internal/task/{_action}", methods=["POST"])(endpoint(_internal_view(_action)))
 
 
 # -- API description (no auth: it names routes and fields, no data) ----------------------

@@ -112,7 +112,7 @@ class Bench:
         from chalicelib.service.copy_tasks import CopyTaskRequest
         req = CopyTaskRequest(source_shop_id=self.src, target_shop_id=self.dst,
                               product_ids=self.ids[:n], repeat=True)
-        return self.svc.copy_tasks.create("s001", req).task["id"]
+        return self.svc.kind("product_copy").create("s001", req).task["id"]
 
     def row(self, task_id: int) -> dict[str, Any]:
         def q(cur: Any) -> dict[str, Any]:

@@ -6,20 +6,25 @@ Tests call `reset()` after changing the environment.
 from __future__ import annotations
 
 import threading
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from functools import cached_property
+from typing import Any
 
 from chalicelib.adapters.aws import FileStore, WorkQueue
 from chalicelib.adapters.db import Database
-from chalicelib.adapters.product_center import ProductCenterClient, RateLimiter
-from chalicelib.config import Settings, get_runtime_settings, get_settings
-from chalicelib.observability import timings
-from chalicelib.service import copy_tasks, order_import
+from chalicelib.adapters.product_center import ProductCenterClient
+from chalicelib.config import (STARTUP_ERRORS, Settings, database_url_refresher,
+                               get_runtime_settings, get_settings)
+from chalicelib.errors import Unavailable
+from chalicelib.service.deadline import deadline_margin_ms
+from chalicelib.observability import logger, timings
+from chalicelib.domain.aimd import AimdConfig
+from chalicelib.kinds import KINDS, kind_named
+from chalicelib.service.budget import SharedBudget
 from chalicelib.service.control import TaskControl
 from chalicelib.service.dead_letters import DeadLetters
 from chalicelib.service.engine import Engine
 from chalicelib.service.messages import MessageRouter
-from chalicelib.service.order_export import OrderExportService
 from chalicelib.service.operator import Operator
 from chalicelib.service.sweeper import Sweeper
 from chalicelib.service.tasks import TaskService
@@ -28,10 +33,14 @@ from chalicelib.service.tasks import TaskService
 @dataclass
 class Services:
     settings: Settings
+    _kinds: dict[str, Any] = field(default_factory=dict, repr=False)
 
     @cached_property
     def db(self) -> Database:
-        return Database(self.settings.database_url, retry_for_s=self.settings.db_retry_s)
+        s = self.settings
+        return Database(s.database_url, retry_for_s=s.db_retry_s,
+                        connect_timeout=s.db_connect_timeout_s, read_timeout=s.db_read_timeout_s,
+                        refresh_url=database_url_refresher())
 
     @cached_property
     def queue(self) -> WorkQueue:
@@ -51,15 +60,31 @@ class Services:
         return ProductCenterClient(
             s.product_center_url, timeout_s=s.product_center_timeout_s,
             max_attempts=s.product_center_max_attempts, pool_size=s.chunk_threads,
-            rate_limiter=RateLimiter.for_worker(s.product_center_rate, s.worker_concurrency),
+            rate_limiter=self.budget,
             on_retry=lambda attempt, reason: timings.count("DownstreamRetries"),
             on_latency=lambda seconds: timings.observe("Downstream", seconds))
 
     @cached_property
+    def budget(self) -> SharedBudget | None:
+        """The product center budget all workers share; None when unlimited (rate 0)."""
+        s = self.settings
+        if s.product_center_rate <= 0:
+            return None
+        cfg = AimdConfig(ceiling=s.product_center_rate, floor=s.budget_floor,
+                         decrease=s.budget_decrease, increase_per_s=s.budget_increase_per_s,
+                         latency_ratio=s.budget_latency_ratio)
+        return SharedBudget(self.db, cfg, block_s=s.budget_block_s,
+                            worker_share=s.product_center_rate / s.worker_concurrency,
+                            on_rate=lambda rate: timings.gauge("ProductCenterBudget", rate))
+
+    @cached_property
     def engine(self) -> Engine:
-        processors = {copy_tasks.TASK_NAME: copy_tasks.CopyProcessor(self.product_center),
-                      order_import.TASK_NAME: order_import.OrderImportProcessor()}
-        return Engine(self.db, self.queue, self.files, self.settings, processors)
+        processors = {k.name: k.processor(self) for k in KINDS if k.processor is not None}
+        # the margin covers the worst single downstream call (chalicelib/service/deadline.py)
+        margin = deadline_margin_ms(self.settings,
+                                    self.product_center.worst_call_s(self.settings.chunk_threads))
+        return Engine(self.db, self.queue, self.files,
+                      replace(self.settings, deadline_margin_ms=margin), processors)
 
     @cached_property
     def control(self) -> TaskControl:
@@ -70,48 +95,57 @@ class Services:
         """Work-queue message kinds and their handlers."""
         router = MessageRouter()
         router.register("chunk", self.engine.handle_message)
-        router.register("export", self.order_export.handle_message)
+        for k in KINDS:
+            if k.message_kind is not None:
+                router.register(k.message_kind, k.message_handler(self.kind(k.name)))
         return router
 
     @cached_property
     def sweeper(self) -> Sweeper:
         return Sweeper(self.engine, stale_queued_s=self.settings.sweep_stale_queued_s,
                        dead_letters=self.dead_letters,
-                       repairs={"exports": self.order_export.sweep})
+                       repairs={k.name: k.repair(self.kind(k.name))
+                                for k in KINDS if k.repair is not None})
 
     @cached_property
     def operator(self) -> Operator:
-        return Operator(self.db, self.control, self.dead_letters, self.sweeper)
+        return Operator(self.db, self.control, self.dead_letters, self.sweeper,
+                        budget_ceiling=self.settings.product_center_rate)
 
     @cached_property
     def dead_letters(self) -> DeadLetters:
         return DeadLetters(WorkQueue(self.settings.dlq_name), self.queue, self.engine)
 
-    @cached_property
-    def copy_tasks(self) -> copy_tasks.CopyTaskService:
-        return copy_tasks.CopyTaskService(self.tasks, self.engine,
-                                          max_items=self.settings.max_copy_items)
-
-    @cached_property
-    def order_import(self) -> order_import.OrderImportService:
-        return order_import.OrderImportService(self.tasks, self.engine,
-                                               max_rows=self.settings.order_import_max_rows,
-                                               part_rows=self.settings.chunk_size)
-
-    @cached_property
-    def order_export(self) -> OrderExportService:
-        return OrderExportService(self.db, self.tasks, self.queue, self.files, self.settings)
+    def kind(self, name: str) -> Any:
+        """The service of the registered task kind `name` (chalicelib/kinds), built once."""
+        if name not in self._kinds:
+            self._kinds[name] = kind_named(name).service(self)
+        return self._kinds[name]
 
 
 _services: Services | None = None
 _lock = threading.Lock()
 
 
+class NotConfigured(Unavailable):
+    """The stage's settings or secrets cannot start the platform: the request answers
+    50300; the reason is logged once per attempt as one line (never to the client)."""
+    logged = True
+
+    def __init__(self) -> None:
+        super().__init__("the service is not configured; retry later")
+
+
 def services() -> Services:
     global _services
     with _lock:
         if _services is None:
-            _services = Services(get_runtime_settings())
+            try:
+                settings = get_runtime_settings()
+            except STARTUP_ERRORS as err:
+                logger.error(f"cold start stopped: {err}")
+                raise NotConfigured() from None
+            _services = Services(settings)
         return _services
 
 

@@ -22,12 +22,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from chalicelib.config import ConfigurationError
+
 PER_API_INSTANCE = 2
 PER_WORKER_INSTANCE = 2
 SWEEPER = 1
 
 
-class ConnectionBudgetExceeded(RuntimeError):
+class ConnectionBudgetExceeded(ConfigurationError):
     """The stage's configured concurrency could open more connections than it may."""
 
 

@@ -12,6 +12,7 @@ from typing import Any, Iterable, Sequence
 
 from pymysql.cursors import DictCursor
 
+from chalicelib.adapters.db import storable_text
 from chalicelib.domain.chunk import REOPENED_OUTCOMES, ChunkState, DetailOutcome, Outcome
 from chalicelib.domain.chunking import ChunkPlan
 from chalicelib.domain.task import TaskStatus
@@ -88,7 +89,7 @@ def record_outcomes(cur: DictCursor, task_id: int, seq: int, token: str, lease_s
         cur.executemany("INSERT INTO tbl_task_detail (task_id, seq, item_id, outcome, target_id,"
                         " reason, finish_time) VALUES (%s, %s, %s, %s, %s, %s, %s)",
                         [(task_id, o.seq, o.item_id, int(o.outcome), o.target_id,
-                          o.reason[:512], now) for o in outcomes])
+                          storable_text(o.reason)[:512], now) for o in outcomes])
     return True
 
 
@@ -217,12 +218,13 @@ def requeue_stale_queued(cur: DictCursor, older_than_s: int, limit: int) -> list
 
 
 def stalled_tasks(cur: DictCursor, limit: int) -> list[int]:
-    """Running tasks with pending chunks but none queued or running (a lost hand-on)."""
+    """Unfinished tasks with pending chunks but none queued or running: a lost hand-on, or
+    a task waiting for its station's slots (the sweeper releases within the bound)."""
     cur.execute("SELECT c.task_id FROM tbl_async_task t JOIN tbl_task_chunk c ON c.task_id=t.id"
-                " WHERE t.status=%s GROUP BY c.task_id"
+                " WHERE t.status IN (%s, %s) GROUP BY c.task_id"
                 " HAVING SUM(c.state=%s) > 0 AND SUM(c.state IN (%s, %s)) = 0 LIMIT %s",
-                (int(TaskStatus.RUNNING), int(ChunkState.PENDING), int(ChunkState.QUEUED),
-                 int(ChunkState.RUNNING), limit))
+                (int(TaskStatus.SUBMITTED), int(TaskStatus.RUNNING), int(ChunkState.PENDING),
+                 int(ChunkState.QUEUED), int(ChunkState.RUNNING), limit))
     return [r["task_id"] for r in cur.fetchall()]
 
 

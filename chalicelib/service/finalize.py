@@ -11,6 +11,7 @@ from typing import Any
 
 from chalicelib.adapters import chunk_repo, task_repo
 from chalicelib.adapters.aws import FileStore
+from chalicelib.adapters.spreadsheet_guard import guard_cell
 from chalicelib.adapters.db import Database
 from chalicelib.domain.task import (TaskStatus, outcome_reason, outcome_status)
 from chalicelib.errors import Conflict
@@ -23,7 +24,7 @@ def error_report_csv(rows: Any) -> bytes:
     out = csv.writer(buf)
     out.writerow(["seq", "item_id", "reason"])
     for row in rows:
-        out.writerow([row["seq"], row["item_id"], row["reason"]])
+        out.writerow([row["seq"], row["item_id"], guard_cell(row["reason"])])
     # BOM so that spreadsheet programs open the Chinese reasons as UTF-8.
     return ("\ufeff" + buf.getvalue()).encode("utf-8")
 

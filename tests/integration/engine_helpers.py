@@ -31,7 +31,7 @@ def create_copy(svc: Services, shops: dict[str, Any], ids: Any, **kw: Any) -> di
     from chalicelib.service.copy_tasks import CopyTaskRequest
     req = CopyTaskRequest(source_shop_id=shops["source"], target_shop_id=shops["target"],
                           product_ids=list(ids), **kw)
-    return svc.copy_tasks.create("s001", req).task
+    return svc.kind("product_copy").create("s001", req).task
 
 
 def receive(svc: Services, max_messages: int = 10) -> list[dict[str, Any]]:

@@ -3,6 +3,7 @@ running (in Lambda they would resume in the next invocation, keep calling the pr
 center, and their outcomes would be thrown away)."""
 from __future__ import annotations
 
+import json
 import threading
 from typing import Iterator
 
@@ -55,3 +56,77 @@ def test_failed_flush_stops_the_item_threads(db_clean, product_center, database_
     assert pool_is_idle(svc.engine._pool, threads, timeout_s=1.0), "item threads still running"
     assert product_center.stats()["requests"] == calls
     assert calls < total, "the item threads ran the whole chunk after the flush failed"
+
+
+# -- item 3: a dead letter ends its chunk once; a retry is not undone by the next sweep ------
+def _empty(queue) -> None:
+    while batch := queue.receive(10, visibility_s=0):
+        for m in batch:
+            queue.delete(m.receipt)
+
+
+def test_sweep_after_retry_does_not_fail_the_reopened_chunk(db_clean, product_center):
+    from chalicelib.domain.task import TaskStatus
+    from chalicelib.service.dead_letters import DEAD_LETTER_REASON
+    from chalicelib.service.engine import chunk_message
+    from tests.factories import raw_row
+    from tests.integration.engine_helpers import details, drain, queue_bodies
+    svc = services_with(chunk_size=4, chunk_window=1)
+    dlq = svc.dead_letters.dlq
+    _empty(dlq)
+    shops = seed_shops(4)
+    task = create_copy(svc, shops, shops["product_ids"])
+    queue_bodies(svc)                                   # its message "dies" ...
+    dlq.send_raw(json.dumps(chunk_message(task["id"], 0)))  # ... and lands in the DLQ
+    try:
+        assert svc.sweeper.sweep().dead_letters == 1
+        assert raw_row(task["id"])["status"] == TaskStatus.FAILED
+        retried = svc.control.retry("s001", task["id"])   # the station user retries
+        assert retried["status"] == TaskStatus.SUBMITTED
+        svc.sweeper.sweep()                                # the letter is still in the DLQ
+        drain(svc)
+        row = raw_row(task["id"])
+        assert [d["reason"] for d in details(task["id"]) if d["reason"]] == []
+        assert row["status"] == TaskStatus.FINISHED and row["succeeded_items"] == 4
+        assert dlq.waiting() == 1                          # still there for the operator
+    finally:
+        _empty(dlq)
+
+
+# -- item 6's class on the worker side: downstream text that is not valid Unicode ----------
+def test_a_downstream_reason_with_a_lone_surrogate_is_stored(db_clean):
+    import uuid
+    from chalicelib.adapters import chunk_repo
+    from chalicelib.adapters.chunk_repo import DetailOutcome, Outcome
+    from tests.integration.engine_helpers import details
+    svc = services_with(chunk_size=4)
+    shops = seed_shops(2)
+    task = create_copy(svc, shops, shops["product_ids"])
+    token = uuid.uuid4().hex
+    svc.db.run(lambda cur: chunk_repo.claim(cur, task["id"], 0, token, 60))
+    outcome = DetailOutcome(0, shops["product_ids"][0], Outcome.FAILED, reason="bad \ud800 name")
+    assert svc.db.run(lambda cur: chunk_repo.record_outcomes(cur, task["id"], 0, token, 60,
+                                                             [outcome]))
+    assert details(task["id"])[0]["reason"] == "bad ? name"
+
+
+# -- suspected 1: the deadline margin covers the worst single item ---------------------------
+def test_no_item_is_in_flight_when_the_invocation_deadline_comes(db_clean, product_center):
+    """Every create times out (the fake holds it): each item takes attempts x timeout plus
+    backoffs. With the margin configured below that (500 ms), the engine must still stop
+    taking items early enough that the chunk is saved before the Lambda deadline."""
+    import time
+    product_center.configure(timeout_rate=1.0, timeout_hold_s=5)
+    shops = seed_shops(20)
+    svc = services_with(chunk_size=20, chunk_threads=1, product_center_timeout_s=0.4,
+                        product_center_max_attempts=4, deadline_margin_ms=500,
+                        chain_chunks=False)
+    create_copy(svc, shops, shops["product_ids"])
+    [message] = receive(svc)
+    budget_s = 0.8       # what the invocation has left: above the configured 500 ms margin
+    deadline = time.monotonic() + budget_s
+    outcome = svc.messages.handle(message["Body"],
+                                  lambda: max(0, int((deadline - time.monotonic()) * 1000)))
+    finished = time.monotonic()
+    assert finished <= deadline, f"worked {finished - deadline:.2f}s past the deadline"
+    assert product_center.stats()["in_flight"] == 0
