@@ -13,6 +13,8 @@ from typing import Any, Iterable
 import boto3
 from botocore.config import Config
 
+from chalicelib.errors import QueueUnavailable
+
 _clients: dict[str, Any] = {}
 _lock = threading.Lock()
 
@@ -29,9 +31,11 @@ def client(service: str) -> Any:
 
 
 def reset_clients() -> None:
-    """Forget cached clients (tests that point the process at another endpoint)."""
+    """Forget cached clients (tests that point the process at another endpoint or other
+    credentials: boto3's default session caches the credentials it resolved, so it goes too)."""
     with _lock:
         _clients.clear()
+        boto3.DEFAULT_SESSION = None
 
 
 @dataclass(frozen=True)
@@ -107,7 +111,7 @@ class WorkQueue:
     def _send_batch(self, entries: list[dict[str, Any]]) -> None:
         resp = self.sqs.send_message_batch(QueueUrl=self.url, Entries=entries)
         if resp.get("Failed"):
-            raise RuntimeError(f"SQS refused {len(resp['Failed'])} message(s): "
+            raise QueueUnavailable(f"SQS refused {len(resp['Failed'])} message(s): "
                                f"{resp['Failed'][0].get('Message', '')}")
 
 

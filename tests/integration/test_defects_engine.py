@@ -7,10 +7,10 @@ import json
 import threading
 from typing import Iterator
 
-import pymysql
 import pytest
 
 from chalicelib.adapters.db import parse_url
+from chalicelib.errors import DatabaseUnavailable
 from tests.integration.engine_helpers import create_copy, receive, seed_shops, services_with
 from tests.mysql_fault_proxy import MySQLFaultProxy
 
@@ -47,7 +47,7 @@ def test_failed_flush_stops_the_item_threads(db_clean, product_center, database_
     create_copy(svc, shops, shops["product_ids"])
     [message] = receive(svc)
     proxy.go_down_after_commit_of(b"INSERT INTO tbl_task_detail")    # after the first flush
-    with pytest.raises(pymysql.err.OperationalError):
+    with pytest.raises(DatabaseUnavailable):
         svc.messages.handle(message["Body"], lambda: 10 ** 9)
     assert proxy.down
     # When the handler has returned, no item thread is left calling the product center.
