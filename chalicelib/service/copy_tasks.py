@@ -12,6 +12,7 @@ from typing import Annotated, Any, Optional, Sequence
 from pydantic import BaseModel, ConfigDict, Field, StrictBool, model_validator
 
 from chalicelib.adapters import catalog_repo
+from chalicelib.adapters.db import Database
 from chalicelib.domain.chunk import DetailOutcome, Outcome
 from chalicelib.adapters.product_center import (CreateProduct, DownstreamUnavailable,
                                                 PermanentItemError, ProductCenterClient)
@@ -57,7 +58,8 @@ class CopyTaskRequest(BaseModel):
 
 
 class CopyTaskService:
-    def __init__(self, tasks: TaskService, engine: Engine, *, max_items: int):
+    def __init__(self, db: Database, tasks: TaskService, engine: Engine, *, max_items: int):
+        self.db = db
         self.tasks = tasks
         self.engine = engine
         self.max_items = max_items
@@ -87,7 +89,7 @@ class CopyTaskService:
 
     def _check_shops(self, station_id: str, req: CopyTaskRequest) -> None:
         wanted = [req.source_shop_id, req.target_shop_id]
-        shops = self.tasks.db.run(
+        shops = self.db.run(
             lambda cur: catalog_repo.shops_of_station(cur, station_id, wanted))
         for field, shop_id in (("source_shop_id", req.source_shop_id),
                                ("target_shop_id", req.target_shop_id)):
@@ -96,7 +98,7 @@ class CopyTaskService:
 
     def _ids_from_filter(self, station_id: str, req: CopyTaskRequest) -> list[int]:
         f = req.filter
-        ids = self.tasks.db.run(lambda cur: catalog_repo.product_ids_matching(
+        ids = self.db.run(lambda cur: catalog_repo.product_ids_matching(
             cur, station_id, req.source_shop_id, category=f.category,
             name_contains=f.name_contains, limit=self.max_items + 1))
         if not ids:

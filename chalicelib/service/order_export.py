@@ -35,10 +35,11 @@ from chalicelib.adapters.xlsx_rows import RowStreamWorksheet
 from chalicelib.config import Settings
 from chalicelib.domain.run import RunResult
 from chalicelib.domain.task import TaskStatus, TaskType
+from chalicelib.errors import Conflict, InvalidInput, NotFound, PlatformError, Unavailable
 from chalicelib.fields import Choice, LocalDate, LocalDateTime, Text
-from chalicelib.errors import InvalidInput, NotFound, Unavailable
 from chalicelib.observability import logger
 from chalicelib.service import lifecycle
+from chalicelib.service.messages import MalformedMessage
 from chalicelib.service.tasks import NewTask, TaskService
 
 TASK_NAME = "order_detail_export"
@@ -234,12 +235,12 @@ def write_export(database_url: str, files: FileStore, key: str, flt: OrderFilter
 
 
 # -- the service -----------------------------------------------------------------------------
-class LostClaim(Exception):
+class LostClaim(Conflict):
     """Another run of the same export took the task over (this one's lease had expired)."""
 
 
-class DeadlineReached(Exception):
-    pass
+class DeadlineReached(PlatformError):
+    """The worker nears its Lambda deadline."""
 
 
 def export_message(task_id: int) -> dict[str, Any]:
@@ -296,7 +297,7 @@ class OrderExportService:
         try:
             task_id = int(msg["task_id"])
         except (KeyError, TypeError, ValueError):
-            raise ValueError(f"export message without task_id: {msg!r}") from None
+            raise MalformedMessage(f"export message without task_id: {msg!r}") from None
         claim = self.db.run(lambda cur: self._claim(cur, task_id))
         if claim is None:
             return RunResult.SKIPPED        # a duplicate delivery: running elsewhere, or finished
@@ -488,7 +489,7 @@ class Heartbeat:
         if now >= self._next:
             self._next = now + self._interval
             if self.remaining_ms() < self.svc.settings.deadline_margin_ms:
-                raise DeadlineReached()
+                raise DeadlineReached("near the worker's deadline")
             self._beat()
         if self.lost:
-            raise LostClaim()
+            raise LostClaim("another run took the export over")
