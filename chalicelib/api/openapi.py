@@ -23,6 +23,7 @@ from chalicelib.api import responses as out
 from chalicelib.api.internal_views import ACTIONS
 from chalicelib.api.schemas import (InternalAdd, InternalFinish, InternalRef, InternalUpdate,
                                     TaskGetQuery, TaskIdsBody, TaskListQuery, TaskRetryBody)
+from chalicelib.api.docs_views import ASSET_NAMES as DOCS_ASSET_NAMES
 from chalicelib.api.ui_views import ASSET_NAMES
 from chalicelib.config import Settings, get_settings
 from chalicelib.errors import (Conflict, Forbidden, InvalidInput, MalformedBody, NotFound,
@@ -109,6 +110,12 @@ OPERATIONS: dict[tuple[str, str], Operation] = {
     ("/ui/{asset}", "GET"): Operation(
         "A file of the task center page; only the listed names exist.", NO_AUTH,
         path_enum=ASSET_NAMES, errors=(40400,), raw="text/*"),
+    ("/docs", "GET"): Operation(
+        "This description as a page for frontend developers (Swagger UI).", NO_AUTH,
+        raw="text/html"),
+    ("/docs/{asset}", "GET"): Operation(
+        "A file of the /docs page (Swagger UI's, pinned); only the listed names exist.",
+        NO_AUTH, path_enum=DOCS_ASSET_NAMES, errors=(40400,), raw="text/*"),
 }
 assert {p.rsplit("/", 1)[1] for p, _ in OPERATIONS if p.startswith("/internal/")} == set(ACTIONS)
 

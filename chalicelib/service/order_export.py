@@ -18,6 +18,7 @@ import datetime as dt
 import json
 import shutil
 import tempfile
+import threading
 import time
 import uuid
 from dataclasses import dataclass
@@ -119,14 +120,20 @@ class OrderExportService:
         except (ValueError, InvalidInput) as exc:
             self._fail(task_id, run, f"the stored query is no longer valid: {exc}")
             return RunResult.FAILED
+        # The claim is refreshed on the heartbeat's own thread, rows or not: a selective
+        # filter over a long range can scan for minutes without sending one.
+        with Heartbeat(self, task_id, run, 0, remaining_ms) as beat:
+            return self._write(task_id, run, task, q, flt, beat)
+
+    def _write(self, task_id: int, run: int, task: dict[str, Any], q: OrderDetailQuery,
+               flt: Any, beat: "Heartbeat") -> RunResult:
         fmt = FORMATS[q.format]
         key = f"exports/{task['station_id']}/{task_id}/{fmt.file_name}"
-        total = self.db.run(lambda cur: order_repo.count_order_lines(cur, flt))
+        total = beat.total = self.db.run(lambda cur: order_repo.count_order_lines(cur, flt))
         short = None if fmt.is_csv else self._tmp_shortfall(total)
         if short:
             self._fail(task_id, run, short)
             return RunResult.FAILED
-        beat = Heartbeat(self, task_id, run, total, remaining_ms)
         started = time.monotonic()
         try:
             rows = write_export(self.settings.database_url, self.files, key, flt, fmt,
@@ -241,24 +248,59 @@ class OrderExportService:
 
 
 class Heartbeat:
-    """Counts rows; every EXPORT_HEARTBEAT_S refreshes progress and the claim, and stops the
-    export (by raising) when the claim was taken over or the Lambda deadline is near."""
+    """Refreshes progress and the claim every EXPORT_HEARTBEAT_S, and stops the export
+    (tick() raises) when the claim was taken over or the Lambda deadline is near. Rows
+    drive it (tick); while none arrive (a selective filter scanning a long range) its own
+    thread keeps the claim alive. Use as a context manager around the export."""
 
     def __init__(self, svc: OrderExportService, task_id: int, run: int, total: int,
                  remaining_ms: Callable[[], int]):
         self.svc, self.task_id, self.run, self.total = svc, task_id, run, total
         self.remaining_ms = remaining_ms
         self.rows = 0
-        self._next = time.monotonic() + svc.settings.export_heartbeat_s
+        self.lost = False
+        self._interval = svc.settings.export_heartbeat_s
+        self._next = time.monotonic() + self._interval
+        self._last_beat = time.monotonic()
+        self._lock = threading.Lock()
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._idle_beats, daemon=True,
+                                        name=f"export-heartbeat-{task_id}")
+
+    def __enter__(self) -> "Heartbeat":
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join()
+
+    def _beat(self) -> None:
+        with self._lock:
+            self._last_beat = time.monotonic()
+            progress = min(99, self.rows * 100 // self.total) if self.total else 0
+            if not self.lost and not self.svc.heartbeat(self.task_id, self.run, progress):
+                self.lost = True
+
+    def _idle_beats(self) -> None:
+        wait = max(self._interval, 0.05)
+        while not self._stop.wait(wait):
+            if time.monotonic() - self._last_beat < wait:
+                continue        # rows are flowing: tick() beats
+            try:
+                self._beat()
+            except Exception:   # the DB is away: the next beat tries again
+                logger.exception("export heartbeat failed", extra={"task_id": self.task_id})
+            if self.lost:
+                return
 
     def tick(self, n: int) -> None:
         self.rows += n
         now = time.monotonic()
-        if now < self._next:
-            return
-        self._next = now + self.svc.settings.export_heartbeat_s
-        if self.remaining_ms() < self.svc.settings.deadline_margin_ms:
-            raise DeadlineReached("near the worker's deadline")
-        progress = min(99, self.rows * 100 // self.total) if self.total else 0
-        if not self.svc.heartbeat(self.task_id, self.run, progress):
+        if now >= self._next:
+            self._next = now + self._interval
+            if self.remaining_ms() < self.svc.settings.deadline_margin_ms:
+                raise DeadlineReached("near the worker's deadline")
+            self._beat()
+        if self.lost:
             raise LostClaim("another run took the export over")
