@@ -66,9 +66,10 @@ docs-viewer: deps
 fuzz: deps
 	$(PY) -m pytest -q tests/integration/test_fuzz_api.py
 
-## make bench: benchmarks, results in bench/results.json (SECTIONS='fairness budget': only those)
+## make bench [SECTIONS=api_poll,copy or SECTIONS='fairness budget']: benchmarks, results in bench/results.json
+comma := ,
 bench: deps
-	$(PY) -m bench.run $(foreach s,$(SECTIONS),--only $(s))
+	$(PY) -m bench.run $(addprefix --only ,$(subst $(comma), ,$(SECTIONS)))
 
 ## make migrate DATABASE_URL=mysql://...: apply schema migrations to any server
 migrate: deps
