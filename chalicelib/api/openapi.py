@@ -27,7 +27,8 @@ from chalicelib.api.docs_views import ASSET_NAMES as DOCS_ASSET_NAMES
 from chalicelib.api.ui_views import ASSET_NAMES
 from chalicelib.config import Settings, get_settings
 from chalicelib.errors import (Conflict, Forbidden, InvalidInput, MalformedBody, NotFound,
-                               PlatformError, TooLarge, Unauthenticated, Unavailable)
+                               PlatformError, TooLarge, Unauthenticated, Unavailable,
+                               UnsupportedMediaType)
 from chalicelib.kinds import KINDS
 from chalicelib.service.order_import import OrderRow
 
@@ -43,13 +44,14 @@ ERROR_CODES: dict[int, tuple[int, str]] = {
     40500: (405, "method not allowed on this route"),
     40900: (409, "the task's status forbids the operation"),
     41300: (413, "too many items"),
+    41500: (415, "the body is not JSON (Content-Type other than application/json)"),
     50000: (500, "unexpected server error"),
     50300: (503, "a dependency (the database) is unavailable"),
 }
 # The error classes of chalicelib/errors.py, each with its code above.
 ERROR_CLASSES: tuple[type[PlatformError], ...] = (
     InvalidInput, MalformedBody, Unauthenticated, Forbidden, NotFound, Conflict, TooLarge,
-    PlatformError, Unavailable)
+    UnsupportedMediaType, PlatformError, Unavailable)
 
 @dataclass(frozen=True)
 class Operation:
@@ -150,7 +152,7 @@ def _codes(op: Operation) -> list[int]:
     if op.query or op.body:
         codes.add(40001)
     if op.body:
-        codes.add(40002)
+        codes |= {40002, 41500}
     return sorted(codes)
 
 
