@@ -196,8 +196,11 @@ def _query_parameters(model: type[BaseModel], components: dict[str, Any]) -> lis
             obj["required"] = required
         if schema.get("description"):
             obj["description"] = schema["description"]
-        return [{"name": "params", "in": "query", "required": True, "style": "form",
-                 "explode": True, "schema": obj}]
+        param = {"name": "params", "in": "query", "required": True, "style": "form",
+                 "explode": True, "schema": obj}
+        if schema.get("examples"):
+            param["example"] = schema["examples"][0]
+        return [param]
     return [{"name": name, "in": "query", "required": name in required, "schema": prop}
             for name, prop in props.items()]
 
@@ -218,13 +221,21 @@ def _error_responses(codes: list[int]) -> dict[str, Any]:
         "description": "; ".join(f"{c}: {ERROR_CODES[c][1]}" for c in cs),
         "content": {"application/json": {"schema": {
             "allOf": [{"$ref": "#/components/schemas/Error"},
-                      {"properties": {"code": {"enum": cs}}}]}}}}
+                      {"properties": {"code": {"enum": cs}}}]},
+            "example": {"code": cs[0], "msg": ERROR_CODES[cs[0]][1], "data": None}}}}
         for status, cs in sorted(by_status.items())}
+
+
+TAGS = {"/task/": "tasks", "/station/": "task kinds", "/internal/": "internal (workers)"}
+
+
+def _tag(path: str) -> str:
+    return next((tag for prefix, tag in TAGS.items() if path.startswith(prefix)), "pages")
 
 
 def _operation(path: str, method: str, op: Operation, components: dict[str, Any],
                settings: Settings) -> dict[str, Any]:
-    out_: dict[str, Any] = {"summary": op.summary,
+    out_: dict[str, Any] = {"summary": op.summary, "tags": [_tag(path)],
                             "operationId": f"{method.lower()}{path.replace('/', '_')}"
                             .replace("{", "").replace("}", "").replace(".", "_")}
     if op.description:
@@ -296,7 +307,9 @@ def build_spec() -> dict[str, Any]:
                  "description": "Every JSON response is {code, msg, data}; code 0 is success, "
                                 "errors carry a non-zero code (docs/errors.md) and data null. "
                                 "A method a path does not declare is 405 (code 40500) with an "
-                                "Allow header; an unknown path is 404 (40400)."},
+                                "Allow header from the local runtime, 404 (40400) from API "
+                                "Gateway; an unknown path is 404 (40400). The page /docs "
+                                "shows this description."},
         "paths": paths,
         "components": {
             "schemas": components,
