@@ -135,9 +135,10 @@ KIND_DOCS: dict[str, tuple[Any, str]] = {
 }
 OPERATIONS.update({
     (k.path, k.method): Operation(k.summary, BEARER, errors=k.errors,
-                                  data=KIND_DOCS[k.path][0], description=KIND_DOCS[k.path][1],
+                                  data=KIND_DOCS.get(k.path, (None, ""))[0],
+                                  description=KIND_DOCS.get(k.path, (None, ""))[1],
                                   **{"query" if k.in_query else "body": k.request_model})
-    for k in KINDS})
+    for k in KINDS})     # a kind without KIND_DOCS is described too (its data unspecified)
 
 
 def _codes(op: Operation) -> list[int]:

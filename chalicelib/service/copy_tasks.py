@@ -19,7 +19,8 @@ from chalicelib.adapters.product_center import (CreateProduct, DownstreamUnavail
 from chalicelib.domain.task import TaskType
 from chalicelib.fields import Id, Text, exactly_one
 from chalicelib.errors import InvalidInput, NotFound, TooLarge
-from chalicelib.service.engine import Engine, WorkItem
+from chalicelib.service.engine import Engine
+from chalicelib.service.processors import WorkItem
 from chalicelib.service.tasks import Created, NewTask, TaskService
 
 TASK_NAME = "product_copy"
