@@ -121,6 +121,7 @@ assert {p.rsplit("/", 1)[1] for p, _ in OPERATIONS if p.startswith("/internal/")
 
 # What each task kind's route answers and the rules JSON Schema cannot state between two of
 # its fields (chalicelib/kinds declares the route, its request model and its errors).
+ANY_DATA = object()                     # `data` not described (any JSON value)
 KIND_DOCS: dict[str, tuple[Any, str]] = {
     "/station/product/copy_task": (out.CopyCreated, (
         "source_shop_id and target_shop_id must differ (40001). A shop of another station,"
@@ -135,8 +136,8 @@ KIND_DOCS: dict[str, tuple[Any, str]] = {
 }
 OPERATIONS.update({
     (k.path, k.method): Operation(k.summary, BEARER, errors=k.errors,
-                                  data=KIND_DOCS.get(k.path, (None, ""))[0],
-                                  description=KIND_DOCS.get(k.path, (None, ""))[1],
+                                  data=KIND_DOCS.get(k.path, (ANY_DATA, ""))[0],
+                                  description=KIND_DOCS.get(k.path, (ANY_DATA, ""))[1],
                                   **{"query" if k.in_query else "body": k.request_model})
     for k in KINDS})     # a kind without KIND_DOCS is described too (its data unspecified)
 
@@ -207,6 +208,8 @@ def _query_parameters(model: type[BaseModel], components: dict[str, Any]) -> lis
 
 
 def _data_schema(data: Any, components: dict[str, Any]) -> dict[str, Any]:
+    if data is ANY_DATA:
+        return {}
     if data is None:
         return {"type": "null"}
     if isinstance(data, tuple):
