@@ -6,7 +6,7 @@ VENV   ?= .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed-$(shell cat requirements.txt requirements-dev.txt | md5sum | cut -c1-12)
 
-.PHONY: cli deploy package-check test-localstack test-deployed fuzz run test test-faults test-unit test-integration test-browser bench migrate clean deps seed-orders
+.PHONY: docs-viewer cli deploy package-check test-localstack test-deployed fuzz run test test-faults test-unit test-integration test-browser bench migrate clean deps seed-orders
 
 deps: $(STAMP)
 
@@ -58,13 +58,18 @@ deploy: deps
 	@test -n "$(STAGE)" || { echo "usage: make deploy STAGE=dev|prod"; exit 2; }
 	$(PY) -m infra.deploy --stage $(STAGE) $(DEPLOY_ARGS)
 
+## make docs-viewer: re-fetch the /docs page's Swagger UI files (pinned, integrity-checked; npm)
+docs-viewer: deps
+	$(PY) -m infra.docs_viewer
+
 ## make fuzz: schemathesis against the local API from its OpenAPI spec (also in make test)
 fuzz: deps
 	$(PY) -m pytest -q tests/integration/test_fuzz_api.py
 
-## make bench: benchmarks, results in bench/results.json
+## make bench [SECTIONS=api_poll,copy or SECTIONS='fairness budget']: benchmarks, results in bench/results.json
+comma := ,
 bench: deps
-	$(PY) -m bench.run
+	$(PY) -m bench.run $(addprefix --only ,$(subst $(comma), ,$(SECTIONS)))
 
 ## make migrate DATABASE_URL=mysql://...: apply schema migrations to any server
 migrate: deps

@@ -6,8 +6,8 @@ chalicelib (api/* for HTTP, service/* for work) through the composition root.
 from chalice import Chalice, CORSConfig, Rate
 
 from chalicelib import observability
-from chalicelib.api import auth, internal_views, task_views, ui_views
-from chalicelib.api.http import endpoint
+from chalicelib.api import auth, docs_views, internal_views, task_views, ui_views
+from chalicelib.api.http import endpoint, native_errors_as_envelope
 from chalicelib.api.kind_views import kind_view
 from chalicelib.bootstrap import services
 from chalicelib.config import get_settings
@@ -15,6 +15,7 @@ from chalicelib.kinds import KINDS
 
 app = Chalice(app_name="async-task")
 observability.register(app)
+app.register_middleware(native_errors_as_envelope, "http")
 
 # Decorator arguments are read when Chalice loads the app; `chalice deploy --stage X`
 # loads it with stage X's environment, so each stage wires its own queue and CORS origin.
@@ -99,6 +100,19 @@ def ui_index():
 @endpoint
 def ui_asset(asset):
     return ui_views.asset(asset)
+
+
+# -- the API page for frontend developers (Swagger UI over /openapi.json; no auth) -------
+@app.route("/docs", methods=["GET"])
+@endpoint
+def docs_page():
+    return docs_views.page()
+
+
+@app.route("/docs/{asset}", methods=["GET"])
+@endpoint
+def docs_asset(asset):
+    return docs_views.asset(asset)
 
 
 # -- background work ----------------------------------------------------------------------

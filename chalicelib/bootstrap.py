@@ -73,7 +73,7 @@ class Services:
         cfg = AimdConfig(ceiling=s.product_center_rate, floor=s.budget_floor,
                          decrease=s.budget_decrease, increase_per_s=s.budget_increase_per_s,
                          latency_ratio=s.budget_latency_ratio)
-        return SharedBudget(self.db, cfg, block_s=s.budget_block_s,
+        return SharedBudget(self.db, cfg, block_s=s.budget_block_s, threads=s.chunk_threads,
                             worker_share=s.product_center_rate / s.worker_concurrency,
                             on_rate=lambda rate: timings.gauge("ProductCenterBudget", rate))
 
@@ -102,7 +102,9 @@ class Services:
 
     @cached_property
     def sweeper(self) -> Sweeper:
-        return Sweeper(self.engine, stale_queued_s=self.settings.sweep_stale_queued_s,
+        return Sweeper(self.db, self.files, self.engine,
+                       max_chunk_attempts=self.settings.max_chunk_attempts,
+                       stale_queued_s=self.settings.sweep_stale_queued_s,
                        dead_letters=self.dead_letters,
                        repairs={k.name: k.repair(self.kind(k.name))
                                 for k in KINDS if k.repair is not None})
@@ -114,7 +116,7 @@ class Services:
 
     @cached_property
     def dead_letters(self) -> DeadLetters:
-        return DeadLetters(WorkQueue(self.settings.dlq_name), self.queue, self.engine)
+        return DeadLetters(self.db, WorkQueue(self.settings.dlq_name), self.queue, self.engine)
 
     def kind(self, name: str) -> Any:
         """The service of the registered task kind `name` (chalicelib/kinds), built once."""

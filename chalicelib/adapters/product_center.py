@@ -34,12 +34,14 @@ import urllib3
 from tenacity import (RetryCallState, RetryError, Retrying, retry_if_exception_type,
                       stop_after_attempt, wait_random_exponential)
 
+from chalicelib.errors import PlatformError, Unavailable
+
 log = logging.getLogger(__name__)
 CREATE_PATH = "/product/create"
 
 
-class ProductCenterError(Exception):
-    """Root of the product center errors."""
+class ProductCenterError(PlatformError):
+    """Root of the product center errors (in the platform's rooted hierarchy)."""
 
 
 class PermanentItemError(ProductCenterError):
@@ -50,7 +52,7 @@ class PermanentItemError(ProductCenterError):
         self.status, self.code, self.msg = status, code, msg
 
 
-class DownstreamUnavailable(ProductCenterError):
+class DownstreamUnavailable(ProductCenterError, Unavailable):
     """Every attempt failed transiently; the same item may well succeed later."""
 
     def __init__(self, reason: str):

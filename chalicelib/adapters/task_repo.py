@@ -34,6 +34,17 @@ def _decode(row: dict[str, Any] | None) -> dict[str, Any] | None:
 def insert(cur: DictCursor, *, station_id: str, name: str, input_text: str, type_: int,
            user_task_id: str | None, repeat: bool, message_show: bool, business_id: int,
            business_name: str, total_items: int = 0) -> int:
+    """The new task's id; DuplicateKey when an unfinished task holds its dedup key."""
+    try:
+        return _insert(cur, station_id, name, input_text, type_, user_task_id, repeat,
+                       message_show, business_id, business_name, total_items)
+    except pymysql.err.IntegrityError as exc:
+        raise DuplicateKey("an unfinished task with this user_task_id exists") from exc
+
+
+def _insert(cur: DictCursor, station_id: str, name: str, input_text: str, type_: int,
+            user_task_id: str | None, repeat: bool, message_show: bool, business_id: int,
+            business_name: str, total_items: int) -> int:
     cur.execute(
         "INSERT INTO tbl_async_task (user_task_id, name, station_id, input, status, `repeat`,"
         " message_show, run_count, creat_time, modify_time, business_id, business_name, type,"
@@ -46,10 +57,13 @@ def insert(cur: DictCursor, *, station_id: str, name: str, input_text: str, type
     return cur.lastrowid
 
 
-def find_open_duplicate(cur: DictCursor, station_id: str, name: str,
-                        user_task_id: str) -> dict[str, Any] | None:
+def find_open_duplicate(cur: DictCursor, station_id: str, name: str, user_task_id: str, *,
+                        locking: bool = False) -> dict[str, Any] | None:
+    """The unfinished task holding the dedup key. `locking` reads the newest committed row
+    (a locking read), not the transaction's snapshot: after losing an insert race."""
+    lock = " FOR UPDATE" if locking else ""
     cur.execute(f"SELECT {_COLUMNS} FROM tbl_async_task WHERE station_id=%s AND name=%s"
-                " AND open_dedup_key=%s", (station_id, name, user_task_id))
+                f" AND open_dedup_key=%s{lock}", (station_id, name, user_task_id))
     return _decode(cur.fetchone())
 
 
@@ -100,30 +114,36 @@ def _list_filter(station_id: str, type_: int | None, status: int | None
 def list_shown(cur: DictCursor, station_id: str, *, type_: int | None, status: int | None,
                limit: int, offset: int) -> tuple[bool, list[dict[str, Any]]]:
     """(any unfinished, page): the station's shown tasks newest first, and whether any shown
-    task matching the filter is unfinished, in one statement (one derived row joined to the
-    page, so an empty page still answers the flag).
+    task matching the filter is unfinished.
 
-    The indexes are named: left to itself, the optimizer (MariaDB 10.11 and MySQL 8 alike)
-    walks the primary key backwards for ORDER BY id DESC LIMIT, which reads the whole table
-    for a station whose tasks are old. Plans: docs/api-load.md (python -m bench.api_explain).
+    One statement: the flag is an uncorrelated scalar subquery (evaluated once) on every row
+    of the page, read in index order with no temporary table or sort. Only an empty page
+    past the first needs a second statement for the flag (an empty first page means no
+    task matches at all). The indexes are named: left to itself, the optimizer (MariaDB
+    10.11 and MySQL 8 alike) walks the primary key backwards for ORDER BY id DESC LIMIT,
+    which reads the whole table for a station whose tasks are old.
+    Plans: docs/api-load.md (python -m bench.api_explain).
     """
     where, args = _list_filter(station_id, type_, status)
     page_index = "idx_station_shown_status" if status is not None else "idx_station_shown"
-    cur.execute(
-        "SELECT b.busy, t.* FROM (SELECT EXISTS(SELECT 1 FROM tbl_async_task"
-        f" FORCE INDEX (idx_station_shown_status) WHERE {where} AND status IN (%s, %s))"
-        f" AS busy) b LEFT JOIN (SELECT {_COLUMNS} FROM tbl_async_task"
-        f" FORCE INDEX ({page_index}) WHERE {where}"
-        " ORDER BY id DESC LIMIT %s OFFSET %s) t ON 1=1 ORDER BY t.id DESC",
-        (*args, int(TaskStatus.SUBMITTED), int(TaskStatus.RUNNING), *args, limit, offset))
+    busy_sql = ("SELECT EXISTS(SELECT 1 FROM tbl_async_task FORCE INDEX"
+                f" (idx_station_shown_status) WHERE {where} AND status IN (%s, %s))")
+    busy_args = (*args, int(TaskStatus.SUBMITTED), int(TaskStatus.RUNNING))
+    cur.execute(f"SELECT {_COLUMNS}, ({busy_sql}) AS busy FROM tbl_async_task"
+                f" FORCE INDEX ({page_index}) WHERE {where} ORDER BY id DESC LIMIT %s OFFSET %s",
+                (*busy_args, *args, limit, offset))
     rows = cur.fetchall()
-    busy = bool(rows[0]["busy"]) if rows else False
-    page = []
+    if rows:
+        busy = bool(rows[0]["busy"])
+    elif offset:
+        cur.execute(f"{busy_sql} AS busy", busy_args)
+        busy = bool(cur.fetchone()["busy"])
+    else:
+        busy = False
     for row in rows:
-        if row["id"] is not None:
-            del row["busy"]
-            page.append(_decode(row))
-    return busy, page
+        del row["busy"]
+        _decode(row)
+    return busy, list(rows)
 
 
 def list_any_station(cur: DictCursor, *, station_id: str | None = None, status: int | None = None,

@@ -11,11 +11,11 @@ import json
 import re
 from typing import Any, Callable
 
-import pymysql
 from chalice import Response
 from pydantic import BaseModel, ValidationError
 
-from chalicelib.errors import InvalidInput, MalformedBody, PlatformError, Unavailable
+from chalicelib.errors import (InvalidInput, MalformedBody, PlatformError,
+                               UnsupportedMediaType)
 from chalicelib.observability import logger
 
 JSON_HEADERS = {"Content-Type": "application/json; charset=utf-8"}
@@ -31,6 +31,21 @@ def error_response(exc: PlatformError) -> Response:
     return envelope(None, code=exc.code, msg=exc.msg, status=exc.http_status)
 
 
+def native_errors_as_envelope(event: Any, get_response: Callable[[Any], Response]) -> Response:
+    """HTTP middleware: the answers Chalice makes by itself before a view runs (a
+    Content-Type the route does not take, a method it does not have) become the platform's
+    `{code, msg}` with the same status and headers, like every other refusal."""
+    response = get_response(event)
+    native = response.body
+    if not (isinstance(native, dict) and set(native) == {"Code", "Message"}):
+        return response
+    status = response.status_code
+    code = UnsupportedMediaType.code if status == 415 else status * 100
+    body = envelope(None, code=code, msg=str(native["Message"]), status=status)
+    body.headers = {**response.headers, **body.headers}
+    return body
+
+
 def endpoint(view: Callable[..., Any]) -> Callable[..., Response]:
     """Wrap a view: its return value is `data`; its errors become `{code, msg}`."""
     @functools.wraps(view)
@@ -42,10 +57,7 @@ def endpoint(view: Callable[..., Any]) -> Callable[..., Response]:
             if exc.http_status >= 500 and not getattr(exc, "logged", False):
                 logger.exception("request failed", extra={"code": exc.code})
             return error_response(exc)
-        except Exception as exc:  # the boundary: log it all, tell the client little
-            if isinstance(exc, pymysql.err.OperationalError):
-                logger.exception("database unavailable")
-                return error_response(Unavailable("the database is unavailable, try again"))
+        except Exception:  # the boundary: log it all, tell the client little
             logger.exception("unhandled error")
             return envelope(None, code=50000, status=500,
                             msg="internal error; quote the X-Correlation-Id header to support")

@@ -6,22 +6,26 @@ task, its chunk plan and queues the first window of chunks; the engine does the 
 """
 from __future__ import annotations
 
+import uuid
 from dataclasses import dataclass
 from typing import Annotated, Any, Optional, Sequence
 
 from pydantic import BaseModel, ConfigDict, Field, StrictBool, model_validator
 
 from chalicelib.adapters import catalog_repo
+from chalicelib.adapters.db import Database
 from chalicelib.domain.chunk import DetailOutcome, Outcome
 from chalicelib.adapters.product_center import (CreateProduct, DownstreamUnavailable,
                                                 PermanentItemError, ProductCenterClient)
 from chalicelib.domain.task import TaskType
 from chalicelib.fields import Id, Text, exactly_one
 from chalicelib.errors import InvalidInput, NotFound, TooLarge
-from chalicelib.service.engine import Engine, WorkItem
+from chalicelib.service.engine import Engine
+from chalicelib.service.processors import WorkItem
 from chalicelib.service.tasks import Created, NewTask, TaskService
 
 TASK_NAME = "product_copy"
+KEY_NAMESPACE = "idempotency_ns"    # task input field: the downstream keys' namespace
 BUSINESS_NAME = "商品复制"
 BUSINESS_ID = 2001
 
@@ -57,7 +61,8 @@ class CopyTaskRequest(BaseModel):
 
 
 class CopyTaskService:
-    def __init__(self, tasks: TaskService, engine: Engine, *, max_items: int):
+    def __init__(self, db: Database, tasks: TaskService, engine: Engine, *, max_items: int):
+        self.db = db
         self.tasks = tasks
         self.engine = engine
         self.max_items = max_items
@@ -70,7 +75,10 @@ class CopyTaskService:
             ids = self._ids_from_filter(station_id, req)
         task_input = {"source_shop_id": req.source_shop_id, "target_shop_id": req.target_shop_id,
                       "filter": req.filter.model_dump() if req.filter else None,
-                      "product_count": len(ids)}
+                      "product_count": len(ids),
+                      # the downstream idempotency keys' namespace: never the same for two
+                      # tasks, whatever stage, database or restore made them
+                      KEY_NAMESPACE: uuid.uuid4().hex}
         new = NewTask(station_id=station_id, name=TASK_NAME, type=int(TaskType.PROCESS),
                       input=task_input, user_task_id=req.user_task_id, repeat=req.repeat,
                       business_id=BUSINESS_ID, business_name=BUSINESS_NAME, total_items=len(ids))
@@ -87,7 +95,7 @@ class CopyTaskService:
 
     def _check_shops(self, station_id: str, req: CopyTaskRequest) -> None:
         wanted = [req.source_shop_id, req.target_shop_id]
-        shops = self.tasks.db.run(
+        shops = self.db.run(
             lambda cur: catalog_repo.shops_of_station(cur, station_id, wanted))
         for field, shop_id in (("source_shop_id", req.source_shop_id),
                                ("target_shop_id", req.target_shop_id)):
@@ -96,7 +104,7 @@ class CopyTaskService:
 
     def _ids_from_filter(self, station_id: str, req: CopyTaskRequest) -> list[int]:
         f = req.filter
-        ids = self.tasks.db.run(lambda cur: catalog_repo.product_ids_matching(
+        ids = self.db.run(lambda cur: catalog_repo.product_ids_matching(
             cur, station_id, req.source_shop_id, category=f.category,
             name_contains=f.name_contains, limit=self.max_items + 1))
         if not ids:
@@ -104,6 +112,12 @@ class CopyTaskService:
         if len(ids) > self.max_items:
             raise TooLarge(f"filter: matches more than {self.max_items} products")
         return ids
+
+
+@dataclass(frozen=True)
+class CopyItem:
+    product: CreateProduct
+    key: str            # Idempotency-Key: <task's key namespace>-<detail seq>
 
 
 @dataclass
@@ -117,12 +131,14 @@ class CopyProcessor:
                                                  task_input["source_shop_id"],
                                                  [item_id for _, item_id in items])
         target = task_input["target_shop_id"]
+        # tasks made before keys had a namespace keep their task-id keys (replays stay safe)
+        namespace = task_input.get(KEY_NAMESPACE) or str(task["id"])
         work = []
         for seq, item_id in items:
             p = products.get(item_id)
-            payload = None if p is None else CreateProduct(
+            payload = None if p is None else CopyItem(CreateProduct(
                 shop_id=target, source_product_id=item_id, name=p["name"],
-                price_cents=p["price_cents"])
+                price_cents=p["price_cents"]), f"{namespace}-{seq}")
             work.append(WorkItem(seq=seq, item_id=item_id, payload=payload))
         return work
 
@@ -132,7 +148,7 @@ class CopyProcessor:
             return DetailOutcome(item.seq, item.item_id, Outcome.FAILED,
                                  reason="product not found in the source shop")
         try:
-            new_id = self.client.create_product(item.payload, f"{task_id}-{item.seq}")
+            new_id = self.client.create_product(item.payload.product, item.payload.key)
         except PermanentItemError as exc:
             return DetailOutcome(item.seq, item.item_id, Outcome.FAILED, reason=exc.msg)
         except DownstreamUnavailable:

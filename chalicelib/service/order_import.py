@@ -23,12 +23,14 @@ from pydantic import BaseModel, ConfigDict, Field, StrictStr, ValidationError, m
 
 from chalicelib.adapters import order_import_repo, order_repo
 from chalicelib.adapters.chunk_repo import utcnow
+from chalicelib.adapters.db import Database
 from chalicelib.domain.chunk import DetailOutcome, Outcome
 from chalicelib.adapters.order_import_repo import NewOrder, NewOrderLine
 from chalicelib.domain.task import TaskType
 from chalicelib.fields import LocalDateTime, Text as FieldText
 from chalicelib.errors import InvalidInput, NotFound, TooLarge
-from chalicelib.service.engine import Engine, WorkItem
+from chalicelib.service.engine import Engine
+from chalicelib.service.processors import WorkItem
 from chalicelib.service.tasks import Created, NewTask, TaskService
 
 TASK_NAME = "order_import"
@@ -179,7 +181,9 @@ def to_new_order(task_id: int, row_no: int, row: OrderRow, time_config: dict[str
 
 
 class OrderImportService:
-    def __init__(self, tasks: TaskService, engine: Engine, *, max_rows: int, part_rows: int):
+    def __init__(self, db: Database, tasks: TaskService, engine: Engine, *, max_rows: int,
+                 part_rows: int):
+        self.db = db
         self.tasks = tasks
         self.engine = engine
         self.max_rows = max_rows
@@ -191,7 +195,7 @@ class OrderImportService:
             raise InvalidInput("order_data: give at least one order")
         if rows > self.max_rows:
             raise TooLarge(f"order_data: at most {self.max_rows} orders per batch, got {rows}")
-        found = self.tasks.db.run(
+        found = self.db.run(
             lambda cur: order_repo.time_config(cur, station_id, req.time_config_id))
         if found is None:
             raise NotFound(f"time_config_id: operation cycle {req.time_config_id!r} not found")

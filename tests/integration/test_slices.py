@@ -7,25 +7,23 @@ import time
 from typing import Any
 
 from chalicelib.bootstrap import services
+from chalicelib.domain.run import RunResult
 from chalicelib.domain.task import TaskStatus
 from tests.factories import raw_row
 from tests.integration.engine_helpers import (app_runtime, chunks, create_copy, details, drain,
                                               queue_bodies, receive, seed_shops, services_with)
-from tests.integration.test_flow import wait_for
+from tests.integration.conftest import wait_for
 
 
-def quiet_queue(svc: Any, timeout_s: float = 90) -> None:
-    """No message left in the queue, delayed re-queues of earlier tests included (a slice
-    reads the queue's depth, so leftovers would count as waiting work)."""
+def quiet_queue(svc: Any) -> None:
+    """No message left in the queue: delayed re-queues and in-flight leftovers of earlier
+    tests are purged (a slice reads the queue's depth, so they would count as waiting work)."""
     names = ["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesDelayed",
              "ApproximateNumberOfMessagesNotVisible"]
-
-    def empty() -> bool:
-        queue_bodies(svc)
-        attrs = svc.queue.sqs.get_queue_attributes(QueueUrl=svc.queue.url,
-                                                   AttributeNames=names)["Attributes"]
-        return all(int(attrs[n]) == 0 for n in names)
-    wait_for(empty, timeout_s, "an empty work queue")
+    svc.queue.sqs.purge_queue(QueueUrl=svc.queue.url)
+    attrs = svc.queue.sqs.get_queue_attributes(QueueUrl=svc.queue.url,
+                                               AttributeNames=names)["Attributes"]
+    assert all(int(attrs[n]) == 0 for n in names), attrs
 
 
 def take(svc: Any) -> tuple[dict[str, Any], str]:
@@ -43,7 +41,7 @@ def test_a_chunk_yields_to_waiting_work_after_its_slice(db_clean, product_center
     _, body = take(svc)
     small = create_copy(svc, shops, shops["product_ids"][200:])      # its message waits
     started = time.monotonic()
-    assert svc.messages.handle(body, lambda: 10 ** 9) == "sliced"
+    assert svc.messages.handle(body, lambda: 10 ** 9) == RunResult.SLICED
     assert time.monotonic() - started < 0.5 + 1.0               # not the chunk's ~1 s+
     first = chunks(big["id"])[0]
     assert (first["state"], first["attempts"], first["lease_token"]) == (1, 0, None)
@@ -68,7 +66,7 @@ def test_nothing_waiting_means_no_slice(db_clean, product_center):
     big = create_copy(svc, shops, shops["product_ids"])
     _, body = take(svc)
     started = time.monotonic()
-    assert svc.messages.handle(body, lambda: 10 ** 9) == "complete"   # both chunks, chained
+    assert svc.messages.handle(body, lambda: 10 ** 9) == RunResult.COMPLETE   # both chunks, chained
     assert time.monotonic() - started > 1.0                     # ran well past its slice
     assert raw_row(big["id"])["status"] == TaskStatus.FINISHED
     assert [c["attempts"] for c in chunks(big["id"])] == [1, 1]
