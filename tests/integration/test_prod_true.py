@@ -158,9 +158,11 @@ def start_copy(rt: LocalRuntime, n: int) -> tuple[int, dict]:
 def test_the_server_refuses_clear_text_and_the_app_connects_with_verified_tls(clean):
     from chalicelib.adapters.db import Database
     from chalicelib.bootstrap import services
+    from chalicelib.errors import DatabaseUnavailable
     tls = clean["tls"]
-    with pytest.raises(pymysql.err.OperationalError):
+    with pytest.raises(DatabaseUnavailable) as refused:     # db.run translates the driver's
         Database(tls.app_url("first-pass-1", mode="DISABLED")).run(lambda c: c.execute("SELECT 1"))
+    assert isinstance(refused.value.__cause__, pymysql.err.OperationalError)
     with pytest.raises(pymysql.err.OperationalError, match="CERTIFICATE_VERIFY_FAILED"):
         Database(tls.app_url("first-pass-1", ca=tls.certs.other_ca)).connection()
 
@@ -266,14 +268,14 @@ def test_dead_letter_settled_by_the_sweeper_and_redriven_by_the_operator(clean):
     # without the DLQ statement the sweeper's look is refused: the permission is needed
     refused = clean["no_dlq"].client("sqs", clean["endpoint"])
     with pytest.raises(Exception, match="AccessDenied"):
-        DeadLetters(WorkQueue(clean["env"]["DEAD_LETTER_QUEUE_NAME"], sqs=refused),
+        DeadLetters(svc.db, WorkQueue(clean["env"]["DEAD_LETTER_QUEUE_NAME"], sqs=refused),
                     svc.queue, svc.engine).settle()
     # the functions may not take messages out of the DLQ; the operator may
     fn_sqs = clean["creds"]["sweep"].client("sqs", clean["endpoint"])
     with pytest.raises(Exception, match="AccessDenied"):
         fn_sqs.purge_queue(QueueUrl=dlq_url)
     op_sqs = clean["operator"].client("sqs", clean["endpoint"])
-    report = DeadLetters(WorkQueue(clean["env"]["DEAD_LETTER_QUEUE_NAME"], sqs=op_sqs),
+    report = DeadLetters(svc.db, WorkQueue(clean["env"]["DEAD_LETTER_QUEUE_NAME"], sqs=op_sqs),
                          WorkQueue(clean["env"]["WORK_QUEUE_NAME"], sqs=op_sqs),
                          svc.engine).redrive()
     assert report.errors == [] and report.moved >= 1 and report.left == 0
