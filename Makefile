@@ -6,7 +6,7 @@ VENV   ?= .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed-$(shell cat requirements.txt requirements-dev.txt | md5sum | cut -c1-12)
 
-.PHONY: cli deploy package-check test-localstack fuzz run test test-faults test-unit test-integration test-browser bench migrate clean deps seed-orders
+.PHONY: profile cli deploy package-check test-localstack fuzz run test test-faults test-unit test-integration test-browser bench migrate clean deps seed-orders
 
 deps: $(STAMP)
 
@@ -60,6 +60,11 @@ fuzz: deps
 ## make bench: benchmarks, results in bench/results.json
 bench: deps
 	$(PY) -m bench.run
+
+## make profile [TAG=before]: py-spy of a worker during a zero-latency copy, cProfile of the
+## API creating a 100,000-item task; top entries in bench/profile/ (bench/profile.py)
+profile: deps
+	$(PY) -m bench.profile --tag $(or $(TAG),latest)
 
 ## make migrate DATABASE_URL=mysql://...: apply schema migrations to any server
 migrate: deps
