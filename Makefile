@@ -6,7 +6,7 @@ VENV   ?= .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed-$(shell cat requirements.txt requirements-dev.txt | md5sum | cut -c1-12)
 
-.PHONY: profile cli deploy package-check test-localstack fuzz run test test-faults test-unit test-integration test-browser bench migrate clean deps seed-orders
+.PHONY: profile cli deploy package-check test-localstack test-deployed fuzz run test test-faults test-unit test-integration test-browser bench migrate clean deps seed-orders
 
 deps: $(STAMP)
 
@@ -47,6 +47,11 @@ package-check: deps
 ## make test-localstack: tests/e2e against LocalStack on the host (own venv, private port)
 test-localstack: deps
 	$(PY) -m infra.localstack test
+
+## make test-deployed: `make deploy` onto LocalStack with real Lambdas (process executor),
+## then tests/deployed against the API Gateway URL it printed (docs/deploy.md)
+test-deployed: deps
+	$(PY) -m infra.localstack test-deployed
 
 ## make deploy STAGE=dev|prod: infra stack, chalice deploy, API Gateway error bodies (real AWS)
 deploy: deps

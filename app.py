@@ -6,12 +6,13 @@ chalicelib (api/* for HTTP, service/* for work) through the composition root.
 from chalice import Chalice, Rate
 
 from chalicelib import observability
-from chalicelib.api import (auth, copy_views, internal_views, order_export_views,
-                            order_import_views, task_views, ui_views)
+from chalicelib.api import auth, internal_views, task_views, ui_views
 from chalicelib.api.http import endpoint
+from chalicelib.api.kind_views import kind_view
 from chalicelib.bootstrap import services
 from chalicelib.config import get_settings
 from chalicelib.errors import NotFound
+from chalicelib.kinds import KINDS
 
 app = Chalice(app_name="async-task")
 app.register_middleware(observability.http_middleware, "http")
@@ -23,9 +24,11 @@ app.register_middleware(observability.schedule_middleware, "scheduled")
 _settings = get_settings()
 
 
-@app.authorizer()
+@app.authorizer(ttl_seconds=_settings.auth_cache_ttl_s)
 def station_auth(auth_request):
-    return auth.authorize(auth_request, services().settings.token_secret)
+    settings = services().settings
+    return auth.authorize(auth_request, settings.token_secret,
+                          max_lifetime_s=settings.token_max_lifetime_s)
 
 
 # -- public task API (seed contract) ------------------------------------------------------
@@ -59,23 +62,10 @@ def task_retry():
     return task_views.retry(app.current_request, services())
 
 
-# -- business endpoints -------------------------------------------------------------------
-@app.route("/station/product/copy_task", methods=["POST"], authorizer=station_auth)
-@endpoint
-def product_copy_task():
-    return copy_views.create_copy_task(app.current_request, services())
-
-
-@app.route("/station/order/batch/submit", methods=["POST"], authorizer=station_auth)
-@endpoint
-def order_batch_submit():
-    return order_import_views.submit_order_batch(app.current_request, services())
-
-
-@app.route("/station/sales_analysis/orderdetail", methods=["GET"], authorizer=station_auth)
-@endpoint
-def order_detail_export():
-    return order_export_views.order_detail(app.current_request, services())
+# -- business endpoints: one route per registered task kind (chalicelib/kinds) ------------
+for _kind in KINDS:
+    app.route(_kind.path, methods=[_kind.method], authorizer=station_auth)(
+        kind_view(_kind, lambda: app.current_request, services))
 
 
 # -- internal API for worker-side processes (shared auth_key) -----------------------------

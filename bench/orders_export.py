@@ -49,7 +49,7 @@ def run_export(bench: Any, fmt: str) -> tuple[float, float, float, dict[str, Any
     _reset_peaks(pids)
     q = OrderDetailQuery(query_type=1, start_date=(UNTIL - dt.timedelta(days=200)).date(),
                          end_date=UNTIL.date(), format=fmt)
-    data = bench.svc.order_export.request(STATION, q)
+    data = bench.svc.kind("order_detail_export").request(STATION, q)
     assert data["async"] == 1, data
     seconds = bench.wait_final(data["task_id"], timeout_s=900)
     peak = max(_status_kb(pid, "VmHWM") for pid in pids) / 1024

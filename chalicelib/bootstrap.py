@@ -6,20 +6,20 @@ Tests call `reset()` after changing the environment.
 from __future__ import annotations
 
 import threading
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import cached_property
+from typing import Any
 
 from chalicelib.adapters.aws import FileStore, WorkQueue
 from chalicelib.adapters.db import Database
 from chalicelib.adapters.product_center import ProductCenterClient, RateLimiter
 from chalicelib.config import Settings, get_runtime_settings, get_settings
 from chalicelib.observability import timings
-from chalicelib.service import copy_tasks, order_import
+from chalicelib.kinds import KINDS, kind_named
 from chalicelib.service.control import TaskControl
 from chalicelib.service.dead_letters import DeadLetters
 from chalicelib.service.engine import Engine
 from chalicelib.service.messages import MessageRouter
-from chalicelib.service.order_export import OrderExportService
 from chalicelib.service.operator import Operator
 from chalicelib.service.sweeper import Sweeper
 from chalicelib.service.tasks import TaskService
@@ -28,6 +28,7 @@ from chalicelib.service.tasks import TaskService
 @dataclass
 class Services:
     settings: Settings
+    _kinds: dict[str, Any] = field(default_factory=dict, repr=False)
 
     @cached_property
     def db(self) -> Database:
@@ -57,8 +58,7 @@ class Services:
 
     @cached_property
     def engine(self) -> Engine:
-        processors = {copy_tasks.TASK_NAME: copy_tasks.CopyProcessor(self.product_center),
-                      order_import.TASK_NAME: order_import.OrderImportProcessor()}
+        processors = {k.name: k.processor(self) for k in KINDS if k.processor is not None}
         return Engine(self.db, self.queue, self.files, self.settings, processors)
 
     @cached_property
@@ -70,14 +70,17 @@ class Services:
         """Work-queue message kinds and their handlers."""
         router = MessageRouter()
         router.register("chunk", self.engine.handle_message)
-        router.register("export", self.order_export.handle_message)
+        for k in KINDS:
+            if k.message_kind is not None:
+                router.register(k.message_kind, k.message_handler(self.kind(k.name)))
         return router
 
     @cached_property
     def sweeper(self) -> Sweeper:
         return Sweeper(self.engine, stale_queued_s=self.settings.sweep_stale_queued_s,
                        dead_letters=self.dead_letters,
-                       repairs={"exports": self.order_export.sweep})
+                       repairs={k.name: k.repair(self.kind(k.name))
+                                for k in KINDS if k.repair is not None})
 
     @cached_property
     def operator(self) -> Operator:
@@ -87,20 +90,11 @@ class Services:
     def dead_letters(self) -> DeadLetters:
         return DeadLetters(WorkQueue(self.settings.dlq_name), self.queue, self.engine)
 
-    @cached_property
-    def copy_tasks(self) -> copy_tasks.CopyTaskService:
-        return copy_tasks.CopyTaskService(self.tasks, self.engine,
-                                          max_items=self.settings.max_copy_items)
-
-    @cached_property
-    def order_import(self) -> order_import.OrderImportService:
-        return order_import.OrderImportService(self.tasks, self.engine,
-                                               max_rows=self.settings.order_import_max_rows,
-                                               part_rows=self.settings.chunk_size)
-
-    @cached_property
-    def order_export(self) -> OrderExportService:
-        return OrderExportService(self.db, self.tasks, self.queue, self.files, self.settings)
+    def kind(self, name: str) -> Any:
+        """The service of the registered task kind `name` (chalicelib/kinds), built once."""
+        if name not in self._kinds:
+            self._kinds[name] = kind_named(name).service(self)
+        return self._kinds[name]
 
 
 _services: Services | None = None

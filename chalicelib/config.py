@@ -26,6 +26,10 @@ class Settings:
     # HS256 key for station tokens (the API's credential) and the internal shared key.
     token_secret: str = "dev-token-secret-change-me-0123456789abcdef"
     internal_auth_key: str = "dev-internal-key-change-me-0123456789abcdef"
+    # API Gateway caches an authorizer answer this long (a request past the token's exp is
+    # refused anyway); tokens living longer than token_max_lifetime_s are refused.
+    auth_cache_ttl_s: int = 300
+    token_max_lifetime_s: int = 7 * 24 * 3600
     # Product center (the downstream whose load sets our ceiling).
     product_center_url: str = "http://127.0.0.1:8100"
     product_center_timeout_s: float = 5.0
@@ -53,6 +57,8 @@ class Settings:
     order_import_max_rows: int = 10_000
     # Links and listing.
     link_ttl_seconds: int = 900
+    # Largest `result` (JSON bytes) the internal API stores for a task.
+    result_max_bytes: int = 65_536
     list_default_limit: int = 20
     list_max_limit: int = 100
     # Order export (GET /station/sales_analysis/orderdetail, docs/exports.md).
@@ -98,6 +104,8 @@ def get_runtime_settings() -> Settings:
     """Settings with the secrets the stage names, read once per process (a Lambda's cold
     start); the composition root builds the services from these."""
     settings = Settings.from_env(read_secrets=True)
+    if len(settings.token_secret.encode("utf-8")) < 32:     # HS256 wants >= 256-bit keys
+        raise RuntimeError("TOKEN_SECRET must be at least 32 bytes (an HS256 key)")
     if os.environ.get("AWS_LAMBDA_FUNCTION_NAME"):      # deployed: never the repo's keys
         built_in = Settings()
         for name in ("token_secret", "internal_auth_key"):

@@ -43,6 +43,10 @@ class Conflict(PlatformError):
     http_status, code = 409, 40900
 
 
+class DuplicateKey(Conflict):
+    """A unique key refused the write (adapters translate the driver's IntegrityError)."""
+
+
 class TooLarge(InvalidInput):
     http_status, code = 413, 41300
 

@@ -34,6 +34,11 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 VENV = ROOT / ".localstack-venv"
 REQUIREMENTS = ROOT / "requirements-localstack.txt"
+# The Lambda runtime executor plugin (infra/localstack_executor) goes into LocalStack's venv;
+# the functions run on the project's Python in their own venv, standing for Lambda's runtime.
+EXECUTOR = ROOT / "infra" / "localstack_executor"
+FUNCTION_VENV = ROOT / ".lambda-runtime-venv"
+FUNCTION_REQUIREMENTS = ROOT / "requirements-lambda-runtime.txt"
 STATE_ROOT = ROOT / ".local" / "localstack"
 PYTHON_313 = "/root/.pyenv/versions/3.13.0/bin/python"
 # What the platform and `chalice deploy` touch; everything else stays unloaded.
@@ -51,21 +56,49 @@ def _python_313() -> str:
                      f"it at {PYTHON_313} (pyenv install 3.13.0)")
 
 
-def ensure_installed(venv: Path = VENV, requirements: Path = REQUIREMENTS) -> Path:
-    """The venv's python, after creating the venv and installing the pinned requirements
-    when they changed (a stamp file named by their hash)."""
+def _sources_hash(*paths: Path) -> str:
+    digest = hashlib.md5()
+    for path in paths:
+        files = sorted(path.rglob("*")) if path.is_dir() else [path]
+        for f in files:
+            if f.is_file() and "__pycache__" not in f.parts and ".egg-info" not in str(f):
+                digest.update(str(f.relative_to(ROOT)).encode() + f.read_bytes())
+    return digest.hexdigest()[:12]
+
+
+def _ensure_venv(venv: Path, base_python: str, stamp_hash: str, *install: list[str]) -> Path:
+    """The venv's python, after creating it and running the pip installs when the stamp
+    (a hash of what they install) changed."""
     python = venv / "bin" / "python"
-    stamp = venv / f".installed-{hashlib.md5(requirements.read_bytes()).hexdigest()[:12]}"
+    stamp = venv / f".installed-{stamp_hash}"
     if stamp.is_file() and python.is_file():
         return python
     if not python.is_file():
-        subprocess.run([_python_313(), "-m", "venv", str(venv)], check=True)
-    subprocess.run([str(python), "-m", "pip", "install", "-q", "--disable-pip-version-check",
-                    "-r", str(requirements)], check=True)
+        subprocess.run([base_python, "-m", "venv", str(venv)], check=True)
+    for args in install:
+        subprocess.run([str(python), "-m", "pip", "install", "-q",
+                        "--disable-pip-version-check", *args], check=True)
     for old in venv.glob(".installed-*"):
         old.unlink()
     stamp.touch()
     return python
+
+
+def ensure_installed(venv: Path = VENV, requirements: Path = REQUIREMENTS) -> Path:
+    """LocalStack's venv python, with the pinned requirements and this project's runtime
+    executor plugin installed (again when either changed)."""
+    return _ensure_venv(venv, _python_313(), _sources_hash(requirements, EXECUTOR),
+                        ["-r", str(requirements)],
+                        ["--no-deps", "--no-build-isolation", "--force-reinstall",
+                         str(EXECUTOR)])
+
+
+def ensure_function_runtime(venv: Path = FUNCTION_VENV,
+                            requirements: Path = FUNCTION_REQUIREMENTS) -> Path:
+    """The functions' interpreter: the project's Python (3.11, like the stages' Lambda
+    runtime) in a venv with only what Lambda's runtime has: awslambdaric and boto3."""
+    return _ensure_venv(venv, sys.executable, _sources_hash(requirements),
+                        ["-r", str(requirements)])
 
 
 def free_port(host: str = "127.0.0.1") -> int:
@@ -92,6 +125,9 @@ class LocalStack:
     host: str = "127.0.0.1"
     services: tuple[str, ...] = SERVICES
     state_root: Path = STATE_ROOT
+    # The functions' interpreter: set, Lambda runs them as host processes (the `process`
+    # runtime executor of infra/localstack_executor) instead of wanting Docker.
+    function_python: Path | None = None
     process: subprocess.Popen | None = field(default=None, repr=False)
 
     @property
@@ -123,6 +159,17 @@ class LocalStack:
             "SKIP_SSL_CERT_DOWNLOAD": "1",
             "S3_SKIP_SIGNATURE_VALIDATION": "0",  # presigned links must carry a valid signature
             "LS_LOG": os.environ.get("LS_LOG", "info"),
+            **(self.lambda_environment(directory) if self.function_python else {}),
+        }
+
+    def lambda_environment(self, directory: Path) -> dict[str, str]:
+        return {
+            "LAMBDA_RUNTIME_EXECUTOR": "process",
+            "PROCESS_EXECUTOR_PYTHON": str(self.function_python),
+            "PROCESS_EXECUTOR_ROOT": str(directory / "lambda"),
+            # A cold start imports the whole app on a busy 2-core machine: more than
+            # LocalStack's default 20 s may be needed before an environment is ready.
+            "LAMBDA_RUNTIME_ENVIRONMENT_TIMEOUT": "90",
         }
 
     def start(self, timeout_s: float = 120.0) -> "LocalStack":
@@ -179,18 +226,33 @@ class LocalStack:
 
 def run_e2e(pytest_args: list[str]) -> int:
     """Install, start LocalStack, run tests/e2e against it, stop it (also on failure)."""
+    return run_suite(["-m", "e2e", "tests/e2e", *pytest_args], services=E2E_SERVICES)
+
+
+def run_deployed(pytest_args: list[str]) -> int:
+    """`make test-deployed`: LocalStack with every service the deployed app uses and the
+    process runtime executor, then tests/deployed (which deploys with `make deploy`)."""
+    return run_suite(["-m", "deployed", "tests/deployed", *pytest_args], services=SERVICES,
+                     function_python=ensure_function_runtime(), DEPLOYED_SUITE="1")
+
+
+def run_suite(pytest_argv: list[str], *, services: tuple[str, ...],
+              function_python: Path | None = None, **env: str) -> int:
+    """Install, start LocalStack, run pytest with LOCALSTACK_ENDPOINT set, stop it (also on
+    failure); the state directory and its log are kept when the tests fail."""
     started = time.monotonic()
     python = ensure_installed()
     installed = time.monotonic()
     # On SIGTERM (CI's timeout, a Ctrl-C'd make) unwind through the finally below.
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
-    with LocalStack(python, services=E2E_SERVICES) as stack:
+    with LocalStack(python, services=services, function_python=function_python) as stack:
         up = time.monotonic()
         print(f"localstack: {stack.endpoint_url} pid {stack.pid} (install check "
               f"{installed - started:.1f}s, start {up - installed:.1f}s)", flush=True)
-        env = {**os.environ, "LOCALSTACK_ENDPOINT": stack.endpoint_url}
-        done = subprocess.run([sys.executable, "-m", "pytest", "-m", "e2e", "tests/e2e",
-                               *pytest_args], cwd=ROOT, env=env)
+        env = {**os.environ, **env, "LOCALSTACK_ENDPOINT": stack.endpoint_url,
+               "LOCALSTACK_LOG": str(stack.directory / "localstack.log")}
+        done = subprocess.run([sys.executable, "-m", "pytest", *pytest_argv], cwd=ROOT,
+                              env=env)
     print(f"localstack: stopped; tests took {time.monotonic() - up:.1f}s", flush=True)
     if done.returncode == 0:
         shutil.rmtree(stack.directory, ignore_errors=True)
@@ -207,7 +269,7 @@ def serve() -> int:
         done = True
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, finish)
-    with LocalStack(ensure_installed()) as stack:
+    with LocalStack(ensure_installed(), function_python=ensure_function_runtime()) as stack:
         print(f"AWS_ENDPOINT_URL={stack.endpoint_url}  (pid {stack.pid}; Ctrl-C stops)",
               flush=True)
         while not done and stack.process.poll() is None:
@@ -220,11 +282,15 @@ def main(argv: list[str] | None = None) -> int:
                                      description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="command", required=True)
     sub.add_parser("test", help="run tests/e2e against a fresh LocalStack")
+    sub.add_parser("test-deployed", help="deploy onto a fresh LocalStack with real Lambdas "
+                                         "and run tests/deployed")
     sub.add_parser("serve", help="run LocalStack until Ctrl-C")
     sub.add_parser("install", help="only create .localstack-venv")
     args, rest = parser.parse_known_args(argv)
     if args.command == "test":
         return run_e2e(rest)
+    if args.command == "test-deployed":
+        return run_deployed(rest)
     if args.command == "install":
         print(ensure_installed())
         return 0

@@ -39,6 +39,7 @@ class QueueMessage:
     receipt: str
     receive_count: int
     sent_at_ms: int
+    message_id: str = ""
 
 
 class WorkQueue:
@@ -89,7 +90,8 @@ class WorkQueue:
             WaitTimeSeconds=wait_s, AttributeNames=["ApproximateReceiveCount", "SentTimestamp"])
         return [QueueMessage(m["Body"], m["ReceiptHandle"],
                              int(m.get("Attributes", {}).get("ApproximateReceiveCount", 0)),
-                             int(m.get("Attributes", {}).get("SentTimestamp", 0)))
+                             int(m.get("Attributes", {}).get("SentTimestamp", 0)),
+                             m.get("MessageId", ""))
                 for m in resp.get("Messages", [])]
 
     def delete(self, receipt: str) -> None:

@@ -1,44 +1,21 @@
 """SQL for the chunk plan (tbl_task_chunk) and detail outcomes (tbl_task_detail).
 
-Chunk states: 0 pending (no message sent), 1 queued (a message is out), 2 running
-(leased by one worker until lease_until), 3 done, 4 failed. Writes by a worker are
+Chunk states and detail outcomes, with their legal moves, are chalicelib/domain/chunk.py
+(re-exported here for the callers that write outcomes). Writes by a worker are
 conditional on its lease token, so a worker whose lease expired cannot write anything.
 """
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
 from datetime import datetime, timezone
-from enum import IntEnum
 from typing import Any, Iterable, Sequence
 
 from pymysql.cursors import DictCursor
 
+from chalicelib.adapters.db import storable_text
+from chalicelib.domain.chunk import REOPENED_OUTCOMES, ChunkState, DetailOutcome, Outcome
 from chalicelib.domain.chunking import ChunkPlan
 from chalicelib.domain.task import TaskStatus
-
-
-class ChunkState(IntEnum):
-    PENDING = 0
-    QUEUED = 1
-    RUNNING = 2
-    DONE = 3
-    FAILED = 4
-
-
-class Outcome(IntEnum):
-    SUCCEEDED = 1
-    FAILED = 2
-    CANCELLED = 3       # not run: the task was cancelled first
-
-
-@dataclass(frozen=True)
-class DetailOutcome:
-    seq: int
-    item_id: int
-    outcome: Outcome
-    target_id: int | None = None
-    reason: str = ""
 
 
 def utcnow() -> datetime:
@@ -112,7 +89,7 @@ def record_outcomes(cur: DictCursor, task_id: int, seq: int, token: str, lease_s
         cur.executemany("INSERT INTO tbl_task_detail (task_id, seq, item_id, outcome, target_id,"
                         " reason, finish_time) VALUES (%s, %s, %s, %s, %s, %s, %s)",
                         [(task_id, o.seq, o.item_id, int(o.outcome), o.target_id,
-                          o.reason[:512], now) for o in outcomes])
+                          storable_text(o.reason)[:512], now) for o in outcomes])
     return True
 
 
@@ -175,7 +152,7 @@ def overview(cur: DictCursor, task_id: int) -> list[dict[str, Any]]:
 def reopen_unsucceeded(cur: DictCursor, task_id: int) -> tuple[int, int]:
     """For a retry: items that failed or were cancelled become pending again (their detail
     rows go) and their chunks pending with fresh attempts. Returns (failed, cancelled)."""
-    not_ok = (int(Outcome.FAILED), int(Outcome.CANCELLED))
+    not_ok = tuple(int(o) for o in REOPENED_OUTCOMES)      # failed, cancelled
     cur.execute("SELECT outcome, COUNT(*) AS n FROM tbl_task_detail WHERE task_id=%s"
                 " AND outcome IN (%s, %s) GROUP BY outcome", (task_id, *not_ok))
     counts = {row["outcome"]: row["n"] for row in cur.fetchall()}

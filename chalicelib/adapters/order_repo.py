@@ -10,6 +10,7 @@ import pymysql
 from pymysql.cursors import DictCursor, SSCursor
 
 from chalicelib.adapters.db import parse_url
+from chalicelib.adapters.spreadsheet_guard import sql_guard
 
 
 def time_config(cur: DictCursor, station_id: str, time_config_id: str) -> dict[str, Any] | None:
@@ -110,15 +111,12 @@ def count_order_lines(cur: DictCursor, f: OrderFilter) -> int:
 # Fields the platform formats itself (never user text): no formula guard needed.
 _FORMATTED_FIELDS = frozenset({"order_time", "order_date", "receive_time", "cycle_start",
                                "status"})
-# A CSV cell starting with = + - @ TAB or CR is run as a formula by spreadsheet programs
-# (ASCII(): the first byte, an integer compare, cheaper than a collated string IN).
-_FORMULA_START = "(61, 43, 45, 64, 9, 13)"
 
 
 def _text(name: str, expr: str, style: str) -> str:
     if style == "csv":
         if name not in _FORMATTED_FIELDS:      # CSV injection guard (OWASP): a leading '
-            expr = f"IF(ASCII({expr}) IN {_FORMULA_START}, CONCAT('''', {expr}), {expr})"
+            expr = sql_guard(expr)
         return f"CONCAT('\"', REPLACE({expr}, '\"', '\"\"'), '\"')"   # RFC 4180 quoting
     return f"REPLACE({expr}, CHAR(31 USING utf8mb4), ' ')"  # it separates the fields
 

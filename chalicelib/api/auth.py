@@ -24,8 +24,19 @@ def issue_token(station_id: str, secret: str, *, ttl_s: int = 12 * 3600,
                       secret, algorithm=_ALGORITHM)
 
 
-def station_from_token(header_value: str | None, secret: str) -> str:
+DEFAULT_MAX_LIFETIME_S = 7 * 24 * 3600
+
+
+def station_from_token(header_value: str | None, secret: str, *,
+                       max_lifetime_s: int = DEFAULT_MAX_LIFETIME_S) -> str:
     """The verified station of an `Authorization: Bearer <jwt>` value, or Unauthenticated."""
+    return verify_token(header_value, secret, max_lifetime_s=max_lifetime_s)[0]
+
+
+def verify_token(header_value: str | None, secret: str, *,
+                 max_lifetime_s: int = DEFAULT_MAX_LIFETIME_S) -> tuple[str, int]:
+    """(station, exp) of a valid token. Refused: no `exp`, or a lifetime over
+    `max_lifetime_s` (exp - iat, or exp - now without iat), besides the usual checks."""
     if not header_value:
         raise Unauthenticated("missing credential: send Authorization: Bearer <token>")
     scheme, _, token = header_value.partition(" ")
@@ -38,28 +49,45 @@ def station_from_token(header_value: str | None, secret: str) -> str:
         raise Unauthenticated("credential expired") from None
     except jwt.InvalidTokenError:
         raise Unauthenticated("invalid credential") from None
-    station = claims.get("station_id")
+    station, exp, iat = claims.get("station_id"), claims.get("exp"), claims.get("iat")
     if not isinstance(station, str) or not 0 < len(station) <= 16:
         raise Unauthenticated("invalid credential")
-    return station
+    if not isinstance(exp, int) or (iat is not None and not isinstance(iat, int)):
+        raise Unauthenticated("invalid credential")
+    issued = iat if iat is not None else int(time.time())
+    if exp - issued > max_lifetime_s or int(time.time()) - issued > max_lifetime_s:
+        raise Unauthenticated("credential lives longer than this platform accepts")
+    return station, exp
 
 
-def authorize(auth_request: Any, secret: str) -> Any:
-    """Body of the Chalice built-in authorizer: allow every route for a valid token."""
+def authorize(auth_request: Any, secret: str, *,
+              max_lifetime_s: int = DEFAULT_MAX_LIFETIME_S) -> Any:
+    """Body of the Chalice built-in authorizer: allow every route for a valid token.
+
+    API Gateway caches this answer per token (the authorizer's TTL), so the token's `exp`
+    travels in the context and station_of() refuses the request once it has passed."""
     from chalice import AuthResponse
     try:
-        station = station_from_token(auth_request.token, secret)
+        station, exp = verify_token(auth_request.token, secret, max_lifetime_s=max_lifetime_s)
     except Unauthenticated:
         return AuthResponse(routes=[], principal_id="anonymous")
     return AuthResponse(routes=["*"], principal_id=f"station:{station}",
-                        context={"station_id": station})
+                        context={"station_id": station, "exp": exp})
 
 
 def station_of(request: Any) -> str:
-    """The station the authorizer verified for this request."""
-    station = ((request.context or {}).get("authorizer") or {}).get("station_id")
+    """The station the authorizer verified for this request, while its token is valid
+    (a cached authorizer answer outlives the token otherwise)."""
+    context = (request.context or {}).get("authorizer") or {}
+    station = context.get("station_id")
     if not station:
         raise Unauthenticated("missing credential")
+    try:
+        exp = int(context.get("exp"))
+    except (TypeError, ValueError):
+        raise Unauthenticated("credential without expiry") from None
+    if exp <= time.time():
+        raise Unauthenticated("credential expired")
     return station
 
 

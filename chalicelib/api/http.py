@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import functools
 import json
+import re
 from typing import Any, Callable
 
 import pymysql
@@ -58,7 +59,37 @@ def _first_error(err: ValidationError) -> str:
     return f"{where}: {msg}" + (f" ({len(err.errors())} problems)" if len(err.errors()) > 1 else "")
 
 
+MAX_JSON_DEPTH = 64          # far beyond any body the API takes (an order import is 4 deep)
+# A code point no UTF-8 text can carry: what is left of "\ud800" once JSON has joined pairs.
+_LONE_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def check_document(doc: Any, max_depth: int = MAX_JSON_DEPTH) -> Any:
+    """Refuse (InvalidInput) nesting deeper than max_depth and text that is not valid
+    Unicode (a lone surrogate cannot be stored, logged or sent as UTF-8). Iterative, so
+    no input can exhaust the stack here."""
+    stack: list[tuple[Any, int]] = [(doc, 1)]
+    while stack:
+        value, depth = stack.pop()
+        if isinstance(value, str):
+            if _LONE_SURROGATE.search(value):
+                raise InvalidInput("text contains an invalid character (a lone UTF-16"
+                                   " surrogate)")
+        elif isinstance(value, (dict, list)) or hasattr(value, "items"):
+            if depth > max_depth:
+                raise MalformedBody(f"the request nests deeper than {max_depth} levels")
+            items = value.items() if hasattr(value, "items") else enumerate(value)
+            for key, item in items:
+                if isinstance(key, str) and _LONE_SURROGATE.search(key):
+                    raise InvalidInput("a field name contains an invalid character")
+                if isinstance(item, (str, dict, list)):
+                    stack.append((item, depth + 1))
+    return doc
+
+
 def parse_model(model: type[BaseModel], data: Any) -> Any:
+    if not isinstance(data, (dict, list)):     # query parameters (JSON bodies are checked)
+        check_document(data)
     try:
         return model.model_validate(data)
     except ValidationError as err:
@@ -70,6 +101,9 @@ def json_body(raw: bytes | str | None) -> Any:
     if raw in (None, b"", ""):
         return {}
     try:
-        return json.loads(raw)
+        doc = json.loads(raw)
+    except RecursionError:
+        raise MalformedBody(f"the request nests deeper than {MAX_JSON_DEPTH} levels") from None
     except (ValueError, UnicodeDecodeError):
         raise MalformedBody("the request body is not valid JSON") from None
+    return check_document(doc)

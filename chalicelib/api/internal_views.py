@@ -12,6 +12,7 @@ from chalicelib.api.http import json_body, parse_model
 from chalicelib.api.present import task_item
 from chalicelib.api.schemas import InternalAdd, InternalFinish, InternalRef, InternalUpdate
 from chalicelib.bootstrap import Services
+from chalicelib.service.task_files import check_result
 from chalicelib.service.tasks import NewTask
 
 
@@ -37,9 +38,11 @@ def dispatch(action: str, request: Any, svc: Services) -> dict[str, Any]:
         return task_item(svc.tasks.start(ref.station_id, ref.task_id), svc.files)
     if action == "finish":
         f = parse_model(InternalFinish, raw)
+        check_result(f.station_id, f.task_id, f.result, svc.settings.result_max_bytes)
         return task_item(svc.tasks.finish(f.station_id, f.task_id, status=f.status,
                                           result=f.result, reason=f.reason), svc.files)
     u = parse_model(InternalUpdate, raw)   # action == "update"
+    check_result(u.station_id, u.task_id, u.result, svc.settings.result_max_bytes)
     return task_item(svc.tasks.update(u.station_id, u.task_id, result=u.result,
                                       status=u.status, progress=u.progress, reason=u.reason),
                      svc.files)

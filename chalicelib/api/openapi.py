@@ -17,9 +17,7 @@ from chalicelib.api.internal_views import ACTIONS
 from chalicelib.api.schemas import (InternalAdd, InternalFinish, InternalRef, InternalUpdate,
                                     TaskGetQuery, TaskIdsBody, TaskListQuery, TaskRetryBody)
 from chalicelib.api.ui_views import ASSET_NAMES
-from chalicelib.service.copy_tasks import CopyTaskRequest
-from chalicelib.service.order_import import OrderBatchSubmit
-from chalicelib.service.order_export import OrderDetailQuery
+from chalicelib.kinds import KINDS
 
 BEARER, INTERNAL_KEY, NO_AUTH = "bearer", "internal_key", None
 
@@ -69,17 +67,6 @@ OPERATIONS: dict[tuple[str, str], Operation] = {
     ("/task/retry", "POST"): Operation(
         "Run a task that ended 4 or 5 again over its failed and cancelled items only;"
         " run_count grows.", BEARER, body=TaskRetryBody, errors=(40002, 40400, 40900)),
-    ("/station/product/copy_task", "POST"): Operation(
-        "Copy products (by id or by filter) from one shop to another of the same station.",
-        BEARER, body=CopyTaskRequest, errors=(40002, 40400, 41300)),
-    ("/station/order/batch/submit", "POST"): Operation(
-        "Import a batch of orders: an import task (type 0) checks and inserts each row;"
-        " bad rows are reported by row number (docs/imports.md).",
-        BEARER, body=OrderBatchSubmit, errors=(40002, 40400, 41300)),
-    ("/station/sales_analysis/orderdetail", "GET"): Operation(
-        "Export order lines: at most 20 matching orders answer {async: 0, link}, more start an"
-        " export task and answer {async: 1, task_url}.", BEARER, query=OrderDetailQuery,
-        errors=(40400,)),
     ("/internal/task/{action}", "POST"): Operation(
         "Worker-side task API: add, get, start, finish or update a task of a named station.",
         INTERNAL_KEY, body_one_of=(InternalAdd, InternalRef, InternalFinish, InternalUpdate),
@@ -93,6 +80,12 @@ OPERATIONS: dict[tuple[str, str], Operation] = {
         "A file of the task center page; only the listed names exist.", NO_AUTH,
         path_enum=ASSET_NAMES, errors=(40400,), media_type="text/*"),
 }
+
+# Each registered task kind's route (chalicelib/kinds): its request model is its query or body.
+OPERATIONS.update({
+    (k.path, k.method): Operation(k.summary, BEARER, errors=k.errors,
+                                  **{"query" if k.in_query else "body": k.request_model})
+    for k in KINDS})
 
 _COMMON_ERRORS = (40001, 40100, 50000, 50300)
 

@@ -7,9 +7,8 @@ from __future__ import annotations
 from typing import Any
 
 from chalicelib.adapters.aws import FileStore
-
-# result key holding an S3 key -> result key holding its expiring link
-_LINKED_KEYS = {"error_report_key": "error_report_url", "file_key": "link"}
+from chalicelib.observability import logger
+from chalicelib.service.task_files import LINKED_KEYS, is_own_key
 
 
 def _iso(value: Any) -> str | None:
@@ -20,10 +19,13 @@ def task_item(task: dict[str, Any], files: FileStore) -> dict[str, Any]:
     result = task.get("result")
     if isinstance(result, dict):
         result = dict(result)
-        for key_field, link_field in _LINKED_KEYS.items():
+        for key_field, link_field in LINKED_KEYS.items():
             key = result.pop(key_field, None)
-            if key:
+            if key and is_own_key(task["station_id"], task["id"], key):
                 result[link_field] = files.link(key)
+            elif key:       # never sign another object (a row written before the check)
+                logger.warning("result names a key outside the task", extra={
+                    "task_id": task["id"], "field": key_field})
     return {
         "task_id": task["id"],
         "user_task_id": task["user_task_id"] or "",
@@ -42,3 +44,8 @@ def task_item(task: dict[str, Any], files: FileStore) -> dict[str, Any]:
         "start_time": _iso(task["start_time"]),
         "end_time": _iso(task["end_time"]),
     }
+
+
+def task_url(task_id: int) -> str:
+    """Where the frontend polls a task."""
+    return f"/task/get?task_id={task_id}"

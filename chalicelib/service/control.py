@@ -16,16 +16,14 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Sequence
 
-import pymysql
-
 from chalicelib.adapters import chunk_repo, task_repo
 from chalicelib.adapters.db import Database
 from chalicelib.domain.task import (CANCELLED_REASON, RETRYABLE_STATUSES, TaskStatus,
-                                    check_transition, progress_percent)
+                                    check_transition)
 from chalicelib.errors import Conflict, NotFound
 from chalicelib.observability import logger
 from chalicelib.service.engine import Engine
-from chalicelib.service.tasks import finish_locked
+from chalicelib.service import lifecycle
 
 
 @dataclass
@@ -57,7 +55,7 @@ class TaskControl:
                 report.cancelled.append(task["id"])
                 task_repo.update_fields(cur, task["id"], {"cancelled": 1})
                 if not chunk_repo.has_plan(cur, task["id"]):
-                    finish_locked(cur, task, TaskStatus.FAILED, reason=CANCELLED_REASON)
+                    lifecycle.finish(cur, task, TaskStatus.FAILED, reason=CANCELLED_REASON)
             return report
         report = self.db.run(tx)
         if report.cancelled:
@@ -82,20 +80,7 @@ class TaskControl:
             failed, cancelled = chunk_repo.reopen_unsucceeded(cur, task_id)
             if failed + cancelled == 0:
                 raise Conflict("the task has no failed or cancelled items to retry")
-            fields: dict[str, Any] = {
-                "status": int(TaskStatus.SUBMITTED), "reason": "", "result": None,
-                "end_time": None, "cancelled": 0, "cancelled_items": 0,
-                "failed_items": task["failed_items"] - failed,
-                "progress": progress_percent(task["total_items"], task["succeeded_items"],
-                                             task["failed_items"] - failed),
-            }
-            if not task["repeat"] and task["user_task_id"]:
-                fields["open_dedup_key"] = task["user_task_id"]
-            try:
-                task_repo.update_fields(cur, task_id, fields,
-                                        only_if_status=[int(s) for s in RETRYABLE_STATUSES])
-            except pymysql.err.IntegrityError:
-                raise Conflict("another unfinished task has this user_task_id") from None
+            lifecycle.resubmit(cur, task, reopened_failed=failed)
             seqs = chunk_repo.queue_next_pending(cur, task_id, settings.chunk_window)
             return task_repo.get(cur, station_id, task_id), seqs
         task, seqs = self.db.run(tx)

@@ -12,7 +12,7 @@ from typing import Annotated, Any, Optional, Sequence
 from pydantic import BaseModel, ConfigDict, Field, StrictInt, StrictStr, model_validator
 
 from chalicelib.adapters import catalog_repo
-from chalicelib.adapters.chunk_repo import DetailOutcome, Outcome
+from chalicelib.domain.chunk import DetailOutcome, Outcome
 from chalicelib.adapters.product_center import (CreateProduct, DownstreamUnavailable,
                                                 PermanentItemError, ProductCenterClient)
 from chalicelib.domain.task import TaskType

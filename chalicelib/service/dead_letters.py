@@ -8,13 +8,16 @@ Two jobs:
   (4 or 5, with an error report); a message of another kind with a task id fails its task
   (status 5) with that reason. A message nobody can route (not JSON, no ids) is counted
   and logged. The messages stay in the DLQ: it is the operator's inbox (an alarm fires
-  while it is not empty), and settling is idempotent, so seeing one again changes nothing.
+  while it is not empty). Each message is settled once: its MessageId goes into
+  tbl_dead_letter before it is acted on, so seeing it again changes nothing, even after a
+  station user's /task/retry reopened its chunk (that retry is not undone by the next sweep).
 * `redrive()` moves messages back to the work queue after a fix. A chunk that was settled
   is done, so its redriven message is acknowledged without work; re-run its failed items
   with /task/retry. A message of a kind the old code could not route is processed now.
 """
 from __future__ import annotations
 
+import hashlib
 import json
 from dataclasses import dataclass, field
 from typing import Any
@@ -24,9 +27,10 @@ from chalicelib.adapters.aws import QueueMessage, WorkQueue
 from chalicelib.domain.task import TaskStatus
 from chalicelib.observability import logger, metrics
 from chalicelib.service.engine import Engine
-from chalicelib.service.tasks import finish_locked
+from chalicelib.service import lifecycle
 
 MAX_RECEIVES_PER_SETTLE = 10     # x 10 messages each
+LEDGER_KEEP_DAYS = 15            # longer than a message can stay in the DLQ (14 days)
 
 
 @dataclass
@@ -71,6 +75,7 @@ class DeadLetters:
                 seen.add(message.body)
                 report.seen += 1
                 self._settle_one(message, report)
+        self.prune()
         if report.seen:
             metrics.add_metric(name="DeadLetters", unit="Count", value=report.seen)
             logger.warning("dead-lettered messages", extra=report.__dict__)
@@ -83,6 +88,8 @@ class DeadLetters:
             report.unroutable += 1
             logger.error("dead letter names no task", extra={"body": message.body[:500]})
             return
+        if not self._first_sight(message, task_id):
+            return          # settled by an earlier sweep: never again (a retry may follow)
         reason = DEAD_LETTER_REASON
         if msg.get("kind") == "chunk" and _int(msg.get("chunk")) is not None:
             if self.engine.fail_chunk(task_id, int(msg["chunk"]), lambda _chunk: reason):
@@ -90,12 +97,31 @@ class DeadLetters:
         elif self._fail_task(task_id, reason):
             report.tasks_failed += 1
 
+    def _first_sight(self, message: QueueMessage, task_id: int) -> bool:
+        """Record the message as settled; False if it already was (by us or a concurrent
+        sweeper). Recorded before acting: a crash in between leaves the chunk queued without
+        a message, which the stale-queued repair re-sends."""
+        message_id = message.message_id or "sha256:" + hashlib.sha256(
+            f"{message.sent_at_ms}:{message.body}".encode()).hexdigest()
+
+        def tx(cur: Any) -> bool:
+            cur.execute("INSERT IGNORE INTO tbl_dead_letter (message_id, task_id, settled_at)"
+                        " VALUES (%s, %s, UTC_TIMESTAMP(3))", (message_id, task_id))
+            return cur.rowcount == 1
+        return self.engine.db.run(tx)
+
+    def prune(self) -> int:
+        """Forget settled messages older than any message the DLQ can still hold."""
+        return self.engine.db.run(lambda cur: cur.execute(
+            "DELETE FROM tbl_dead_letter WHERE settled_at < UTC_TIMESTAMP(3) - INTERVAL %s DAY"
+            " LIMIT 10000", (LEDGER_KEEP_DAYS,)))
+
     def _fail_task(self, task_id: int, reason: str) -> bool:
         def tx(cur: Any) -> bool:
             task = task_repo.get_any_station(cur, task_id, for_update=True)
             if task is None or TaskStatus(task["status"]).is_final:
                 return False
-            finish_locked(cur, task, TaskStatus.FAILED, reason=reason)
+            lifecycle.finish(cur, task, TaskStatus.FAILED, reason=reason)
             return True
         return self.engine.db.run(tx)
 

@@ -19,16 +19,17 @@ from typing import Any, Callable, Iterator, Protocol, Sequence
 
 from chalicelib.adapters import chunk_repo, task_repo
 from chalicelib.adapters.aws import FileStore, WorkQueue
-from chalicelib.adapters.chunk_repo import DetailOutcome, Outcome
+from chalicelib.domain.chunk import DetailOutcome, Outcome
 from chalicelib.adapters.db import Database
 from chalicelib.config import Settings
 from chalicelib.domain.chunking import plan_chunks
+from chalicelib.domain.run import RunResult
 from chalicelib.domain.task import CANCELLED_REASON, TaskStatus, progress_percent
 from chalicelib.observability import logger, metrics
 from chalicelib.service.finalize import finalize_task
 from chalicelib.service.messages import MalformedMessage
-from chalicelib.service.tasks import (Created, NewTask, OnCreated, TaskService,
-                                      mark_running)
+from chalicelib.service import lifecycle
+from chalicelib.service.tasks import Created, NewTask, OnCreated, TaskService
 
 
 @dataclass(frozen=True)
@@ -175,7 +176,7 @@ class Engine:
         return True
 
     # -- one message -----------------------------------------------------------------
-    def handle_message(self, msg: dict[str, Any], remaining_ms: Callable[[], int]) -> str:
+    def handle_message(self, msg: dict[str, Any], remaining_ms: Callable[[], int]) -> RunResult:
         """The "chunk" message handler: {"kind": "chunk", "task_id": …, "chunk": …}."""
         try:
             task_id, seq = int(msg["task_id"]), int(msg["chunk"])
@@ -183,7 +184,7 @@ class Engine:
             raise MalformedMessage(f"chunk message without ids: {msg!r}") from None
         return self.run_chunk(task_id, seq, remaining_ms)
 
-    def run_chunk(self, task_id: int, seq: int, remaining_ms: Callable[[], int]) -> str:
+    def run_chunk(self, task_id: int, seq: int, remaining_ms: Callable[[], int]) -> RunResult:
         """Run a chunk, and the task's next ones while nothing else waits in the queue.
 
         Returns what happened to the last chunk run (for logs and tests).
@@ -194,13 +195,13 @@ class Engine:
         return state
 
     def _run_one(self, task_id: int, seq: int, remaining_ms: Callable[[], int]
-                 ) -> tuple[str, int | None]:
+                 ) -> tuple[RunResult, int | None]:
         token = uuid.uuid4().hex
         claim = self.db.run(lambda cur: self._claim(cur, task_id, seq, token))
         if claim is None:
-            return "skipped", None
+            return RunResult.SKIPPED, None
         if claim.cancelled:
-            state = "cancelled"
+            state = RunResult.CANCELLED
         elif claim.attempts > self.settings.max_chunk_attempts:
             self._settle(task_id, seq, token, Outcome.FAILED,
                          f"重试 {claim.attempts - 1} 次后放弃：下游系统或数据库不可用"
@@ -211,17 +212,17 @@ class Engine:
             state = self._execute(task_id, seq, token, claim, remaining_ms)
             metrics.add_metric(name="ChunkSeconds", unit="Seconds",
                                value=time.monotonic() - started)
-        if state == "cancelled":
+        if state is RunResult.CANCELLED:
             # Items this chunk did not run are recorded as cancelled; the task ends 4/5.
             self._settle(task_id, seq, token, Outcome.CANCELLED, CANCELLED_REASON)
-            state = "complete"
-        if state == "complete":
+            state = RunResult.COMPLETE
+        if state is RunResult.COMPLETE:
             return self._complete(task_id, seq, token, remaining_ms)
-        if state in ("deadline", "unavailable"):
-            unavailable = state == "unavailable"
+        if state.requeues:
+            counted = state.counts_attempt
             if self.db.run(lambda cur: chunk_repo.release(cur, task_id, seq, token,
-                                                          count_attempt=unavailable)):
-                backoff = min(60, 2 ** claim.attempts) if unavailable else 0
+                                                          count_attempt=counted)):
+                backoff = min(60, 2 ** claim.attempts) if counted else 0
                 self._send(task_id, [seq], delay_s=backoff)
         return state, None
 
@@ -232,7 +233,7 @@ class Engine:
         task = task_repo.get_any_station(cur, task_id, for_update=True)
         if task is None or TaskStatus(task["status"]).is_final:
             return Claim(None, [], chunk["attempts"])   # nothing to do: just complete it
-        mark_running(cur, task)
+        lifecycle.start(cur, task)
         if task["cancelled"]:
             return Claim(None, [], chunk["attempts"], cancelled=True)
         first = chunk["first_item"]
@@ -245,15 +246,15 @@ class Engine:
                      chunk["attempts"])
 
     def _execute(self, task_id: int, seq: int, token: str, claim: "Claim",
-                 remaining_ms: Callable[[], int]) -> str:
+                 remaining_ms: Callable[[], int]) -> RunResult:
         """Run the claim's items on the pool, flushing outcomes in batches.
 
-        Returns "complete", "deadline" (stopped near the Lambda deadline), "unavailable"
-        (some items could not reach the downstream), "cancelled" (the task was cancelled:
-        stopped at the next batch) or "lease_lost".
+        Returns COMPLETE, DEADLINE (stopped near the Lambda deadline), UNAVAILABLE
+        (some items could not reach the downstream), CANCELLED (the task was cancelled:
+        stopped at the next batch) or LEASE_LOST.
         """
         if not claim.work:
-            return "complete"
+            return RunResult.COMPLETE
         if hasattr(claim.processor, "process_batch"):
             return self._execute_batches(task_id, seq, token, claim, remaining_ms)
         processor, settings = claim.processor, self.settings
@@ -276,35 +277,42 @@ class Engine:
         for _ in range(run.running):
             pool.submit(runner)
         flush_every = settings.outcome_flush_ms / 1000
-        stopped_by: str | None = None      # "lease_lost" or "cancelled"
-        while True:
-            # This thread wakes per batch (or flush interval), not per item.
-            batch, running = run.wait_batch(flush_every)
-            if not run.stopped and remaining_ms() < settings.deadline_margin_ms:
-                run.stop()
-            if batch and stopped_by != "lease_lost":
-                flushed = self._flush(task_id, seq, token, batch)
-                if flushed != "ok":
-                    stopped_by = flushed
+        stopped_by: RunResult | None = None      # LEASE_LOST or CANCELLED
+        try:
+            while True:
+                # This thread wakes per batch (or flush interval), not per item.
+                batch, running = run.wait_batch(flush_every)
+                if not run.stopped and remaining_ms() < settings.deadline_margin_ms:
                     run.stop()
-            if not running:
-                break
+                if batch and stopped_by is not RunResult.LEASE_LOST:
+                    flushed = self._flush(task_id, seq, token, batch)
+                    if flushed is not None:
+                        stopped_by = flushed
+                        run.stop()
+                if not running:
+                    break
+        except BaseException:
+            # A flush failed: no item thread may outlive this invocation (in Lambda it would
+            # resume in the next one, calling the downstream for outcomes nobody records).
+            run.stop()
+            run.wait_runners()
+            raise
         if stopped_by:
             return stopped_by
         if run.handled + run.left_pending < len(claim.work):
-            return "deadline"
-        return "unavailable" if run.left_pending else "complete"
+            return RunResult.DEADLINE
+        return RunResult.UNAVAILABLE if run.left_pending else RunResult.COMPLETE
 
     def _execute_batches(self, task_id: int, seq: int, token: str, claim: "Claim",
-                         remaining_ms: Callable[[], int]) -> str:
+                         remaining_ms: Callable[[], int]) -> RunResult:
         """A BatchProcessor's chunk: one transaction per batch of OUTCOME_BATCH_SIZE items,
         holding the processor's writes, the outcomes and the task's counters (all rolled
-        back if the lease is lost). Returns "complete", "deadline", "cancelled" or
-        "lease_lost", as _execute does."""
+        back if the lease is lost). Returns COMPLETE, DEADLINE, CANCELLED or LEASE_LOST,
+        as _execute does."""
         size = self.settings.outcome_batch_size
         for start in range(0, len(claim.work), size):
             if remaining_ms() < self.settings.deadline_margin_ms:
-                return "deadline"
+                return RunResult.DEADLINE
             items = claim.work[start:start + size]
 
             def tx(cur: Any) -> tuple[dict[str, Any], list[DetailOutcome]]:
@@ -318,23 +326,24 @@ class Engine:
             except _LeaseLost:
                 logger.warning("lease lost; another worker owns the chunk",
                                extra={"task_id": task_id, "chunk": seq})
-                return "lease_lost"
+                return RunResult.LEASE_LOST
             _item_metrics(outcomes)
             if counts["cancelled"]:
-                return "cancelled"
-        return "complete"
+                return RunResult.CANCELLED
+        return RunResult.COMPLETE
 
-    def _flush(self, task_id: int, seq: int, token: str, batch: list[DetailOutcome]) -> str:
-        """Record a batch: "ok", "cancelled" (recorded; the task was cancelled meanwhile)
-        or "lease_lost" (nothing recorded: another worker owns the chunk)."""
+    def _flush(self, task_id: int, seq: int, token: str, batch: list[DetailOutcome]
+               ) -> RunResult | None:
+        """Record a batch: None (recorded), CANCELLED (recorded; the task was cancelled
+        meanwhile) or LEASE_LOST (nothing recorded: another worker owns the chunk)."""
         counts = self.db.run(lambda cur: record(cur, task_id, seq, token,
                                                 self.settings.lease_seconds, batch))
         if counts is None:
             logger.warning("lease lost; another worker owns the chunk",
                            extra={"task_id": task_id, "chunk": seq})
-            return "lease_lost"
+            return RunResult.LEASE_LOST
         _item_metrics(batch)
-        return "cancelled" if counts["cancelled"] else "ok"
+        return RunResult.CANCELLED if counts["cancelled"] else None
 
     def _settle(self, task_id: int, seq: int, token: str, outcome: Outcome, reason: str) -> None:
         """Every item of the chunk still without an outcome gets `outcome` (one transaction)."""
@@ -345,7 +354,7 @@ class Engine:
                                                       "items": n, "outcome": outcome.name})
 
     def _complete(self, task_id: int, seq: int, token: str, remaining_ms: Callable[[], int]
-                  ) -> tuple[str, int | None]:
+                  ) -> tuple[RunResult, int | None]:
         """Mark the chunk done and hand the task on; finalize when it was the last chunk.
 
         The next chunk is run right here, without a trip through SQS, when the queue has
@@ -358,15 +367,15 @@ class Engine:
             return chunk_repo.queue_next_pending(cur, task_id), chunk_repo.unfinished_count(cur, task_id)
         done = self.db.run(tx)
         if done is None:
-            return "lease_lost", None
+            return RunResult.LEASE_LOST, None
         next_seqs, unfinished = done
         if unfinished == 0:
             finalize_task(self.db, self.files, task_id)
         elif next_seqs and self._may_continue_here(remaining_ms):
-            return "complete", next_seqs[0]
+            return RunResult.COMPLETE, next_seqs[0]
         else:
             self._send(task_id, next_seqs)
-        return "complete", None
+        return RunResult.COMPLETE, None
 
     def _may_continue_here(self, remaining_ms: Callable[[], int]) -> bool:
         if not self.settings.chain_chunks or remaining_ms() < 3 * self.settings.deadline_margin_ms:
@@ -429,6 +438,11 @@ class _ChunkRun:
     def stop(self) -> None:
         with self._cond:
             self.stopped = True
+
+    def wait_runners(self) -> None:
+        """Block until every runner thread has exited (each finishes its call in flight)."""
+        with self._cond:
+            self._cond.wait_for(lambda: self.running == 0)
 
     def wait_batch(self, timeout_s: float) -> tuple[list[DetailOutcome], int]:
         """Wait for a full batch, the flush interval or a runner's exit; take the batch."""

@@ -11,11 +11,12 @@ from typing import Any
 
 from chalicelib.adapters import chunk_repo, task_repo
 from chalicelib.adapters.aws import FileStore
+from chalicelib.adapters.spreadsheet_guard import guard_cell
 from chalicelib.adapters.db import Database
 from chalicelib.domain.task import (TaskStatus, outcome_reason, outcome_status)
 from chalicelib.errors import Conflict
 from chalicelib.observability import logger
-from chalicelib.service.tasks import finish_locked
+from chalicelib.service import lifecycle
 
 
 def error_report_csv(rows: Any) -> bytes:
@@ -23,7 +24,7 @@ def error_report_csv(rows: Any) -> bytes:
     out = csv.writer(buf)
     out.writerow(["seq", "item_id", "reason"])
     for row in rows:
-        out.writerow([row["seq"], row["item_id"], row["reason"]])
+        out.writerow([row["seq"], row["item_id"], guard_cell(row["reason"])])
     # BOM so that spreadsheet programs open the Chinese reasons as UTF-8.
     return ("\ufeff" + buf.getvalue()).encode("utf-8")
 
@@ -64,7 +65,7 @@ def finalize_task(db: Database, files: FileStore, task_id: int) -> bool:
         if locked is None or TaskStatus(locked["status"]).is_final:
             return False
         try:
-            finish_locked(cur, locked, status, result=result, reason=reason)
+            lifecycle.finish(cur, locked, status, result=result, reason=reason)
         except Conflict:
             return False
         task_repo.set_progress(cur, task_id, 100)

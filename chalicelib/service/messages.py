@@ -10,8 +10,10 @@ from __future__ import annotations
 import json
 from typing import Any, Callable
 
+from chalicelib.domain.run import RunResult
+
 RemainingMs = Callable[[], int]
-Handler = Callable[[dict[str, Any], RemainingMs], str]
+Handler = Callable[[dict[str, Any], RemainingMs], RunResult]
 
 
 class MalformedMessage(ValueError):
@@ -25,7 +27,7 @@ class MessageRouter:
     def register(self, kind: str, handler: Handler) -> None:
         self._handlers[kind] = handler
 
-    def handle(self, body: str, remaining_ms: RemainingMs) -> str:
+    def handle(self, body: str, remaining_ms: RemainingMs) -> RunResult:
         try:
             msg = json.loads(body)
         except ValueError:

@@ -32,10 +32,12 @@ from chalicelib.adapters.order_repo import OrderFilter
 from chalicelib.adapters.s3_multipart import MultipartWriter
 from chalicelib.adapters.xlsx_rows import RowStreamWorksheet
 from chalicelib.config import Settings
+from chalicelib.domain.run import RunResult
 from chalicelib.domain.task import TaskStatus, TaskType
 from chalicelib.errors import InvalidInput, NotFound, Unavailable
 from chalicelib.observability import logger
-from chalicelib.service.tasks import NewTask, TaskService, finish_locked, mark_running
+from chalicelib.service import lifecycle
+from chalicelib.service.tasks import NewTask, TaskService
 
 TASK_NAME = "order_detail_export"
 BUSINESS_NAME = "订单明细导出"
@@ -291,7 +293,7 @@ class OrderExportService:
         return {"async": 1, "task_id": task["id"]}
 
     # -- the worker ----------------------------------------------------------------------
-    def handle_message(self, msg: dict[str, Any], remaining_ms: Callable[[], int]) -> str:
+    def handle_message(self, msg: dict[str, Any], remaining_ms: Callable[[], int]) -> RunResult:
         """The "export" message handler; returns what happened (logs, tests)."""
         try:
             task_id = int(msg["task_id"])
@@ -299,7 +301,7 @@ class OrderExportService:
             raise ValueError(f"export message without task_id: {msg!r}") from None
         claim = self.db.run(lambda cur: self._claim(cur, task_id))
         if claim is None:
-            return "skipped"        # a duplicate delivery: running elsewhere, or finished
+            return RunResult.SKIPPED        # a duplicate delivery: running elsewhere, or finished
         task, run = claim.task, claim.run
         try:
             stored = self.db.run(lambda cur: task_repo.get_input(cur, task_id))
@@ -307,14 +309,14 @@ class OrderExportService:
             flt = build_filter(task["station_id"], q, self.settings.export_max_range_days)
         except (ValueError, InvalidInput) as exc:
             self._fail(task_id, run, f"the stored query is no longer valid: {exc}")
-            return "failed"
+            return RunResult.FAILED
         fmt = FORMATS[q.format]
         key = f"exports/{task['station_id']}/{task_id}/{fmt.file_name}"
         total = self.db.run(lambda cur: order_repo.count_order_lines(cur, flt))
         short = None if fmt.is_csv else self._tmp_shortfall(total)
         if short:
             self._fail(task_id, run, short)
-            return "failed"
+            return RunResult.FAILED
         beat = Heartbeat(self, task_id, run, total, remaining_ms)
         started = time.monotonic()
         try:
@@ -322,21 +324,21 @@ class OrderExportService:
                                 part_size=self.part_size, tmpdir=self.settings.export_tmpdir,
                                 tick=beat.tick)
         except LostClaim:
-            return "lost"
+            return RunResult.LOST
         except DeadlineReached:
             self._fail(task_id, run, f"导出超过执行时限：已写 {beat.rows}/{total} 行；"
                                      "请缩短日期范围后重试 (worker time limit)")
-            return "deadline"
+            return RunResult.DEADLINE
         except Exception as exc:
             logger.exception("export failed", extra={"task_id": task_id})
             self._fail(task_id, run, f"导出失败 ({type(exc).__name__})，请重试")
-            return "failed"
+            return RunResult.FAILED
         result = {"file_key": key, "rows": rows, "format": fmt.name}
         if not self.db.run(lambda cur: self._finish(cur, task_id, run, result)):
-            return "lost"
+            return RunResult.LOST
         logger.info("export done", extra={"task_id": task_id, "rows": rows,
                                           "seconds": round(time.monotonic() - started, 2)})
-        return "done"
+        return RunResult.DONE
 
     # -- repairs (every minute, from the sweeper's schedule) ------------------------------
     def sweep(self, limit: int = 200) -> dict[str, int]:
@@ -353,7 +355,7 @@ class OrderExportService:
             for row in stale:
                 if row["run_count"] >= s.max_chunk_attempts:
                     task = task_repo.get_any_station(cur, row["id"], for_update=True)
-                    finish_locked(cur, task, TaskStatus.FAILED, reason=(
+                    lifecycle.finish(cur, task, TaskStatus.FAILED, reason=(
                         f"导出中断 {row['run_count']} 次仍未完成"))
                     failed += 1
                 else:
@@ -387,7 +389,7 @@ class OrderExportService:
         if task is None or task["name"] != TASK_NAME:
             return None
         if task["status"] == TaskStatus.SUBMITTED:
-            mark_running(cur, task)
+            lifecycle.start(cur, task)
         elif task["status"] == TaskStatus.RUNNING and self._stale(task):
             # the run holding it stopped refreshing (killed, timed out): take it over
             task_repo.update_fields(cur, task_id, {"run_count": task["run_count"] + 1})
@@ -417,7 +419,7 @@ class OrderExportService:
         task = self._owned(cur, task_id, run)
         if task is None:
             return False
-        finish_locked(cur, task, TaskStatus.FINISHED, result=result)
+        lifecycle.finish(cur, task, TaskStatus.FINISHED, result=result)
         return True
 
     def _fail(self, task_id: int, run: int, reason: str) -> None:
@@ -425,7 +427,7 @@ class OrderExportService:
             task = task_repo.get_any_station(cur, task_id, for_update=True)
             if task is None or task["run_count"] != run or TaskStatus(task["status"]).is_final:
                 return
-            finish_locked(cur, task, TaskStatus.FAILED, reason=reason)
+            lifecycle.finish(cur, task, TaskStatus.FAILED, reason=reason)
         self.db.run(tx)
 
 

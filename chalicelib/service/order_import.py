@@ -23,7 +23,8 @@ from pydantic import (BaseModel, BeforeValidator, ConfigDict, Field, StrictStr, 
                       WithJsonSchema, model_validator)
 
 from chalicelib.adapters import order_import_repo, order_repo
-from chalicelib.adapters.chunk_repo import DetailOutcome, Outcome, utcnow
+from chalicelib.adapters.chunk_repo import utcnow
+from chalicelib.domain.chunk import DetailOutcome, Outcome
 from chalicelib.adapters.order_import_repo import NewOrder, NewOrderLine
 from chalicelib.domain.task import TaskType
 from chalicelib.errors import InvalidInput, NotFound, TooLarge

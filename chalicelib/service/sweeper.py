@@ -27,7 +27,7 @@ class SweepReport:
     finalized: int = 0
     failed_chunks: int = 0
     dead_letters: int = 0
-    # what each extra repair (e.g. exports) reported: {"exports": {"resent": 1, "failed": 0}}
+    # what each task kind's own repair reported: {"order_detail_export": {"resent": 1, "failed": 0}}
     other: dict[str, dict[str, int]] = field(default_factory=dict)
     errors: list[str] = field(default_factory=list)
 
@@ -75,6 +75,7 @@ class Sweeper:
             seen: list[int] = []
             if self._guard(report, 0, lambda: seen.append(self.dead_letters.settle().seen)):
                 report.dead_letters = seen[0]
+        self._guard(report, 0, db.prune_markers)     # commit markers older than an hour
         for name, repair in self.repairs.items():
             self._guard(report, 0, lambda name=name, repair=repair: report.other.__setitem__(
                 name, repair()))

@@ -1,7 +1,8 @@
 """The seed's task service (gm_async_task): add, start, finish, get, update, list, hide.
 
-Every status change goes through chalicelib.domain.task, and every UPDATE is conditional
-on the status it expects, so two writers racing cannot both win an illegal move.
+Every status change goes through chalicelib.service.lifecycle (the one writer of a task's
+status), which checks the move against chalicelib.domain.task and makes its UPDATE
+conditional on the status it expects, so two writers racing cannot both win an illegal move.
 """
 from __future__ import annotations
 
@@ -14,8 +15,9 @@ from pymysql.cursors import DictCursor
 
 from chalicelib.adapters import task_repo
 from chalicelib.adapters.db import Database
-from chalicelib.domain.task import (TaskStatus, check_transition, sources_of)
+from chalicelib.domain.task import TaskStatus, check_transition
 from chalicelib.errors import InvalidInput, NotFound
+from chalicelib.service import lifecycle
 
 # Called inside the creating transaction with the new task id: the chunk plan of an
 # engine task is stored atomically with its task.
@@ -92,12 +94,9 @@ class TaskService:
     def list(self, station_id: str, *, type_: int | None = None, status: int | None = None,
              limit: int, offset: int = 0) -> tuple[bool, list[dict[str, Any]]]:
         """(finish, tasks): finish is true when no shown task matching the filter is unfinished."""
-        def tx(cur: DictCursor) -> tuple[bool, list[dict[str, Any]]]:
-            tasks = task_repo.list_shown(cur, station_id, type_=type_, status=status,
-                                         limit=limit, offset=offset)
-            busy = task_repo.any_unfinished_shown(cur, station_id, type_=type_, status=status)
-            return not busy, tasks
-        return self.db.run(tx)
+        busy, tasks = self.db.run(lambda cur: task_repo.list_shown(
+            cur, station_id, type_=type_, status=status, limit=limit, offset=offset))
+        return not busy, tasks
 
     # -- hide (clear_show) -------------------------------------------------------------
     def clear_show(self, station_id: str, *, task_ids: Sequence[int] = (),
@@ -119,14 +118,14 @@ class TaskService:
     def start(self, station_id: str, task_id: int) -> dict[str, Any]:
         """Submitted/running -> running; counts a run and stamps start_time on the first."""
         def tx(cur: DictCursor) -> dict[str, Any]:
-            mark_running(cur, self._locked(cur, station_id, task_id))
+            lifecycle.start(cur, self._locked(cur, station_id, task_id))
             return task_repo.get(cur, station_id, task_id)
         return self.db.run(tx)
 
     def finish(self, station_id: str, task_id: int, *, status: int = TaskStatus.FINISHED,
                result: Any = None, reason: str | None = None) -> dict[str, Any]:
         def tx(cur: DictCursor) -> dict[str, Any]:
-            finish_locked(cur, self._locked(cur, station_id, task_id), TaskStatus(status),
+            lifecycle.finish(cur, self._locked(cur, station_id, task_id), TaskStatus(status),
                           result=result, reason=reason)
             return task_repo.get(cur, station_id, task_id)
         return self.db.run(tx)
@@ -141,7 +140,7 @@ class TaskService:
         def tx(cur: DictCursor) -> dict[str, Any]:
             task = self._locked(cur, station_id, task_id)
             if status is not None and TaskStatus(status) == TaskStatus.RUNNING:
-                mark_running(cur, task)
+                lifecycle.start(cur, task)
             elif status is not None:
                 check_transition(task["status"], TaskStatus(status))
             fields: dict[str, Any] = {}
@@ -162,30 +161,3 @@ class TaskService:
         if task is None:
             raise NotFound("task not found")
         return task
-
-
-# -- transaction-level transitions, shared with the engine --------------------------------
-def mark_running(cur: DictCursor, task: dict[str, Any]) -> None:
-    """Move a locked task row to running; the first start stamps start_time and run_count."""
-    check_transition(task["status"], TaskStatus.RUNNING)
-    if task["status"] == TaskStatus.RUNNING:
-        return
-    task_repo.update_fields(cur, task["id"], {
-        "status": int(TaskStatus.RUNNING), "start_time": "now",
-        "run_count": task["run_count"] + 1})
-
-
-def finish_locked(cur: DictCursor, task: dict[str, Any], target: TaskStatus, *,
-                  result: Any = None, reason: str | None = None) -> None:
-    """Move a locked task row to a final status (3, 4 or 5)."""
-    if not target.is_final:
-        raise InvalidInput("finish needs a final status (3, 4 or 5)")
-    check_transition(task["status"], target)
-    fields: dict[str, Any] = {"status": int(target), "end_time": "now", "open_dedup_key": None}
-    if target == TaskStatus.FINISHED:
-        fields["progress"] = 100
-    if result is not None:
-        fields["result"] = result
-    if reason is not None:
-        fields["reason"] = reason[:1024]
-    task_repo.update_fields(cur, task["id"], fields, only_if_status=sources_of(target))

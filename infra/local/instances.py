@@ -42,7 +42,7 @@ def load_app(app_ref: str, project_dir: str | Path = ".") -> Chalice:
 @dataclasses.dataclass(frozen=True)
 class InstanceSpec:
     """Everything a spawned instance needs; picklable."""
-    kind: str                     # "sqs" or "schedule"
+    kind: str                     # "sqs", "schedule" or "api"
     handler_name: str             # key of app.handler_map
     app_ref: str
     project_dir: str
@@ -100,7 +100,8 @@ def _boot_instance(spec: InstanceSpec, stop: StopSignal) -> Any:
         # otherwise a graceful stop: the loop ends after the current event
     threading.Thread(target=watch_parent, name="parent-watch", daemon=True).start()
     app = load_app(spec.app_ref, spec.project_dir)
-    return app, app.handler_map[spec.handler_name]
+    # the API function's handler is the app object itself (Chalice deploys `app.app`)
+    return app, app if spec.kind == "api" else app.handler_map[spec.handler_name]
 
 
 def _context(spec: InstanceSpec) -> LambdaContext:

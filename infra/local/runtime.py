@@ -105,7 +105,8 @@ class LocalRuntime:
                  project_dir: str | Path = ".", *, default_concurrency: int = 1,
                  http: bool = True, access_log: bool = True, poll_wait_s: int = 1,
                  chalice_config: dict[str, Any] | None = None,
-                 stop_grace_s: float = 3.0) -> None:
+                 stop_grace_s: float = 3.0, api_concurrency: int | None = None,
+                 api_pool: bool = True, api_read_timeout_s: float | None = None) -> None:
         self.app_ref, self.stage, self.host, self.port = app_ref, stage, host, port
         self.env = dict(env or {})
         self.schedule_interval_s = schedule_interval_s
@@ -116,6 +117,11 @@ class LocalRuntime:
         self.chalice_config = (chalice_config if chalice_config is not None
                                else read_chalice_config(self.project_dir))
         self.stop_grace_s = stop_grace_s
+        # api_pool: the API in instance processes (infra/local/api_pool.py), at most
+        # api_concurrency at once (default: the stage's reserved_concurrency of api_handler)
+        self.api_concurrency, self.api_pool = api_concurrency, api_pool
+        self.api_read_timeout_s = api_read_timeout_s
+        self._pool: Any = None
         self.app: Chalice | None = None
         self._server: GatewayServer | None = None
         self._server_thread: threading.Thread | None = None
@@ -142,6 +148,11 @@ class LocalRuntime:
             return [{"handler": s.spec.handler_name, "kind": s.spec.kind, "index": s.spec.index,
                      "pid": s.process.pid}
                     for s in self._slots if s.process is not None and s.process.is_alive()]
+
+    @property
+    def api_pids(self) -> list[int]:
+        """PIDs of the API instances alive now (empty without the pool)."""
+        return self._pool.pids if self._pool is not None else []
 
     def start(self) -> "LocalRuntime":
         if self._started:
@@ -190,6 +201,9 @@ class LocalRuntime:
         if self._server_thread is not None:
             self._server_thread.join()
             self._server_thread = None
+        if self._pool is not None:
+            self._pool.stop(self.stop_grace_s)
+            self._pool = None
         self._restore_environ()
 
     def __enter__(self) -> "LocalRuntime":
@@ -239,8 +253,12 @@ class LocalRuntime:
         assert self.app is not None
         use_thread_local_requests(self.app)
         config = function_config(self.chalice_config, self.stage, API_FUNCTION_NAME)
-        self._server = GatewayServer((self.host, self.port), self.app, config,
-                                      self.access_log)
+        if self.api_pool:
+            from infra.local.api_pool import serve_pooled
+            self._server, self._pool = serve_pooled(self, config)
+        else:
+            self._server = GatewayServer((self.host, self.port), self.app, config,
+                                         self.access_log)
         self.port = self._server.server_address[1]
         self._server_thread = threading.Thread(target=self._server.serve_forever,
                                                kwargs={"poll_interval": 0.2},

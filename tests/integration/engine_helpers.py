@@ -6,9 +6,9 @@ from dataclasses import replace
 from contextlib import contextmanager
 from typing import Any, Callable, Iterator
 
-from chalicelib.adapters import chunk_repo
 from chalicelib.bootstrap import Services, services
 from chalicelib.config import get_settings
+from chalicelib.domain.chunk import ChunkState
 from infra.local.demo import ensure_products, ensure_shop
 
 
@@ -31,7 +31,7 @@ def create_copy(svc: Services, shops: dict[str, Any], ids: Any, **kw: Any) -> di
     from chalicelib.service.copy_tasks import CopyTaskRequest
     req = CopyTaskRequest(source_shop_id=shops["source"], target_shop_id=shops["target"],
                           product_ids=list(ids), **kw)
-    return svc.copy_tasks.create("s001", req).task
+    return svc.kind("product_copy").create("s001", req).task
 
 
 def receive(svc: Services, max_messages: int = 10) -> list[dict[str, Any]]:
@@ -106,7 +106,7 @@ def count(table: str) -> int:
     return services().db.run(q)
 
 
-DONE = int(chunk_repo.ChunkState.DONE)
+DONE = int(ChunkState.DONE)
 
 
 @contextmanager

@@ -41,6 +41,24 @@ def open_route(name):
     return {"name": name, "body": app.current_request.raw_body.decode() or None}
 
 
+@app.route("/hold/{name}", methods=["GET"])
+def hold(name):
+    """Notes its entry in $SAMPLE_OUT_DIR/held.log, then blocks until the test opens and
+    closes the FIFO $SAMPLE_OUT_DIR/<name>.fifo (the API pool tests' barrier)."""
+    with _out("held.log").open("a") as fh:
+        fh.write(f"{name} {os.getpid()}\n")
+    with open(_out(f"{name}.fifo")) as fifo:
+        fifo.read()
+    return {"held": name, "pid": os.getpid()}
+
+
+@app.route("/sleep/{seconds}", methods=["GET"])
+def sleep_route(seconds):
+    """Outlives a short lambda_timeout (the API pool's timeout test)."""
+    time.sleep(float(seconds))
+    return {"slept": seconds}
+
+
 @app.on_sqs_message(queue=os.environ.get("SAMPLE_QUEUE_NAME", "sample-queue"),
                     batch_size=1, maximum_concurrency=2)
 def consume(event):

@@ -4,7 +4,7 @@ from __future__ import annotations
 import threading
 from typing import Any
 
-from chalicelib.adapters.chunk_repo import Outcome
+from chalicelib.domain.chunk import Outcome
 from chalicelib.domain.task import TaskStatus
 from chalicelib.service.engine import WorkItem
 from tests.factories import make_task, raw_row

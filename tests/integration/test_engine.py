@@ -8,6 +8,7 @@ import urllib.request
 
 from chalicelib.adapters import chunk_repo
 from chalicelib.api.present import task_item
+from chalicelib.domain.chunk import ChunkState, DetailOutcome, Outcome
 from chalicelib.domain.task import TaskStatus
 from tests.factories import raw_row
 from tests.integration.engine_helpers import (DONE, chunks, count, create_copy, details, drain,
@@ -122,7 +123,7 @@ def test_expired_lease_is_taken_over_and_finished_work_is_not_redone(db_clean, p
     dead = "d" * 32
     svc.db.run(lambda cur: chunk_repo.claim(cur, task["id"], 0, dead, 300))
     # the dead worker recorded two outcomes before dying
-    done = [chunk_repo.DetailOutcome(s, shops["product_ids"][s], chunk_repo.Outcome.SUCCEEDED, 77)
+    done = [DetailOutcome(s, shops["product_ids"][s], Outcome.SUCCEEDED, 77)
             for s in (0, 1)]
     assert svc.db.run(lambda cur: chunk_repo.record_outcomes(cur, task["id"], 0, dead, 300, done))
     from chalicelib.adapters import task_repo
@@ -155,7 +156,7 @@ def test_deadline_saves_progress_and_requeues_the_rest(db_clean, product_center)
     assert 0 < partial["succeeded_items"] < 30 and partial["status"] == TaskStatus.RUNNING
     assert 0 < partial["progress"] < 100
     [chunk] = chunks(task["id"])
-    assert chunk["state"] == int(chunk_repo.ChunkState.QUEUED) and chunk["attempts"] == 0
+    assert chunk["state"] == int(ChunkState.QUEUED) and chunk["attempts"] == 0
     assert [b["chunk"] for b in queue_bodies(svc)] == [0]       # the rest is re-queued
     assert svc.engine.run_chunk(task["id"], 0, lambda: 10 ** 9) == "complete"
     row = raw_row(task["id"])

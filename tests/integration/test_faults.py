@@ -18,6 +18,7 @@ from typing import Any
 import pytest
 
 from chalicelib.adapters import chunk_repo
+from chalicelib.domain.chunk import ChunkState
 from chalicelib.domain.task import TaskStatus
 from chalicelib.service.sweeper import Sweeper
 from tests.factories import raw_row
@@ -39,7 +40,7 @@ def crash_claim(svc, task_id: int, seq: int) -> bool:
 def expire_leases(svc, task_id: int) -> None:
     def tx(cur: Any) -> None:
         cur.execute("UPDATE tbl_task_chunk SET lease_until=UTC_TIMESTAMP(3) - INTERVAL 1 SECOND"
-                    " WHERE task_id=%s AND state=%s", (task_id, int(chunk_repo.ChunkState.RUNNING)))
+                    " WHERE task_id=%s AND state=%s", (task_id, int(ChunkState.RUNNING)))
     svc.db.run(tx)
 
 

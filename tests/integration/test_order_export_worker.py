@@ -8,12 +8,26 @@ import urllib.parse
 from decimal import Decimal
 from typing import Any
 
+from chalicelib.adapters import task_repo
 from chalicelib.bootstrap import services
+from chalicelib.service import lifecycle
 from infra.local.seed_orders import seed_orders
 from tests.integration.engine_helpers import count, drain, queue_bodies, services_with
 from tests.integration.test_order_export import (  # noqa: F401  (empty_exports: autouse)
     HEADERS, URL, YONGYOU_COLUMNS, D, csv_rows, download, empty_exports, export, exported_keys,
     order_nos, seeded_orders, xlsx_rows)
+
+
+def start_elsewhere(svc: Any, task_id: int, *, age_s: int = 0, run_count: int = 1) -> None:
+    """The task was claimed by a run elsewhere (lifecycle.start), `age_s` ago, as its
+    `run_count`th run."""
+    def tx(cur: Any) -> None:
+        lifecycle.start(cur, task_repo.get_any_station(cur, task_id, for_update=True))
+        cur.execute("UPDATE tbl_async_task SET run_count=%s,"
+                    " modify_time=UTC_TIMESTAMP(3) - INTERVAL %s SECOND WHERE id=%s",
+                    (run_count, age_s, task_id))
+    svc.db.run(tx)
+
 
 # -- sync / async threshold and the worker ------------------------------------------------
 def test_twenty_orders_answer_with_a_link(api, station_token):
@@ -107,9 +121,7 @@ def test_two_deliveries_at_once_run_the_export_once(api, station_token):
 def test_a_stale_running_export_is_taken_over(api, station_token):
     task_id = start_async(api, station_token)
     svc = services()
-    svc.db.run(lambda cur: cur.execute(
-        "UPDATE tbl_async_task SET status=2, run_count=1,"
-        " modify_time=UTC_TIMESTAMP(3) - INTERVAL 1 HOUR WHERE id=%s", (task_id,)))
+    start_elsewhere(svc, task_id, age_s=3600)
     assert drain(svc) == ["done"]
     assert task_row(task_id)["status"] == 3 and task_row(task_id)["run_count"] == 2
 
@@ -117,8 +129,7 @@ def test_a_stale_running_export_is_taken_over(api, station_token):
 def test_a_fresh_running_export_is_left_alone(api, station_token):
     task_id = start_async(api, station_token)
     svc = services()
-    svc.db.run(lambda cur: cur.execute(
-        "UPDATE tbl_async_task SET status=2, run_count=1 WHERE id=%s", (task_id,)))
+    start_elsewhere(svc, task_id)
     assert drain(svc) == ["skipped"]
     assert task_row(task_id)["status"] == 2 and exported_keys() == []
 
@@ -217,26 +228,21 @@ def test_sweep_resends_a_lost_message_and_a_dead_workers_export(api, station_tok
     svc.db.run(lambda cur: cur.execute(
         "UPDATE tbl_async_task SET modify_time=UTC_TIMESTAMP(3) - INTERVAL 1 HOUR WHERE id=%s",
         (lost,)))
-    svc.db.run(lambda cur: cur.execute(
-        "UPDATE tbl_async_task SET status=2, run_count=1,"
-        " modify_time=UTC_TIMESTAMP(3) - INTERVAL 1 HOUR WHERE id=%s", (dead,)))
-    assert svc.order_export.sweep() == {"resent": 2, "failed": 0}
-    assert svc.order_export.sweep() == {"resent": 1, "failed": 0}     # dead: until claimed
+    start_elsewhere(svc, dead, age_s=3600)
+    assert svc.kind("order_detail_export").sweep() == {"resent": 2, "failed": 0}
+    assert svc.kind("order_detail_export").sweep() == {"resent": 1, "failed": 0}     # dead: until claimed
     assert sorted(drain(svc)) == ["done", "done", "skipped"]
     assert (task_row(lost)["status"], task_row(lost)["run_count"]) == (3, 1)
     assert (task_row(dead)["status"], task_row(dead)["run_count"]) == (3, 2)
-    assert svc.order_export.sweep() == {"resent": 0, "failed": 0}
+    assert svc.kind("order_detail_export").sweep() == {"resent": 0, "failed": 0}
 
 
 def test_sweep_leaves_fresh_exports_and_fails_one_that_keeps_dying(api, station_token):
     fresh = start_async(api, station_token, fmt="csv")
     dying = start_async(api, station_token, fmt="csv")
     svc = services()
-    svc.db.run(lambda cur: cur.execute(
-        "UPDATE tbl_async_task SET status=2, run_count=%s,"
-        " modify_time=UTC_TIMESTAMP(3) - INTERVAL 1 HOUR WHERE id=%s",
-        (svc.settings.max_chunk_attempts, dying)))
-    assert svc.order_export.sweep() == {"resent": 0, "failed": 1}
+    start_elsewhere(svc, dying, age_s=3600, run_count=svc.settings.max_chunk_attempts)
+    assert svc.kind("order_detail_export").sweep() == {"resent": 0, "failed": 1}
     row = task_row(dying)
     assert row["status"] == 5 and "导出中断 5 次" in row["reason"]
     assert task_row(fresh)["status"] == 1

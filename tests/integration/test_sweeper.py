@@ -2,7 +2,9 @@
 from __future__ import annotations
 
 from chalicelib.adapters import chunk_repo
+from chalicelib.domain.chunk import DetailOutcome, Outcome
 from chalicelib.domain.task import TaskStatus
+from chalicelib.service import lifecycle
 from chalicelib.service.sweeper import Sweeper
 from tests.factories import raw_row
 from tests.integration.engine_helpers import (chunks, create_copy, drain, queue_bodies,
@@ -47,9 +49,9 @@ def test_unfinalized_task_is_finalized(db_clean):
     token = "t" * 32
     svc.db.run(lambda cur: chunk_repo.claim(cur, task["id"], 0, token, 60))
     from chalicelib.adapters import task_repo
-    from chalicelib.service.tasks import mark_running
-    svc.db.run(lambda cur: mark_running(cur, task_repo.get_any_station(cur, task["id"], for_update=True)))
-    outcomes = [chunk_repo.DetailOutcome(s, shops["product_ids"][s], chunk_repo.Outcome.SUCCEEDED, 1)
+    svc.db.run(lambda cur: lifecycle.start(cur, task_repo.get_any_station(cur, task["id"],
+                                                                          for_update=True)))
+    outcomes = [DetailOutcome(s, shops["product_ids"][s], Outcome.SUCCEEDED, 1)
                 for s in range(4)]
     svc.db.run(lambda cur: chunk_repo.record_outcomes(cur, task["id"], 0, token, 60, outcomes))
     svc.db.run(lambda cur: task_repo.add_outcomes(cur, task["id"], 4, 0))

@@ -111,3 +111,29 @@ def test_update_to_running_starts_the_task_once(db_clean):
     assert row["start_time"] is not None
     again = svc.update("s001", task["id"], status=TaskStatus.RUNNING)
     assert again["run_count"] == 1
+
+
+def test_a_status_move_from_a_stale_row_hits_no_row_and_rolls_back(db_clean):
+    """lifecycle checks the row count of its conditional UPDATE (finish included)."""
+    from chalicelib.adapters import task_repo
+    from chalicelib.service import lifecycle
+    svc = services()
+    task = svc.tasks.create(new()).task
+
+    def finish_from_a_stale_copy(cur):
+        locked = task_repo.get_any_station(cur, task["id"], for_update=True)
+        stale = {**locked, "status": TaskStatus.RUNNING}    # believes it is running: it is not
+        task_repo.update_fields(cur, task["id"], {"progress": 7})
+        lifecycle.finish(cur, stale, TaskStatus.FINISHED)
+    with pytest.raises(lifecycle.StaleTask):
+        svc.db.run(finish_from_a_stale_copy)
+    row = raw_row(task["id"])
+    assert (row["status"], row["progress"]) == (TaskStatus.SUBMITTED, 0)    # all rolled back
+
+    def start_twice_from_one_copy(cur):
+        locked = task_repo.get_any_station(cur, task["id"], for_update=True)
+        assert lifecycle.start(cur, locked)
+        lifecycle.start(cur, locked)        # the copy still says submitted
+    with pytest.raises(lifecycle.StaleTask):
+        svc.db.run(start_twice_from_one_copy)
+    assert raw_row(task["id"])["status"] == TaskStatus.SUBMITTED

@@ -1,0 +1,43 @@
+"""What a task kind declares: its name, request model, route, service and processor.
+
+The composition root (bootstrap) builds each kind's service and engine processor from
+this declaration, the message router and the sweeper take a kind's own message handler
+and repair from it, app.py serves its route and the OpenAPI builder describes it. A kind
+is one module in chalicelib/kinds/ plus one line in chalicelib/kinds/__init__.py.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Callable, Optional
+
+from pydantic import BaseModel
+
+if TYPE_CHECKING:       # bootstrap imports the registry
+    from chalicelib.bootstrap import Services
+    from chalicelib.service.messages import Handler
+
+# (services, caller's station, validated request model) -> the response's `data`
+RouteHandler = Callable[["Services", str, Any], Any]
+
+
+@dataclass(frozen=True)
+class TaskKind:
+    name: str                           # tbl_async_task.name; the engine's processor key
+    request_model: type[BaseModel]      # the route's query (GET) or JSON body, validated
+    method: str
+    path: str
+    view_name: str                      # the Chalice view's name (stable across deploys)
+    handle: RouteHandler
+    summary: str                        # OpenAPI summary of the route
+    errors: tuple[int, ...]             # codes beyond the ones every route has (OpenAPI)
+    service: Callable[["Services"], Any]                    # built once per process
+    processor: Optional[Callable[["Services"], Any]] = None   # ItemProcessor | BatchProcessor
+    # A kind that does not run on the engine handles its own work-queue messages and
+    # repairs its own work in the sweeper's schedule (both given the kind's service).
+    message_kind: Optional[str] = None
+    message_handler: Optional[Callable[[Any], "Handler"]] = None
+    repair: Optional[Callable[[Any], Callable[[], dict[str, int]]]] = None
+
+    @property
+    def in_query(self) -> bool:
+        return self.method == "GET"

@@ -1,0 +1,41 @@
+"""The task-kind registry: every kind is served, described and run from its declaration."""
+from __future__ import annotations
+
+import app as app_module
+from chalicelib.api.openapi import build_spec
+from chalicelib.kinds import KINDS, kind_named
+
+
+def test_kind_names_routes_and_views_are_unique():
+    for attr in ("name", "view_name"):
+        values = [getattr(k, attr) for k in KINDS]
+        assert len(set(values)) == len(values), attr
+    routes = [(k.path, k.method) for k in KINDS]
+    assert len(set(routes)) == len(routes)
+    assert kind_named("product_copy").path == "/station/product/copy_task"
+
+
+def test_each_kind_runs_on_the_engine_or_brings_its_own_messages():
+    for k in KINDS:
+        own = k.message_kind is not None and k.message_handler is not None
+        assert (k.processor is not None) != own, k.name
+        assert k.message_kind != "chunk"
+
+
+def test_app_serves_each_kind_under_its_view_name():
+    for k in KINDS:
+        route = app_module.app.routes[k.path][k.method]
+        assert route.view_name == k.view_name and route.authorizer is not None
+
+
+def test_openapi_describes_each_kind_with_its_request_model():
+    spec = build_spec()
+    for k in KINDS:
+        op = spec["paths"][k.path][k.method.lower()]
+        assert op["summary"] == k.summary
+        if k.in_query:
+            names = {p["name"] for p in op["parameters"]}
+            assert names == set(k.request_model.model_fields)
+        else:
+            ref = op["requestBody"]["content"]["application/json"]["schema"]["$ref"]
+            assert ref.endswith("/" + k.request_model.__name__)
