@@ -62,9 +62,10 @@ deploy: deps
 fuzz: deps
 	$(PY) -m pytest -q tests/integration/test_fuzz_api.py
 
-## make bench: benchmarks, results in bench/results.json
+## make bench [SECTIONS='copy cost']: benchmarks, results in bench/results.json (a subset
+## updates its own figures and keeps the others)
 bench: deps
-	$(PY) -m bench.run
+	$(PY) -m bench.run $(foreach s,$(SECTIONS),--only $(s))
 
 ## make profile [TAG=before]: py-spy of a worker during a zero-latency copy, cProfile of the
 ## API creating a 100,000-item task; top entries in bench/profile/ (bench/profile.py)

@@ -15,6 +15,8 @@ process per concurrent Lambda instance). Each figure is the median of RUNS runs.
     create_100k_ms                 handler time to create a 100,000-item task
     import_10k_rows_s              10,000-row order batch submit, request to task final (bench/orders_import.py)
     export_1m_{csv,xlsx}_s, …      order export figures (bench/orders_export.py, --only orders_export)
+    queue_lag_ms, cold_import_ms, cold_first_request_ms, task_list_p99_ms, worker_rss_mb
+                                   the platform's own cost (bench/cost.py, --only cost)
 """
 from __future__ import annotations
 
@@ -232,11 +234,12 @@ def copy_section(bench: Bench, results: dict[str, Any]) -> None:
 
 
 # name -> fn(bench, results): each section adds its figures to results.
+from bench.cost import cost_section  # noqa: E402
 from bench.orders_export import export_section  # noqa: E402
 from bench.orders_import import import_section  # noqa: E402
 
 SECTIONS = {"copy": copy_section, "orders_export": export_section,
-            "orders_import": import_section}
+            "orders_import": import_section, "cost": cost_section}
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -9,9 +9,6 @@ import threading
 from dataclasses import dataclass
 from typing import Any, Iterable
 
-import boto3
-from botocore.config import Config
-
 _clients: dict[str, Any] = {}
 _lock = threading.Lock()
 
@@ -19,6 +16,10 @@ _lock = threading.Lock()
 def client(service: str) -> Any:
     with _lock:
         if service not in _clients:
+            # boto3 is imported here, on first use, not with the app: a cold API call that
+            # never touches SQS or S3 (a task list without links) does not pay for it.
+            import boto3
+            from botocore.config import Config
             # SigV4 for presigned links: the only scheme newer regions accept.
             cfg = Config(retries={"max_attempts": 5, "mode": "standard"},
                          max_pool_connections=20, s3={"addressing_style": "path"},

@@ -261,15 +261,18 @@ class Engine:
         run = _ChunkRun(iter(claim.work), max(1, min(settings.chunk_threads, len(claim.work))),
                         settings.outcome_batch_size)
 
+        process = processor.process
+
         def runner() -> None:
             try:
-                while (item := run.take()) is not None:
+                item = run.take()
+                while item is not None:
                     try:
-                        outcome = processor.process(task_id, item)
+                        outcome = process(task_id, item)
                     except Exception:
                         logger.exception("item failed unexpectedly", extra={"seq": item.seq})
                         outcome = None
-                    run.put(outcome)
+                    item = run.put_and_take(outcome)    # one lock hand-off per item
             finally:
                 run.runner_done()
 
@@ -420,15 +423,18 @@ class _ChunkRun:
         with self._cond:
             return None if self.stopped else next(self._items, None)
 
-    def put(self, outcome: DetailOutcome | None) -> None:
+    def put_and_take(self, outcome: DetailOutcome | None) -> WorkItem | None:
+        """Hand in an item's outcome (None: left pending) and take the next item."""
         with self._cond:
             if outcome is None:
                 self.left_pending += 1
-                return
-            self._batch.append(outcome)
-            self.handled += 1
-            if len(self._batch) >= self._batch_size:
-                self._cond.notify()
+            else:
+                batch = self._batch
+                batch.append(outcome)
+                self.handled += 1
+                if len(batch) >= self._batch_size:
+                    self._cond.notify()
+            return None if self.stopped else next(self._items, None)
 
     def runner_done(self) -> None:
         with self._cond:

@@ -22,7 +22,6 @@ import uuid
 from dataclasses import dataclass
 from typing import Annotated, Any, Callable, Iterator, Literal, Optional
 
-import xlsxwriter
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from chalicelib.adapters import order_repo, task_repo
@@ -30,7 +29,6 @@ from chalicelib.adapters.aws import FileStore, WorkQueue
 from chalicelib.adapters.db import Database
 from chalicelib.adapters.order_repo import OrderFilter
 from chalicelib.adapters.s3_multipart import MultipartWriter
-from chalicelib.adapters.xlsx_rows import RowStreamWorksheet
 from chalicelib.config import Settings
 from chalicelib.domain.run import RunResult
 from chalicelib.domain.task import TaskStatus, TaskType
@@ -182,6 +180,8 @@ def _write_xlsx(sink: MultipartWriter, fmt: ExportFormat, batches: Batches, tick
                 tmpdir: str | None) -> int:
     # constant_memory: one row in memory, rows go to a temp file in tmpdir; close() zips
     # that file into `sink` (compressed as it goes), so the upload streams too.
+    import xlsxwriter   # imported by the export that writes XLSX, not by every cold start
+    from chalicelib.adapters.xlsx_rows import RowStreamWorksheet
     with tempfile.TemporaryDirectory(dir=tmpdir or None, prefix="export-") as scratch:
         book = xlsxwriter.Workbook(sink, {
             "constant_memory": True, "tmpdir": scratch, "strings_to_numbers": False,
@@ -189,7 +189,7 @@ def _write_xlsx(sink: MultipartWriter, fmt: ExportFormat, batches: Batches, tick
         bold = book.add_format({"bold": True})
         numeric = [field in order_repo.NUMERIC_FIELDS for _, field in fmt.columns]
 
-        def new_sheet(n: int) -> RowStreamWorksheet:
+        def new_sheet(n: int) -> Any:
             sheet = book.add_worksheet(fmt.sheet if n == 1 else f"{fmt.sheet}{n}",
                                        worksheet_class=RowStreamWorksheet)
             sheet.set_row_layout(numeric)
