@@ -10,7 +10,8 @@
                            Gateway makes it (the authorizer handler, then the API handler with
                            the authorizer's context), DB connection included
     task_list_p99_ms       GET /task/list?limit=50 on a station with 50 shown tasks, a warm
-                           handler called in-process (no socket), 300 calls
+                           handler called in-process as API Gateway calls it (the authorizer,
+                           uncached, then the API handler; no socket but the DB's), 300 calls
     worker_rss_mb          VmRSS of a warm worker instance after its 1,000-item chunks, and in
                            worker_rss_contributors_mb what each import adds in a fresh process
 
@@ -32,30 +33,16 @@ LIST_STATION = "s0bench50"
 
 # Run in a fresh interpreter: the first /task/list as API Gateway invokes it.
 _COLD_REQUEST = r"""
-import json, sys, time, uuid
+import json, sys, time
+from bench import lambda_events
 started = time.perf_counter()
 import app
-imported = time.perf_counter()
 from chalicelib.api.auth import issue_token
-token = "Bearer " + issue_token(sys.argv[1], sys.argv[2])
-arn = "arn:aws:execute-api:us-east-1:123456789012:bench/api/GET/task/list"
-policy = app.station_auth({"type": "TOKEN", "authorizationToken": token, "methodArn": arn}, None)
-event = {"resource": "/task/list", "path": "/task/list", "httpMethod": "GET",
-         "headers": {"Authorization": token, "Host": "bench"},
-         "multiValueHeaders": {"Authorization": [token], "Host": ["bench"]},
-         "queryStringParameters": {"limit": "50"},
-         "multiValueQueryStringParameters": {"limit": ["50"]},
-         "pathParameters": None, "stageVariables": None, "body": None, "isBase64Encoded": False,
-         "requestContext": {"resourcePath": "/task/list", "httpMethod": "GET",
-                            "path": "/api/task/list", "requestId": uuid.uuid4().hex,
-                            "authorizer": {"principalId": policy["principalId"],
-                                           **policy.get("context", {})}}}
-resp = app.app(event, None)
+resp = lambda_events.get(app, "/task/list", {"limit": "50"}, issue_token(sys.argv[1], sys.argv[2]))
 done = time.perf_counter()
 assert resp["statusCode"] == 200, resp
-tasks = json.loads(resp["body"])["data"]["tasks"]
-print(json.dumps({"import_ms": (imported - started) * 1000, "total_ms": (done - started) * 1000,
-                  "tasks": len(tasks)}))
+print(json.dumps({"total_ms": (done - started) * 1000,
+                  "tasks": len(json.loads(resp["body"])["data"]["tasks"])}))
 """
 
 _COLD_IMPORT = r"""
@@ -140,17 +127,17 @@ def seed_list_station(bench: Any, n: int = 50) -> None:
 
 
 def task_list_ms(bench: Any, calls: int = 300) -> list[float]:
-    from tests.http_client import GatewayClient
+    """Warm handlers called as API Gateway calls them (authorizer, then the API handler)."""
     import app as app_module
+    from bench import lambda_events
     from chalicelib.api.auth import issue_token
-    client = GatewayClient(app_module.app)
     token = issue_token(LIST_STATION, bench.svc.settings.token_secret)
-    status, resp = client.get("/task/list", {"limit": 50}, token=token)
-    assert status == 200 and len(resp["data"]["tasks"]) == 50, resp
+    resp = lambda_events.get(app_module, "/task/list", {"limit": "50"}, token)
+    assert resp["statusCode"] == 200 and len(json.loads(resp["body"])["data"]["tasks"]) == 50
     times = []
     for _ in range(calls):
         started = time.perf_counter()
-        client.get("/task/list", {"limit": 50}, token=token)
+        lambda_events.get(app_module, "/task/list", {"limit": "50"}, token)
         times.append((time.perf_counter() - started) * 1000)
     return times
 
