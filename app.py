@@ -3,7 +3,7 @@
 Each handler parses nothing and decides nothing: it hands the request or event to
 chalicelib (api/* for HTTP, service/* for work) through the composition root.
 """
-from chalice import Chalice, Rate
+from chalice import Chalice, CORSConfig, Rate
 
 from chalicelib import observability
 from chalicelib.api import auth, internal_views, task_views, ui_views
@@ -15,13 +15,15 @@ from chalicelib.errors import NotFound
 from chalicelib.kinds import KINDS
 
 app = Chalice(app_name="async-task")
-app.register_middleware(observability.http_middleware, "http")
-app.register_middleware(observability.sqs_middleware, "sqs")
-app.register_middleware(observability.schedule_middleware, "scheduled")
+observability.register(app)
 
 # Decorator arguments are read when Chalice loads the app; `chalice deploy --stage X`
-# loads it with stage X's environment, so each stage wires its own queue.
+# loads it with stage X's environment, so each stage wires its own queue and CORS origin.
 _settings = get_settings()
+if _settings.cors_allow_origin:     # every route; API Gateway answers the preflight
+    app.api.cors = CORSConfig(allow_origin=_settings.cors_allow_origin,
+                              allow_headers=list(observability.CORS_ALLOW_HEADERS),
+                              expose_headers=["X-Correlation-Id"], max_age=600)
 
 
 @app.authorizer(ttl_seconds=_settings.auth_cache_ttl_s)

@@ -12,10 +12,14 @@ from typing import Any
 
 from chalicelib.adapters.aws import FileStore, WorkQueue
 from chalicelib.adapters.db import Database
-from chalicelib.adapters.product_center import ProductCenterClient, RateLimiter
-from chalicelib.config import Settings, get_runtime_settings, get_settings
-from chalicelib.observability import timings
+from chalicelib.adapters.product_center import ProductCenterClient
+from chalicelib.config import (STARTUP_ERRORS, Settings, database_url_refresher,
+                               get_runtime_settings, get_settings)
+from chalicelib.errors import Unavailable
+from chalicelib.observability import logger, timings
+from chalicelib.domain.aimd import AimdConfig
 from chalicelib.kinds import KINDS, kind_named
+from chalicelib.service.budget import SharedBudget
 from chalicelib.service.control import TaskControl
 from chalicelib.service.dead_letters import DeadLetters
 from chalicelib.service.engine import Engine
@@ -32,7 +36,10 @@ class Services:
 
     @cached_property
     def db(self) -> Database:
-        return Database(self.settings.database_url, retry_for_s=self.settings.db_retry_s)
+        s = self.settings
+        return Database(s.database_url, retry_for_s=s.db_retry_s,
+                        connect_timeout=s.db_connect_timeout_s, read_timeout=s.db_read_timeout_s,
+                        refresh_url=database_url_refresher())
 
     @cached_property
     def queue(self) -> WorkQueue:
@@ -52,9 +59,22 @@ class Services:
         return ProductCenterClient(
             s.product_center_url, timeout_s=s.product_center_timeout_s,
             max_attempts=s.product_center_max_attempts, pool_size=s.chunk_threads,
-            rate_limiter=RateLimiter.for_worker(s.product_center_rate, s.worker_concurrency),
+            rate_limiter=self.budget,
             on_retry=lambda attempt, reason: timings.count("DownstreamRetries"),
             on_latency=lambda seconds: timings.observe("Downstream", seconds))
+
+    @cached_property
+    def budget(self) -> SharedBudget | None:
+        """The product center budget all workers share; None when unlimited (rate 0)."""
+        s = self.settings
+        if s.product_center_rate <= 0:
+            return None
+        cfg = AimdConfig(ceiling=s.product_center_rate, floor=s.budget_floor,
+                         decrease=s.budget_decrease, increase_per_s=s.budget_increase_per_s,
+                         latency_ratio=s.budget_latency_ratio)
+        return SharedBudget(self.db, cfg, block_s=s.budget_block_s,
+                            worker_share=s.product_center_rate / s.worker_concurrency,
+                            on_rate=lambda rate: timings.gauge("ProductCenterBudget", rate))
 
     @cached_property
     def engine(self) -> Engine:
@@ -84,7 +104,8 @@ class Services:
 
     @cached_property
     def operator(self) -> Operator:
-        return Operator(self.db, self.control, self.dead_letters, self.sweeper)
+        return Operator(self.db, self.control, self.dead_letters, self.sweeper,
+                        budget_ceiling=self.settings.product_center_rate)
 
     @cached_property
     def dead_letters(self) -> DeadLetters:
@@ -101,11 +122,25 @@ _services: Services | None = None
 _lock = threading.Lock()
 
 
+class NotConfigured(Unavailable):
+    """The stage's settings or secrets cannot start the platform: the request answers
+    50300; the reason is logged once per attempt as one line (never to the client)."""
+    logged = True
+
+    def __init__(self) -> None:
+        super().__init__("the service is not configured; retry later")
+
+
 def services() -> Services:
     global _services
     with _lock:
         if _services is None:
-            _services = Services(get_runtime_settings())
+            try:
+                settings = get_runtime_settings()
+            except STARTUP_ERRORS as err:
+                logger.error(f"cold start stopped: {err}")
+                raise NotConfigured() from None
+            _services = Services(settings)
         return _services
 
 

@@ -7,6 +7,7 @@
     python -m chalicelib.cli retry TASK_ID
     python -m chalicelib.cli dlq depth | dlq redrive [--limit N]
     python -m chalicelib.cli sweep
+    python -m chalicelib.cli budget
 
 It reads the same settings as the app (DATABASE_URL, WORK_QUEUE_NAME, AWS_* ...; `make cli`
 takes them from the running `make run` stack) and calls the service layer (Operator).
@@ -35,7 +36,8 @@ class CliError(Exception):
 
 
 def _when(value: Any) -> str:
-    return value.strftime("%Y-%m-%d %H:%M:%S") if isinstance(value, dt.datetime) else "-"
+    # stored times are UTC; operators see them marked as such
+    return value.strftime("%Y-%m-%d %H:%M:%SZ") if isinstance(value, dt.datetime) else "-"
 
 
 def _task_line(t: dict[str, Any]) -> str:
@@ -58,7 +60,9 @@ def progress_bar(task: dict[str, Any], rate_per_s: float | None, width: int = 30
 
 
 def _json_default(value: Any) -> Any:
-    if isinstance(value, (dt.datetime, dt.date)):
+    if isinstance(value, dt.datetime):      # stored UTC: ISO 8601 with its offset
+        return (value if value.tzinfo else value.replace(tzinfo=dt.timezone.utc)).isoformat()
+    if isinstance(value, dt.date):
         return value.isoformat()
     return str(value)
 
@@ -167,6 +171,19 @@ class Cli:
             raise CliError(f"redrive stopped: {report.errors[0]}")
         return 0
 
+    def budget(self, a: argparse.Namespace) -> int:
+        b = self.ops.budget()
+        if not b["ceiling"]:
+            text = "product center budget: unlimited (PRODUCT_CENTER_RATE=0)"
+        elif b["rate"] is None:
+            text = f"product center budget: {b['ceiling']:g} calls/s ceiling, not used yet"
+        else:
+            text = (f"product center budget: {b['rate']:.1f} of {b['ceiling']:g} calls/s"
+                    f" ({100 * b['rate'] / b['ceiling']:.0f} % of the ceiling),"
+                    f" {b['reservations']} reservations, changed {_when(b['modify_time'])}")
+        self.emit(b, text)
+        return 0
+
     def sweep(self, a: argparse.Namespace) -> int:
         report = self.ops.sweep()
         self.emit(report.__dict__, ", ".join(f"{k} {v}" for k, v in report.__dict__.items()))
@@ -199,6 +216,7 @@ def parser() -> argparse.ArgumentParser:
     d.add_argument("action", choices=["depth", "redrive"])
     d.add_argument("--limit", type=int, default=None)
     sub.add_parser("sweep", help="run the sweeper once now")
+    sub.add_parser("budget", help="the product center budget: current adaptive rate, ceiling")
     return p
 
 

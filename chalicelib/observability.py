@@ -1,4 +1,11 @@
-"""Structured logging for every handler (Powertools Logger), wired in by Chalice middleware.
+"""Structured logging and metrics for every handler (Powertools), wired in by Chalice middleware.
+
+As Chalice's docs show for Powertools: `ConvertToMiddleware(logger.inject_lambda_context)`
+adds the Lambda context (function name, request id, cold_start) to every log line, and
+`ConvertToMiddleware(metrics.log_metrics(capture_cold_start_metric=True))` emits the
+ColdStart metric and flushes the invocation's metrics for every kind of event (HTTP
+included). Service name and namespace come from POWERTOOLS_SERVICE_NAME and
+POWERTOOLS_METRICS_NAMESPACE (.chalice/config.json), never from the code.
 
 The correlation id is the request id for HTTP, the task id for queue work, so one task's
 lines can be followed across the API, the workers and the sweeper.
@@ -9,12 +16,16 @@ import json
 import threading
 import time
 import uuid
+import warnings
 from typing import Any, Callable
 
 from aws_lambda_powertools import Logger, Metrics
+from chalice import ConvertToMiddleware
 
-logger = Logger(service="async-task")
-metrics = Metrics(namespace="AsyncTask", service="async-task")
+logger = Logger()        # service: POWERTOOLS_SERVICE_NAME
+metrics = Metrics()      # namespace: POWERTOOLS_METRICS_NAMESPACE, service as above
+# Most HTTP requests add no metric of their own; log_metrics says so on every flush.
+warnings.filterwarnings("ignore", message="No application metrics to publish")
 
 
 class Timings:
@@ -26,10 +37,16 @@ class Timings:
         self._lock = threading.Lock()
         self._stats: dict[str, list[float]] = {}     # name -> [count, total_ms, max_ms]
         self._counts: dict[str, int] = {}
+        self._gauges: dict[str, float] = {}
 
     def count(self, name: str, n: int = 1) -> None:
         with self._lock:
             self._counts[name] = self._counts.get(name, 0) + n
+
+    def gauge(self, name: str, value: float) -> None:
+        """A level (e.g. the current budget): the last value is published."""
+        with self._lock:
+            self._gauges[name] = value
 
     def observe(self, name: str, seconds: float) -> None:
         ms = seconds * 1000
@@ -44,17 +61,34 @@ class Timings:
         with self._lock:
             stats, self._stats = self._stats, {}
             counts, self._counts = self._counts, {}
+            gauges, self._gauges = self._gauges, {}
         published: dict[str, float] = {name: float(n) for name, n in counts.items()}
+        published.update(gauges)
         for name, (count, total, peak) in stats.items():
             published.update({f"{name}AvgMs": total / count, f"{name}MaxMs": peak,
                               f"{name}Count": count})
         for name, value in published.items():
-            unit = "Milliseconds" if name.endswith("Ms") else "Count"
+            unit = ("Count/Second" if name in gauges
+                    else "Milliseconds" if name.endswith("Ms") else "Count")
             metrics.add_metric(name=name, unit=unit, value=value)
         return published
 
 
 timings = Timings()
+
+# Request headers a browser on the allowed origin may send (besides the simple ones).
+CORS_ALLOW_HEADERS = ("Authorization", "Content-Type", "X-Correlation-Id", "X-Auth-Key")
+
+
+def register(app: Any) -> None:
+    """Wire the middlewares into a Chalice app, outermost first: the Lambda context into
+    the logger, the metrics flush (with ColdStart), then this module's per-event ones."""
+    app.register_middleware(ConvertToMiddleware(logger.inject_lambda_context), "all")
+    app.register_middleware(
+        ConvertToMiddleware(metrics.log_metrics(capture_cold_start_metric=True)), "all")
+    app.register_middleware(http_middleware, "http")
+    app.register_middleware(sqs_middleware, "sqs")
+    app.register_middleware(schedule_middleware, "scheduled")
 
 
 def http_middleware(event: Any, get_response: Callable[[Any], Any]) -> Any:
@@ -65,9 +99,22 @@ def http_middleware(event: Any, get_response: Callable[[Any], Any]) -> Any:
     logger.append_keys(path=event.path, method=event.method)
     response = get_response(event)
     response.headers["X-Correlation-Id"] = request_id
+    _refuse_other_origins(headers.get("origin"), response.headers)
     logger.info("request", extra={"status": response.status_code})
     logger.remove_keys(["path", "method"])
     return response
+
+
+def _refuse_other_origins(origin: str | None, headers: dict[str, str]) -> None:
+    """A request from an origin the stage does not allow gets no CORS grant at all (the
+    browser then says "No 'Access-Control-Allow-Origin' header is present")."""
+    allowed = headers.get("Access-Control-Allow-Origin")
+    if allowed is None:
+        return
+    headers["Vary"] = "Origin"
+    if origin is not None and origin != allowed:
+        for name in [h for h in headers if h.lower().startswith("access-control-")]:
+            del headers[name]
 
 
 def sqs_middleware(event: Any, get_response: Callable[[Any], Any]) -> Any:
@@ -82,8 +129,7 @@ def sqs_middleware(event: Any, get_response: Callable[[Any], Any]) -> Any:
     try:
         return get_response(event)
     finally:
-        timings.publish()
-        metrics.flush_metrics(raise_on_empty_metrics=False)
+        timings.publish()        # flushed by log_metrics around this
 
 
 def _queue_metrics(attributes: dict[str, Any]) -> None:
@@ -100,7 +146,4 @@ def _queue_metrics(attributes: dict[str, Any]) -> None:
 
 def schedule_middleware(event: Any, get_response: Callable[[Any], Any]) -> Any:
     logger.set_correlation_id(getattr(event, "event_id", "") or "")
-    try:
-        return get_response(event)
-    finally:
-        metrics.flush_metrics(raise_on_empty_metrics=False)
+    return get_response(event)

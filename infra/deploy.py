@@ -14,9 +14,11 @@
    document for account 000000000000 (LocalStack's); a deploy to a real account rewrites
    it and says so (commit it: it is the reviewed record of what production may do).
 4. `chalice deploy --stage <stage>`.
-5. Map API Gateway's UNAUTHORIZED and ACCESS_DENIED gateway responses to the platform's
-   `{code, msg, data}` bodies (docs/errors.md) and redeploy the API stage: `chalice deploy`
-   has no hook for gateway responses, so this is a separate, idempotent step.
+5. Map API Gateway's own responses (UNAUTHORIZED, ACCESS_DENIED, MISSING_AUTHENTICATION_TOKEN,
+   THROTTLED, INTEGRATION_TIMEOUT, DEFAULT_4XX/5XX, ...: infra/gateway_responses.py) to the
+   platform's `{code, msg, data}` bodies with the stage's CORS grant (docs/errors.md) and
+   redeploy the API stage: `chalice deploy` has no hook for gateway responses, so this is
+   a separate, idempotent step.
 
 Secrets are never in the repository: the stage names SSM parameters (or a Secrets Manager
 secret) that the functions read at cold start (chalicelib/adapters/secrets.py); see
@@ -42,14 +44,8 @@ APP_NAME = "async-task"
 LOCAL_ACCOUNT = "000000000000"      # LocalStack's default account: the committed policy files
 # The secret-naming variables (chalicelib/adapters/secrets.py) and what reading them takes.
 PARAMETER_VARIABLES = ("DATABASE_URL_PARAMETER", "TOKEN_SECRET_PARAMETER",
-                       "INTERNAL_AUTH_KEY_PARAMETER")
+                       "INTERNAL_AUTH_KEY_PARAMETER", "PRODUCT_CENTER_URL_PARAMETER")
 SECRET_VARIABLES = ("DATABASE_SECRET_ARN",)
-GATEWAY_BODIES = {
-    "UNAUTHORIZED": (401, {"code": 40100, "msg": "missing, malformed, forged or expired "
-                                                 "credential", "data": None}),
-    "ACCESS_DENIED": (403, {"code": 40300, "msg": "the credential does not allow this",
-                            "data": None}),
-}
 
 
 def stage_config(stage: str, project_dir: Path = ROOT) -> dict[str, Any]:
@@ -76,8 +72,9 @@ def function_names(stage: str) -> list[str]:
 
 def lambda_policy(stage: str, env: dict[str, str], *, account: str, region: str,
                   vpc: bool = False) -> dict[str, Any]:
-    """The functions' IAM policy: their own log groups, the work queue, the export bucket's
-    reports/ and exports/ objects, and the stage's named secrets. Nothing else."""
+    """The functions' IAM policy: their own log groups, the work queue, a look at its DLQ,
+    the export bucket's reports/ and exports/ objects, the stage's named secrets and X-Ray
+    segments. Nothing else."""
     arn = f"{region}:{account}"
     log_groups = [f"arn:aws:logs:{arn}:log-group:/aws/lambda/{name}"
                   for name in function_names(stage)]
@@ -98,6 +95,12 @@ def lambda_policy(stage: str, env: dict[str, str], *, account: str, region: str,
                     "sqs:ChangeMessageVisibility", "sqs:GetQueueAttributes",
                     "sqs:GetQueueUrl"],
          "Resource": [f"arn:aws:sqs:{arn}:{env['WORK_QUEUE_NAME']}"]},
+        # The sweeper looks at the DLQ every minute without taking its messages
+        # (DeadLetters.settle: receive with visibility 0, depth); the operator's redrive
+        # (delete, send back) is not the functions' to do (infra/iam_policy.py).
+        {"Sid": "DeadLetterQueue", "Effect": "Allow",
+         "Action": ["sqs:ReceiveMessage", "sqs:GetQueueAttributes", "sqs:GetQueueUrl"],
+         "Resource": [f"arn:aws:sqs:{arn}:{dead_letter_queue_name(env)}"]},
         # Error reports (reports/) and exports (exports/): written, multipart uploads
         # cleaned up, read through presigned links signed with this role.
         {"Sid": "ExportObjects", "Effect": "Allow",
@@ -115,6 +118,11 @@ def lambda_policy(stage: str, env: dict[str, str], *, account: str, region: str,
     if secrets:
         statements.append({"Sid": "SecretsManager", "Effect": "Allow",
                            "Action": ["secretsmanager:GetSecretValue"], "Resource": secrets})
+    # X-Ray tracing is on (`xray: true`): the functions send their segments. These two
+    # actions have no resource-level permissions, so AWS requires "*" (as the managed
+    # AWSXRayDaemonWriteAccess does).
+    statements.append({"Sid": "XRayTraces", "Effect": "Allow", "Action": list(XRAY_ACTIONS),
+                       "Resource": "*"})
     if vpc:
         # In a VPC (to reach RDS), Lambda attaches ENIs with the function's role. EC2's
         # Describe* calls have no resource-level permissions, so AWS requires "*" here
@@ -124,9 +132,15 @@ def lambda_policy(stage: str, env: dict[str, str], *, account: str, region: str,
     return {"Version": "2012-10-17", "Statement": statements}
 
 
+XRAY_ACTIONS = ("xray:PutTraceSegments", "xray:PutTelemetryRecords")
 VPC_ACTIONS = ("ec2:CreateNetworkInterface", "ec2:DescribeNetworkInterfaces",
                "ec2:DescribeSubnets", "ec2:DeleteNetworkInterface",
                "ec2:AssignPrivateIpAddresses", "ec2:UnassignPrivateIpAddresses")
+
+
+def dead_letter_queue_name(env: dict[str, str]) -> str:
+    """The template's DLQ name, "<work queue>-dlq" (Settings.dlq_name), unless set."""
+    return env.get("DEAD_LETTER_QUEUE_NAME") or f"{env['WORK_QUEUE_NAME']}-dlq"
 
 
 def policy_path(stage: str, project_dir: Path = ROOT) -> Path:
@@ -161,13 +175,13 @@ def output_mismatches(outputs: dict[str, str], env: dict[str, str]) -> list[str]
 
 
 def put_gateway_responses(rest_api_id: str, api_stage: str, *, endpoint_url: str | None = None,
-                          region: str = "us-east-1") -> None:
+                          region: str = "us-east-1", allow_origin: str = "") -> None:
+    """Every gateway response of infra/gateway_responses.py, with the stage's CORS grant."""
+    from infra.gateway_responses import GATEWAY_RESPONSES, put_parameters
     apigw = _client("apigateway", endpoint_url, region)
-    for response_type, (status, body) in GATEWAY_BODIES.items():
-        apigw.put_gateway_response(
-            restApiId=rest_api_id, responseType=response_type, statusCode=str(status),
-            responseParameters={"gatewayresponse.header.Content-Type": "'application/json'"},
-            responseTemplates={"application/json": json.dumps(body)})
+    for response_type in GATEWAY_RESPONSES:
+        apigw.put_gateway_response(restApiId=rest_api_id,
+                                   **put_parameters(response_type, allow_origin))
     apigw.create_deployment(restApiId=rest_api_id, stageName=api_stage)
 
 
@@ -232,7 +246,8 @@ def main(argv: list[str] | None = None) -> int:
     subprocess.run([str(Path(sys.executable).parent / "chalice"), "deploy", "--stage",
                     args.stage], cwd=ROOT, check=True)
     put_gateway_responses(deployed_rest_api_id(args.stage), cfg["api_stage"],
-                          region=args.region)
+                          region=args.region,
+                          allow_origin=cfg["env"].get("CORS_ALLOW_ORIGIN", ""))
     set_ephemeral_storage(f"async-task-{args.stage}-work", worker_ephemeral_mb(cfg["env"]),
                           region=args.region)
     return 0

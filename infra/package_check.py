@@ -12,7 +12,12 @@ valid JSON, is exactly what infra/deploy.py generates for the stage's names (que
 secret parameters, function log groups) in the account and region the file names, grants
 no wildcard Action, and has no "Resource": "*" except for actions that AWS offers no
 resource-level permissions for (ALLOWED_STAR_RESOURCE, each with its reason). The packaged
-role must carry that document. Exit status 1 on any problem.
+role must carry that document.
+
+Settings (infra/stage_settings.py): every stage names every setting a deployed function
+needs (secrets as SSM parameters, the product-center URL included), the API function's
+timeout and DB budget fit under API Gateway's 29 s, the sweep function has its own
+timeout and memory, log retention is set and X-Ray is on. Exit status 1 on any problem.
 
     python -m infra.package_check [--stage dev --stage prod]
 """
@@ -28,6 +33,8 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
+from infra.stage_settings import stage_setting_problems
+
 ROOT = Path(__file__).resolve().parent.parent
 INFRA_TEMPLATE = ROOT / "infra" / "template.yaml"
 DEFAULT_STAGES = ("dev", "prod")
@@ -42,6 +49,8 @@ ALLOWED_STAR_RESOURCE = {
     "ec2:UnassignPrivateIpAddresses": "Lambda in a VPC (AWSLambdaVPCAccessExecutionRole)",
     "cloudwatch:PutMetricData": "no resource-level permissions (not used: metrics are EMF "
                                 "log lines)",
+    "xray:PutTraceSegments": "no resource-level permissions (AWSXRayDaemonWriteAccess)",
+    "xray:PutTelemetryRecords": "no resource-level permissions (AWSXRayDaemonWriteAccess)",
 }
 _ARN_SCOPE = re.compile(r"^arn:aws:(?:sqs|logs|ssm):([a-z0-9-]+):(\d{12}):")
 
@@ -163,6 +172,19 @@ def cfn_lint(path: Path) -> list[str]:
     return [] if out.returncode == 0 else [f"cfn-lint {path.name}:\n{out.stdout}{out.stderr}"]
 
 
+def _fix_api_log_group(template: dict[str, Any]) -> dict[str, Any]:
+    """chalice 1.34's SAM packager names the REST handler's log group after `ApiHandler`
+    while the function resource is `APIHandler` (log_retention_in_days on api_handler), so
+    the package would not deploy as is; `chalice deploy` (what make deploy runs) builds the
+    log group by API and is not affected. Point the reference at the real resource."""
+    group = template.get("Resources", {}).get("ApiHandlerLogGroup")
+    if group and "ApiHandler" not in template["Resources"]:
+        name = group["Properties"]["LogGroupName"]
+        if name == {"Fn::Sub": "/aws/lambda/${ApiHandler}"}:
+            group["Properties"]["LogGroupName"] = {"Fn::Sub": "/aws/lambda/${APIHandler}"}
+    return template
+
+
 def check_stage(stage: str, workdir: Path) -> list[str]:
     out_dir = workdir / stage
     env = {**os.environ, "AWS_DEFAULT_REGION": os.environ.get("AWS_DEFAULT_REGION",
@@ -171,7 +193,8 @@ def check_stage(stage: str, workdir: Path) -> list[str]:
     if done.returncode != 0:
         return [f"chalice package --stage {stage} failed:\n{done.stdout}{done.stderr}"]
     sam = out_dir / "sam.json"
-    template = json.loads(sam.read_text())
+    template = _fix_api_log_group(json.loads(sam.read_text()))
+    sam.write_text(json.dumps(template))
     problems = cfn_lint(sam)
     problems += [f"[{stage}] {p}" for p in worker_problems(template)]
     problems += packaged_role_problems(stage, template)
@@ -186,6 +209,7 @@ def main(argv: list[str] | None = None) -> int:
     with tempfile.TemporaryDirectory(prefix="chalice-package-") as tmp:
         for stage in args.stages or DEFAULT_STAGES:
             stage_problems = stage_policy_problems(stage)
+            stage_problems += stage_setting_problems(stage)
             stage_problems += check_stage(stage, Path(tmp))
             print(f"package-check {stage}: {'ok' if not stage_problems else 'FAILED'}")
             problems += stage_problems

@@ -7,6 +7,7 @@ Unit tests request none of these fixtures and start nothing.
 """
 from __future__ import annotations
 
+import json
 import os
 import socket
 from pathlib import Path
@@ -20,11 +21,21 @@ from dataclasses import asdict
 from infra.local.fake_product_center import FakeConfig
 
 ROOT = Path(__file__).resolve().parent.parent
+# The app-wide settings every stage gets (.chalice/config.json's top-level environment:
+# POWERTOOLS_SERVICE_NAME / POWERTOOLS_METRICS_NAMESPACE) and the dev stage's CORS origin,
+# as a deployed function has them; set before any test module imports the app (app.py
+# reads CORS_ALLOW_ORIGIN when it is imported, as `chalice package` does).
+_CHALICE_CONFIG = json.loads((ROOT / ".chalice" / "config.json").read_text())
+for _key, _value in _CHALICE_CONFIG["environment_variables"].items():
+    os.environ.setdefault(_key, _value)
+CORS_ORIGIN = _CHALICE_CONFIG["stages"]["dev"]["environment_variables"]["CORS_ALLOW_ORIGIN"]
+os.environ.setdefault("CORS_ALLOW_ORIGIN", CORS_ORIGIN)
 TEST_DB = f"async_task_test_{os.getpid()}"
 TOKEN_SECRET = "test-token-secret-0123456789abcdef0123"
 INTERNAL_KEY = "test-internal-key-0123456789abcdef0123"
 _TABLES = ("tbl_task_detail", "tbl_task_chunk", "tbl_async_task", "tbl_product", "tbl_shop",
-           "tbl_order_line", "tbl_order", "tbl_time_config", "tbl_order_import_part")
+           "tbl_order_line", "tbl_order", "tbl_time_config", "tbl_order_import_part",
+           "tbl_rate_budget", "tbl_station_schedule")
 
 
 def free_port() -> int:

@@ -10,7 +10,7 @@ from urllib.parse import urlencode
 from chalice.config import Config
 from chalice.local import LocalGateway, LocalGatewayException
 
-from infra.local.gateway import gateway_error
+from infra.local.gateway import gateway_error, gateway_failure
 
 
 class GatewayClient:
@@ -31,6 +31,8 @@ class GatewayClient:
             status, raw = resp["statusCode"], resp["body"]
         except LocalGatewayException as exc:
             status, raw = gateway_error(exc)
+        except Exception as exc:      # the authorizer raised (see infra/local/gateway.py)
+            status, raw = gateway_failure(exc)
         if isinstance(raw, bytes):
             raw = raw.decode()
         return status, json.loads(raw) if raw else None

@@ -218,12 +218,13 @@ def requeue_stale_queued(cur: DictCursor, older_than_s: int, limit: int) -> list
 
 
 def stalled_tasks(cur: DictCursor, limit: int) -> list[int]:
-    """Running tasks with pending chunks but none queued or running (a lost hand-on)."""
+    """Unfinished tasks with pending chunks but none queued or running: a lost hand-on, or
+    a task waiting for its station's slots (the sweeper releases within the bound)."""
     cur.execute("SELECT c.task_id FROM tbl_async_task t JOIN tbl_task_chunk c ON c.task_id=t.id"
-                " WHERE t.status=%s GROUP BY c.task_id"
+                " WHERE t.status IN (%s, %s) GROUP BY c.task_id"
                 " HAVING SUM(c.state=%s) > 0 AND SUM(c.state IN (%s, %s)) = 0 LIMIT %s",
-                (int(TaskStatus.RUNNING), int(ChunkState.PENDING), int(ChunkState.QUEUED),
-                 int(ChunkState.RUNNING), limit))
+                (int(TaskStatus.SUBMITTED), int(TaskStatus.RUNNING), int(ChunkState.PENDING),
+                 int(ChunkState.QUEUED), int(ChunkState.RUNNING), limit))
     return [r["task_id"] for r in cur.fetchall()]
 
 

@@ -9,7 +9,7 @@ from typing import Any, Iterator, Sequence
 import pymysql
 from pymysql.cursors import DictCursor, SSCursor
 
-from chalicelib.adapters.db import parse_url
+from chalicelib.adapters.db import connect_kwargs
 from chalicelib.adapters.spreadsheet_guard import sql_guard
 
 
@@ -158,7 +158,7 @@ def streaming_connection(url: str) -> pymysql.connections.Connection:
     Rows arrive as the client reads them, so the server must tolerate a slow reader (the
     file writer and S3 uploads sit between two reads): net_write_timeout is raised.
     """
-    return pymysql.connect(**parse_url(url), charset="utf8mb4", autocommit=True,
+    return pymysql.connect(**connect_kwargs(url), charset="utf8mb4", autocommit=True,
                            connect_timeout=5, read_timeout=600, write_timeout=60,
                            cursorclass=SSCursor,
                            init_command="SET SESSION time_zone='+00:00', net_write_timeout=600")

@@ -28,7 +28,7 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 from urllib.parse import urlsplit
 
 log = logging.getLogger(__name__)
@@ -58,9 +58,10 @@ class DownstreamUnavailable(ProductCenterError):
 class _Transient(Exception):
     """One attempt failed in a way worth retrying; never raised out of this module."""
 
-    def __init__(self, reason: str, retry_after_s: float | None = None):
+    def __init__(self, reason: str, retry_after_s: float | None = None,
+                 throttled: bool = False):
         super().__init__(reason)
-        self.reason, self.retry_after_s = reason, retry_after_s
+        self.reason, self.retry_after_s, self.throttled = reason, retry_after_s, throttled
 
 
 @dataclass(frozen=True)
@@ -86,8 +87,19 @@ class CreateProduct:
 _STR = json.JSONEncoder(ensure_ascii=False).encode
 
 
+class Limiter(Protocol):
+    """What the client asks of a rate budget: a token before every attempt, and the
+    attempt's outcome after it ("ok", "throttled" for a 429, "error"), so that an adaptive
+    budget (chalicelib/service/budget.py) can follow the product center's health."""
+
+    def acquire(self) -> None: ...
+
+    def observe(self, kind: str, latency_s: float) -> None: ...
+
+
 class RateLimiter:
-    """Thread-safe token bucket; ``acquire()`` blocks until the caller's token is due.
+    """Thread-safe token bucket of one process; ``acquire()`` blocks until the caller's
+    token is due. (The platform's shared budget is chalicelib/service/budget.py.)
 
     A caller reserves its token under the lock (the balance may go negative) and sleeps
     outside it until that token exists, so waiters are served in order and sleep
@@ -96,22 +108,13 @@ class RateLimiter:
 
     def __init__(self, rate_per_s: float, burst: float | None = None):
         self.rate_per_s = rate_per_s
-        # Default burst: a tenth of a second's worth (at least 1), so a fleet of workers
-        # starting together does not spike far above the platform budget.
+        # Default burst: a tenth of a second's worth (at least 1).
         self.burst = burst if burst is not None else max(1.0, rate_per_s / 10)
         if self.burst <= 0:
             raise ValueError("burst must be positive")
         self._tokens = self.burst
         self._stamp = time.monotonic()
         self._lock = threading.Lock()
-
-    @classmethod
-    def for_worker(cls, platform_rate: float, worker_count: int,
-                   burst: float | None = None) -> RateLimiter:
-        """This worker's share of a platform-wide calls/s budget (``<= 0`` = unlimited)."""
-        if worker_count < 1:
-            raise ValueError("worker_count must be >= 1")
-        return cls(platform_rate / worker_count if platform_rate > 0 else 0.0, burst)
 
     @property
     def unlimited(self) -> bool:
@@ -129,6 +132,9 @@ class RateLimiter:
         if wait > 0:
             time.sleep(wait)
 
+    def observe(self, kind: str, latency_s: float) -> None:
+        """A fixed rate does not adapt."""
+
 
 class ProductCenterClient:
     """Creates products with retries, a connection pool shared by threads, and a rate budget.
@@ -141,7 +147,7 @@ class ProductCenterClient:
 
     def __init__(self, base_url: str, *, timeout_s: float = 5.0, connect_timeout_s: float = 2.0,
                  max_attempts: int = 4, backoff_base_s: float = 0.1, backoff_max_s: float = 2.0,
-                 pool_size: int = 10, rate_limiter: RateLimiter | None = None,
+                 pool_size: int = 10, rate_limiter: Limiter | None = None,
                  on_retry: Callable[[int, str], None] | None = None,
                  on_latency: Callable[[float], None] | None = None):
         if max_attempts < 1:
@@ -192,8 +198,20 @@ class ProductCenterClient:
         self.close()
 
     def _attempt(self, body: bytes, headers: dict[str, str]) -> int:
-        if self._limiter is not None:
-            self._limiter.acquire()
+        """One attempt under the rate budget, its outcome reported back to the budget."""
+        if self._limiter is None:
+            return self._call(body, headers)
+        self._limiter.acquire()
+        started, kind = time.monotonic(), "ok"
+        try:
+            return self._call(body, headers)
+        except _Transient as exc:
+            kind = "throttled" if exc.throttled else "error"
+            raise
+        finally:
+            self._limiter.observe(kind, time.monotonic() - started)
+
+    def _call(self, body: bytes, headers: dict[str, str]) -> int:
         started = time.monotonic()
         try:
             resp = self._pool.urlopen("POST", self._path, body=body, headers=headers,
@@ -218,7 +236,8 @@ class ProductCenterClient:
         if status == 200 and code == 0:
             pass    # a 200 without a usable product id: garbled (below)
         elif status in (429, 408) or status >= 500:
-            raise _Transient(f"HTTP {status}: {msg}", _retry_after(resp.headers.get("Retry-After")))
+            raise _Transient(f"HTTP {status}: {msg}", _retry_after(resp.headers.get("Retry-After")),
+                             throttled=status == 429)
         elif 400 <= status < 500 or (status == 200 and type(code) is int):
             # A 200 carrying a nonzero code is a refusal of the item as well.
             raise PermanentItemError(status, code if type(code) is int else status, msg)

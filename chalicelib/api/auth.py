@@ -60,9 +60,19 @@ def verify_token(header_value: str | None, secret: str, *,
     return station, exp
 
 
+class AuthorizerUnauthorized(Exception):
+    """Raised by the authorizer for a bad credential: API Gateway answers 401 (its
+    UNAUTHORIZED response) when a Lambda authorizer fails with exactly "Unauthorized";
+    a Deny policy would be a 403, which docs/errors.md keeps for "not allowed"."""
+
+    def __init__(self) -> None:
+        super().__init__("Unauthorized")
+
+
 def authorize(auth_request: Any, secret: str, *,
               max_lifetime_s: int = DEFAULT_MAX_LIFETIME_S) -> Any:
-    """Body of the Chalice built-in authorizer: allow every route for a valid token.
+    """Body of the Chalice built-in authorizer: allow every route for a valid token;
+    a malformed, forged or expired one is a 401.
 
     API Gateway caches this answer per token (the authorizer's TTL), so the token's `exp`
     travels in the context and station_of() refuses the request once it has passed."""
@@ -70,7 +80,7 @@ def authorize(auth_request: Any, secret: str, *,
     try:
         station, exp = verify_token(auth_request.token, secret, max_lifetime_s=max_lifetime_s)
     except Unauthenticated:
-        return AuthResponse(routes=[], principal_id="anonymous")
+        raise AuthorizerUnauthorized() from None
     return AuthResponse(routes=["*"], principal_id=f"station:{station}",
                         context={"station_id": station, "exp": exp})
 

@@ -39,7 +39,7 @@ def endpoint(view: Callable[..., Any]) -> Callable[..., Response]:
             result = view(*args, **kwargs)
             return result if isinstance(result, Response) else envelope(result)
         except PlatformError as exc:
-            if exc.http_status >= 500:
+            if exc.http_status >= 500 and not getattr(exc, "logged", False):
                 logger.exception("request failed", extra={"code": exc.code})
             return error_response(exc)
         except Exception as exc:  # the boundary: log it all, tell the client little

@@ -8,11 +8,10 @@ from typing import Any
 
 from chalicelib.adapters.aws import FileStore
 from chalicelib.observability import logger
+from chalicelib.service.station_time import iso_in_zone
 from chalicelib.service.task_files import LINKED_KEYS, is_own_key
 
 
-def _iso(value: Any) -> str | None:
-    return value.isoformat(sep=" ", timespec="seconds") if value is not None else None
 
 
 def task_item(task: dict[str, Any], files: FileStore) -> dict[str, Any]:
@@ -40,9 +39,9 @@ def task_item(task: dict[str, Any], files: FileStore) -> dict[str, Any]:
         "cancelled": bool(task["cancelled"]),
         "counts": {"total": task["total_items"], "succeeded": task["succeeded_items"],
                    "failed": task["failed_items"], "cancelled": task["cancelled_items"]},
-        "create_time": _iso(task["creat_time"]),
-        "start_time": _iso(task["start_time"]),
-        "end_time": _iso(task["end_time"]),
+        "create_time": iso_in_zone(task["creat_time"], task["station_id"]),
+        "start_time": iso_in_zone(task["start_time"], task["station_id"]),
+        "end_time": iso_in_zone(task["end_time"], task["station_id"]),
     }
 
 

@@ -11,6 +11,7 @@ class RunResult(StrEnum):
     COMPLETE = "complete"         # the unit's work is recorded (a chunk done; its task may be final)
     SKIPPED = "skipped"           # a duplicate delivery: claimed elsewhere or already done
     DEADLINE = "deadline"         # stopped near the Lambda deadline; the rest is re-queued
+    SLICED = "sliced"             # gave the worker up after SLICE_SECONDS: other work waits
     UNAVAILABLE = "unavailable"   # the downstream could not take some items; re-queued with backoff
     CANCELLED = "cancelled"       # the task was cancelled: the rest is recorded cancelled
     LEASE_LOST = "lease_lost"     # another worker took the lease over: nothing more written
@@ -22,7 +23,7 @@ class RunResult(StrEnum):
     @property
     def requeues(self) -> bool:
         """The unit goes back on the queue (its lease is released)."""
-        return self in (RunResult.DEADLINE, RunResult.UNAVAILABLE)
+        return self in (RunResult.DEADLINE, RunResult.SLICED, RunResult.UNAVAILABLE)
 
     @property
     def counts_attempt(self) -> bool:

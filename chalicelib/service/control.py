@@ -65,7 +65,6 @@ class TaskControl:
 
     def retry(self, station_id: str, task_id: int) -> dict[str, Any]:
         """Submit a finished task again over its failed and cancelled items."""
-        settings = self.engine.settings
 
         def tx(cur: Any) -> tuple[dict[str, Any], list[int]]:
             task = task_repo.get(cur, station_id, task_id, for_update=True)
@@ -81,9 +80,8 @@ class TaskControl:
             if failed + cancelled == 0:
                 raise Conflict("the task has no failed or cancelled items to retry")
             lifecycle.resubmit(cur, task, reopened_failed=failed)
-            seqs = chunk_repo.queue_next_pending(cur, task_id, settings.chunk_window)
-            return task_repo.get(cur, station_id, task_id), seqs
-        task, seqs = self.db.run(tx)
-        self.engine.resend_or_leave(task_id, seqs)
-        logger.info("task retried", extra={"task_id": task_id, "chunks": len(seqs)})
+            return task_repo.get(cur, station_id, task_id), []
+        task, _ = self.db.run(tx)
+        self.engine.release(station_id)                 # within the station's bound
+        logger.info("task retried", extra={"task_id": task_id})
         return task

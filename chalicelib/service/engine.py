@@ -17,7 +17,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any, Callable, Iterator, Protocol, Sequence
 
-from chalicelib.adapters import chunk_repo, task_repo
+from chalicelib.adapters import chunk_repo, schedule_repo, task_repo
 from chalicelib.adapters.aws import FileStore, WorkQueue
 from chalicelib.domain.chunk import DetailOutcome, Outcome
 from chalicelib.adapters.db import Database
@@ -29,6 +29,8 @@ from chalicelib.observability import logger, metrics
 from chalicelib.service.finalize import finalize_task
 from chalicelib.service.messages import MalformedMessage
 from chalicelib.service import lifecycle
+from chalicelib.service.scheduling import StationScheduler
+from chalicelib.service.slices import Slice, others_waiting
 from chalicelib.service.tasks import Created, NewTask, OnCreated, TaskService
 
 
@@ -110,38 +112,75 @@ class Engine:
         self.settings = settings
         self.processors = processors
         self._pool: ThreadPoolExecutor | None = None
+        self.stations = StationScheduler(db, settings.station_bound, settings.chunk_window)
 
     # -- creation --------------------------------------------------------------------
     def create_task(self, tasks: TaskService, new: NewTask, item_ids: Sequence[int],
                     on_created: OnCreated | None = None) -> Created:
         """Store task + chunk plan (+ whatever `on_created` writes) in one transaction,
-        then send the first window."""
+        then queue what the station's bound lets through (scheduling.py) and send it."""
         plan = plan_chunks(item_ids, self.settings.chunk_size)
-        queued: list[int] = []
 
         def store_plan(cur: Any, task_id: int) -> None:
-            queued[:] = chunk_repo.insert_plan(cur, task_id, plan, self.settings.chunk_window)
+            chunk_repo.insert_plan(cur, task_id, plan, 0)      # all pending
             if on_created is not None:
                 on_created(cur, task_id)
         created = tasks.create(new, on_created=store_plan)
         if created.created:
-            self._send(created.task["id"], queued)
+            self.release(new.station_id)
         return created
+
+    def release(self, station_id: str, keep_for: int | None = None,
+                yielding: int | None = None) -> list[tuple[int, int]]:
+        """Queue the station's pending chunks that fit its bound and send their messages;
+        a chunk of task `keep_for` is returned unsent (for the caller to run in place).
+        If the release fails the sweeper repeats it (stalled tasks)."""
+        try:
+            released = self.stations.release(station_id, yielding)
+        except Exception:
+            logger.exception("could not release the station's chunks",
+                             extra={"station_id": station_id})
+            return []
+        kept = [key for key in released if key[0] == keep_for][:1]
+        by_task: dict[int, list[int]] = {}
+        for task_id, seq in released:
+            if (task_id, seq) not in kept:
+                by_task.setdefault(task_id, []).append(seq)
+        for task_id, seqs in by_task.items():
+            self._send(task_id, seqs, station_id=station_id)
+        return kept
+
+    def release_for_task(self, task_id: int) -> int:
+        """The sweeper's repair of a task with pending chunks and none queued: release its
+        station (within the bound). Returns how many chunks were queued."""
+        station_id = self.stations.station(task_id)
+        if station_id is None:
+            return 0
+        released = self.stations.release(station_id)
+        by_task: dict[int, list[int]] = {}
+        for t, seq in released:
+            by_task.setdefault(t, []).append(seq)
+        for t, seqs in by_task.items():
+            self.queue.send([chunk_message(t, s) for s in seqs], group_id=station_id)
+        return len(released)
 
     def resend(self, task_id: int, seqs: Sequence[int]) -> None:
         """Send messages for chunks already marked queued (raises if SQS refuses)."""
         if seqs:
-            self.queue.send([chunk_message(task_id, s) for s in seqs])
+            self.queue.send([chunk_message(task_id, s) for s in seqs],
+                            group_id=self.stations.station(task_id))
 
     def resend_or_leave(self, task_id: int, seqs: Sequence[int]) -> None:
         """Send messages for chunks just marked queued; if SQS refuses, the sweeper will."""
         self._send(task_id, seqs)
 
-    def _send(self, task_id: int, seqs: Sequence[int], delay_s: int = 0) -> None:
+    def _send(self, task_id: int, seqs: Sequence[int], delay_s: int = 0,
+              station_id: str | None = None) -> None:
         if not seqs:
             return
         try:
-            self.queue.send([chunk_message(task_id, s) for s in seqs], delay_s=delay_s)
+            self.queue.send([chunk_message(task_id, s) for s in seqs], delay_s=delay_s,
+                            group_id=station_id or self.stations.station(task_id))
         except Exception:
             # The chunks stay queued in MySQL; the sweeper re-sends what has no message.
             logger.exception("could not enqueue chunks", extra={"task_id": task_id})
@@ -157,22 +196,20 @@ class Engine:
         token = uuid.uuid4().hex
         lease_s = self.settings.lease_seconds
 
-        def tx(cur: Any) -> tuple[int, list[int]] | None:
+        def tx(cur: Any) -> int | None:
             chunk = chunk_repo.claim(cur, task_id, seq, token, lease_s)
             if chunk is None:
                 return None
             settle_rest(cur, task_id, seq, token, lease_s, Outcome.FAILED, reason(chunk))
             chunk_repo.mark_failed(cur, task_id, seq, token)
-            return chunk_repo.unfinished_count(cur, task_id), chunk_repo.queue_next_pending(cur, task_id)
-        result = self.db.run(tx)
-        if result is None:
+            return chunk_repo.unfinished_count(cur, task_id)
+        unfinished = self.db.run(tx)
+        if unfinished is None:
             return False
-        unfinished, next_seqs = result
         logger.warning("chunk failed", extra={"task_id": task_id, "chunk": seq})
         if unfinished == 0:
             finalize_task(self.db, self.files, task_id)
-        else:
-            self.resend(task_id, next_seqs)
+        self.release_for_task(task_id)          # its slot goes to the station's next chunk
         return True
 
     # -- one message -----------------------------------------------------------------
@@ -218,7 +255,16 @@ class Engine:
             state = RunResult.COMPLETE
         if state is RunResult.COMPLETE:
             return self._complete(task_id, seq, token, remaining_ms)
+        if state is RunResult.SLICED:
+            # No attempt counted; the slot goes to the station's waiting work, this chunk
+            # is queued again behind it.
+            if self.db.run(lambda cur: schedule_repo.yield_chunk(cur, task_id, seq, token)):
+                station_id = self.stations.station(task_id)
+                if station_id is not None:
+                    self.release(station_id, yielding=task_id)
+            return state, None
         if state.requeues:
+            # The deadline counts no attempt: the chunk goes behind waiting work.
             counted = state.counts_attempt
             if self.db.run(lambda cur: chunk_repo.release(cur, task_id, seq, token,
                                                           count_attempt=counted)):
@@ -249,9 +295,10 @@ class Engine:
                  remaining_ms: Callable[[], int]) -> RunResult:
         """Run the claim's items on the pool, flushing outcomes in batches.
 
-        Returns COMPLETE, DEADLINE (stopped near the Lambda deadline), UNAVAILABLE
-        (some items could not reach the downstream), CANCELLED (the task was cancelled:
-        stopped at the next batch) or LEASE_LOST.
+        Returns COMPLETE, DEADLINE (stopped near the Lambda deadline), SLICED (gave the
+        worker up after SLICE_SECONDS: other work waits), UNAVAILABLE (some items could not
+        reach the downstream), CANCELLED (the task was cancelled: stopped at the next
+        batch) or LEASE_LOST.
         """
         if not claim.work:
             return RunResult.COMPLETE
@@ -281,11 +328,16 @@ class Engine:
             pool.submit(runner)
         flush_every = settings.outcome_flush_ms / 1000
         stopped_by: RunResult | None = None      # LEASE_LOST or CANCELLED
+        slice_ = self._slice(task_id)
+        sliced = False
         try:
             while True:
                 # This thread wakes per batch (or flush interval), not per item.
                 batch, running = run.wait_batch(flush_every)
                 if not run.stopped and remaining_ms() < settings.deadline_margin_ms:
+                    run.stop()
+                if not run.stopped and slice_.over():
+                    sliced = True
                     run.stop()
                 if batch and stopped_by is not RunResult.LEASE_LOST:
                     flushed = self._flush(task_id, seq, token, batch)
@@ -303,19 +355,22 @@ class Engine:
         if stopped_by:
             return stopped_by
         if run.handled + run.left_pending < len(claim.work):
-            return RunResult.DEADLINE
+            return RunResult.SLICED if sliced else RunResult.DEADLINE
         return RunResult.UNAVAILABLE if run.left_pending else RunResult.COMPLETE
 
     def _execute_batches(self, task_id: int, seq: int, token: str, claim: "Claim",
                          remaining_ms: Callable[[], int]) -> RunResult:
         """A BatchProcessor's chunk: one transaction per batch of OUTCOME_BATCH_SIZE items,
         holding the processor's writes, the outcomes and the task's counters (all rolled
-        back if the lease is lost). Returns COMPLETE, DEADLINE, CANCELLED or LEASE_LOST,
-        as _execute does."""
+        back if the lease is lost). Returns COMPLETE, DEADLINE, SLICED, CANCELLED or
+        LEASE_LOST, as _execute does."""
         size = self.settings.outcome_batch_size
+        slice_ = self._slice(task_id)
         for start in range(0, len(claim.work), size):
             if remaining_ms() < self.settings.deadline_margin_ms:
                 return RunResult.DEADLINE
+            if start and slice_.over():
+                return RunResult.SLICED
             items = claim.work[start:start + size]
 
             def tx(cur: Any) -> tuple[dict[str, Any], list[DetailOutcome]]:
@@ -364,21 +419,22 @@ class Engine:
         nothing waiting (so no other task is kept waiting by it) and this instance has
         time for a whole chunk; otherwise its message is sent for any worker to take.
         """
-        def tx(cur: Any) -> tuple[list[int], int] | None:
+        def tx(cur: Any) -> int | None:
             if not chunk_repo.complete(cur, task_id, seq, token):
                 return None
-            return chunk_repo.queue_next_pending(cur, task_id), chunk_repo.unfinished_count(cur, task_id)
-        done = self.db.run(tx)
-        if done is None:
+            return chunk_repo.unfinished_count(cur, task_id)
+        unfinished = self.db.run(tx)
+        if unfinished is None:
             return RunResult.LEASE_LOST, None
-        next_seqs, unfinished = done
         if unfinished == 0:
             finalize_task(self.db, self.files, task_id)
-        elif next_seqs and self._may_continue_here(remaining_ms):
-            return RunResult.COMPLETE, next_seqs[0]
-        else:
-            self._send(task_id, next_seqs)
-        return RunResult.COMPLETE, None
+        # The chunk's slot goes to the station's next chunk (this task's, or another's).
+        station_id = self.stations.station(task_id)
+        if station_id is None:
+            return RunResult.COMPLETE, None
+        chain = unfinished > 0 and self._may_continue_here(remaining_ms)
+        kept = self.release(station_id, keep_for=task_id if chain else None)
+        return RunResult.COMPLETE, (kept[0][1] if kept else None)
 
     def _may_continue_here(self, remaining_ms: Callable[[], int]) -> bool:
         if not self.settings.chain_chunks or remaining_ms() < 3 * self.settings.deadline_margin_ms:
@@ -388,6 +444,12 @@ class Engine:
         except Exception:       # can't tell: take the fair path
             logger.exception("could not read the queue depth")
             return False
+
+    def _slice(self, task_id: int) -> Slice:
+        station_id = self.stations.station(task_id)
+        return Slice(self.settings.slice_seconds, lambda: others_waiting(
+            self.db, self.queue, task_id,
+            lambda: station_id is not None and self.stations.sibling_starving(station_id, task_id)))
 
     def _thread_pool(self) -> ThreadPoolExecutor:
         # One pool per warm instance, sized once; chunks reuse its threads.

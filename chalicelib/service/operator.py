@@ -11,6 +11,7 @@ from typing import Any, Sequence
 from chalicelib.adapters import chunk_repo, task_repo
 from chalicelib.adapters.db import Database
 from chalicelib.errors import NotFound
+from chalicelib.service import budget
 from chalicelib.service.control import CancelReport, TaskControl
 from chalicelib.service.dead_letters import DeadLetters, RedriveReport
 from chalicelib.service.sweeper import SweepReport, Sweeper
@@ -18,8 +19,9 @@ from chalicelib.service.sweeper import SweepReport, Sweeper
 
 class Operator:
     def __init__(self, db: Database, control: TaskControl, dead_letters: DeadLetters,
-                 sweeper: Sweeper):
+                 sweeper: Sweeper, *, budget_ceiling: float = 0.0):
         self.db = db
+        self.budget_ceiling = budget_ceiling
         self.control = control
         self.dead_letters = dead_letters
         self.sweeper = sweeper
@@ -65,3 +67,12 @@ class Operator:
 
     def sweep(self) -> SweepReport:
         return self.sweeper.sweep()
+
+    def budget(self) -> dict[str, Any]:
+        """The product center budget: the ceiling configured here and the shared row's
+        current adaptive rate (None before any worker reserved from it)."""
+        row = budget.current(self.db)
+        return {"ceiling": self.budget_ceiling, "rate": row["rate"] if row else None,
+                "reservations": row["reservations"] if row else 0,
+                "last_decrease_s": row["decreased_s"] if row else None,
+                "modify_time": row["modify_time"] if row else None}

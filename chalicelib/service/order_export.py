@@ -285,7 +285,7 @@ class OrderExportService:
                       business_id=BUSINESS_ID, business_name=BUSINESS_NAME, total_items=orders)
         task = self.tasks.create(new).task
         try:
-            self.queue.send([export_message(task["id"])])
+            self.queue.send([export_message(task["id"])], group_id=station_id)
         except Exception:
             logger.exception("could not enqueue an export", extra={"task_id": task["id"]})
             self._fail(task["id"], task["run_count"], "the export could not be queued")

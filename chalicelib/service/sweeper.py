@@ -60,10 +60,10 @@ class Sweeper:
         report.expired_leases, report.stale_queued = len(expired), len(stale)
 
         for task_id in db.run(lambda cur: chunk_repo.stalled_tasks(cur, BATCH)):
-            def hand_on(task_id: int = task_id) -> None:
-                seqs = db.run(lambda cur: chunk_repo.queue_next_pending(cur, task_id))
-                self.engine.resend(task_id, seqs)
-            if self._guard(report, task_id, hand_on):
+            released: list[int] = []
+            # Within the station's bound: a task waiting for its station's slots stays so.
+            if self._guard(report, task_id, lambda: released.append(
+                    self.engine.release_for_task(task_id))) and released and released[0]:
                 report.stalled_tasks += 1
 
         for task_id in db.run(lambda cur: task_repo.running_ids_with_all_chunks_done(cur, BATCH)):

@@ -40,16 +40,43 @@
     }
   }
 
+  // A link's #token= logs in, but never silently replaces a stored login (a crafted link
+  // would move the user into another station's view): the user is asked first. The
+  // fragment leaves the address bar (and the history) whatever the answer.
   function readFragment() {
     if (!location.hash.startsWith("#")) return;
     const params = new URLSearchParams(location.hash.slice(1));
-    if (params.get("token")) localStorage.setItem(TOKEN_KEY, params.get("token").trim());
+    history.replaceState(null, "", location.pathname + location.search);
+    const offered = (params.get("token") || "").trim();
+    if (offered && offered !== token()) {
+      const next = claims(offered);
+      if (!next) {
+        showError("链接中的令牌格式不正确，未切换登录");
+        return;
+      }
+      const current = claims(token());
+      if (current && !confirm(`此链接将把登录切换为站点 ${next.station_id || next.sub || "?"}` +
+          `（当前登录：站点 ${current.station_id || current.sub || "?"}）。是否切换？`)) {
+        return;           // keep the current login; ignore the link's form values too
+      }
+      localStorage.setItem(TOKEN_KEY, offered);
+      tasksById.clear();
+      $("tasks").replaceChildren();
+    }
     const prefill = {};
     for (const name of ["source_shop_id", "target_shop_id", "category"]) {
       if (params.get(name)) prefill[name] = params.get(name);
     }
     if (Object.keys(prefill).length) localStorage.setItem(PREFILL_KEY, JSON.stringify(prefill));
-    history.replaceState(null, "", location.pathname + location.search);
+  }
+
+  // Times come as ISO 8601 with the station's offset ("2026-12-02T14:14:42+08:00"): shown
+  // as that wall clock, named by its zone, whatever the browser's own zone is.
+  function shownTime(iso) {
+    const m = /^(\d{4}-\d\d-\d\d)T(\d\d:\d\d:\d\d)(?:\.\d+)?(Z|[+-]\d\d:\d\d)$/.exec(iso || "");
+    if (!m) return iso || "-";
+    const zone = m[3] === "+08:00" ? "北京时间" : (m[3] === "Z" ? "UTC" : `UTC${m[3]}`);
+    return `${m[1]} ${m[2]} ${zone}`;
   }
 
   function showLoggedIn() {
@@ -244,7 +271,7 @@
       (counted ? ` · 成功 ${counts.succeeded} · 失败 ${counts.failed}` : "") +
       (cancelledItems ? ` · 已取消 ${cancelledItems}` : "");
     li.querySelector(".time").textContent =
-      `创建于 ${task.create_time || "-"}` + (task.run_count > 1 ? ` · 第 ${task.run_count} 次执行` : "");
+      `创建于 ${shownTime(task.create_time)}` + (task.run_count > 1 ? ` · 第 ${task.run_count} 次执行` : "");
     setLink(li.querySelector(".result-link"), result.link);
     setLink(li.querySelector(".report-link"), result.error_report_url);
     li.querySelector(".cancel").hidden = finished || Boolean(task.cancelled);
@@ -392,6 +419,10 @@
       (event) => hideTasks(finishedIds(), event.currentTarget));
     $("copy-form").addEventListener("submit", submitCopy);
     $("export-form").addEventListener("submit", submitExport);
+    window.addEventListener("hashchange", () => {   // a link opened in this very tab
+      readFragment();
+      showLoggedIn();
+    });
     document.addEventListener("visibilitychange", () => {
       if (!document.hidden) refresh(true);
     });

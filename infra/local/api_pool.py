@@ -34,7 +34,8 @@ from typing import Any, Callable
 from chalice.app import Chalice
 from chalice.config import Config
 
-from infra.local.gateway import GatewayRequestHandler, GatewayServer
+from infra.gateway_responses import GATEWAY_RESPONSES
+from infra.local.gateway import GatewayRequestHandler, GatewayServer, app_cors_headers
 from infra.local.instances import InstanceSpec, StopSignal, _boot_instance, _context, _instance_log
 
 log = logging.getLogger("local-runtime")
@@ -52,12 +53,14 @@ def _envelope(status: int, code: int, msg: str,
     """A Lambda-proxy-shaped response with the platform's {code, msg, data} body."""
     return {"statusCode": status, "multiValueHeaders": {},
             "headers": {"Content-Type": "application/json", **(headers or {})},
-            "body": json.dumps({"code": code, "msg": msg, "data": None})}
+            "body": json.dumps({"code": code, "msg": msg, "data": None}), "gateway": True}
 
 
-THROTTLED = (429, 42900, "too many requests: the API's concurrency limit is reached, retry later")
-TIMED_OUT = (504, 50400, "the request took longer than the API function's timeout")
-CRASHED = (502, 50200, "the API instance failed while handling the request")
+# The bodies API Gateway's THROTTLED / INTEGRATION_TIMEOUT / DEFAULT_5XX responses carry
+# once `make deploy` has put them (infra/gateway_responses.py): one table for both sides.
+THROTTLED = (429, *GATEWAY_RESPONSES["THROTTLED"][1:])
+TIMED_OUT = (504, *GATEWAY_RESPONSES["INTEGRATION_TIMEOUT"][1:])
+CRASHED = (502, *GATEWAY_RESPONSES["DEFAULT_5XX"][1:])     # Lambda crashed: API GW's 502
 
 
 # -- the instance process -----------------------------------------------------------------
@@ -226,7 +229,10 @@ class PooledApp:
         return getattr(self._app, name)
 
     def __call__(self, event: dict[str, Any], context: Any) -> dict[str, Any]:
-        return self._pool.invoke(event, context)
+        response = self._pool.invoke(event, context)
+        if response.pop("gateway", False):      # the gateway's own answer: its CORS grant
+            response["headers"].update(app_cors_headers(self._app))
+        return response
 
 
 # -- the front server ---------------------------------------------------------------------

@@ -16,11 +16,14 @@ import json
 import random
 import signal
 import threading
+import time
 from collections import Counter
 from collections.abc import Awaitable, Callable
 from dataclasses import asdict, dataclass, replace
 from http import HTTPStatus
 from typing import Any, TypeVar
+
+from infra.local.fake_capacity import Capacity, Windows
 
 T = TypeVar("T")
 MAX_HEAD, MAX_BODY = 64 * 1024, 1024 * 1024
@@ -39,13 +42,15 @@ class FakeConfig:
     fail_first_n_per_key: int = 0     # deterministic faults: first N attempts of each key fail
     fail_status: int = 503            # status of those deterministic faults (429 or 5xx)
     retry_after_s: float | None = None  # Retry-After header on injected 429/5xx answers
+    capacity_per_s: float = 0.0       # served at latency_ms; above it queued, then 429 (0 = off)
+    capacity_queue_s: float = 0.25    # longest queueing before a 429 (infra/local/fake_capacity.py)
     seed: int = 0
 
 
 _TYPES: dict[str, Callable[[Any], Any]] = {
     "latency_ms": float, "error_rate": float, "timeout_rate": float, "timeout_hold_s": float,
     "reject_every": int, "fail_first_n_per_key": int, "fail_status": int,
-    "retry_after_s": float, "seed": int}
+    "retry_after_s": float, "capacity_per_s": float, "capacity_queue_s": float, "seed": int}
 
 
 def updated(cfg: FakeConfig, changes: dict[str, Any]) -> FakeConfig:
@@ -59,8 +64,10 @@ def updated(cfg: FakeConfig, changes: dict[str, Any]) -> FakeConfig:
     rates = (new.error_rate, new.timeout_rate)
     if min(rates) < 0 or sum(rates) > 1:
         raise ValueError("error_rate and timeout_rate must be fractions summing to <= 1")
-    if min(new.latency_ms, new.timeout_hold_s, new.reject_every, new.fail_first_n_per_key) < 0:
-        raise ValueError("latency_ms, timeout_hold_s, reject_every, fail_first_n_per_key >= 0")
+    if min(new.latency_ms, new.timeout_hold_s, new.reject_every, new.fail_first_n_per_key,
+           new.capacity_per_s, new.capacity_queue_s) < 0:
+        raise ValueError("latency_ms, timeout_hold_s, reject_every, fail_first_n_per_key,"
+                         " capacity_per_s, capacity_queue_s >= 0")
     if new.fail_status != 429 and not 500 <= new.fail_status <= 599:
         raise ValueError("fail_status must be 429 or a 5xx")
     return new
@@ -86,12 +93,15 @@ class Center:
         self.creates_per_key: Counter[str] = Counter()
         self.max_in_flight = self.in_flight
         self._rng = random.Random(self.config.seed)   # same seed, same fault pattern
+        self.windows = Windows()
+        self._capacity = Capacity(self.config.capacity_per_s, self.config.capacity_queue_s)
         return self.stats()
 
     def configure(self, changes: dict[str, Any]) -> dict[str, Any]:
         self.config = updated(self.config, changes)
         if "seed" in changes:
             self._rng = random.Random(self.config.seed)
+        self._capacity = Capacity(self.config.capacity_per_s, self.config.capacity_queue_s)
         return asdict(self.config)
 
     def stats(self) -> dict[str, int]:
@@ -104,6 +114,8 @@ class Center:
             return self._create(headers, body)
         if (method, path) == ("GET", "/_stats"):
             return 200, self.stats(), {}
+        if (method, path) == ("GET", "/_windows"):
+            return 200, self.windows.summary(), {}
         if (method, path) == ("POST", "/_reset"):
             return 200, self.reset(), {}
         if (method, path) == ("POST", "/_config"):
@@ -116,19 +128,29 @@ class Center:
     def _create(self, headers: dict[str, str], body: bytes) -> Answer:
         """At latency 0 the answer is written within data_received, so in_flight stays <= 1."""
         self.counters["requests"] += 1
+        now = time.monotonic()
+        self.windows.add(now)
+        delay = self.config.latency_ms / 1000
+        if self.config.capacity_per_s > 0:
+            queued = self._capacity.admit(now)
+            if queued is None:              # over capacity: refused at once
+                self.counters["throttled"] += 1
+                return 429, {"code": 5429, "msg": "over capacity"}, {
+                    "Retry-After": str(self._capacity.retry_after_s(now))}
+            delay += queued
         self.in_flight += 1
         self.max_in_flight = max(self.max_in_flight, self.in_flight)
-        decided = None if self.config.latency_ms > 0 else self._decide(headers, body)
+        decided = None if delay > 0 else self._decide(headers, body)
         if decided is None or decided is _HOLD:
-            return self._later(headers, body, decided)
+            return self._later(headers, body, decided, delay)
         self.in_flight -= 1
         return decided  # type: ignore[return-value]
 
-    async def _later(self, headers: dict[str, str], body: bytes, decided: object
-                     ) -> Response | None:
+    async def _later(self, headers: dict[str, str], body: bytes, decided: object,
+                     delay_s: float) -> Response | None:
         try:
             if decided is None:
-                await asyncio.sleep(self.config.latency_ms / 1000)
+                await asyncio.sleep(delay_s)
                 decided = self._decide(headers, body)
             if decided is _HOLD:
                 await asyncio.sleep(self.config.timeout_hold_s)
@@ -362,6 +384,10 @@ class FakeProductCenter:
     def reset(self) -> dict[str, int]:
         """Clear keys and counters; the config stays."""
         return self._call(self._center.reset)
+
+    def windows(self) -> dict[str, float]:
+        """Requests seen, over how long, and the busiest sliding one-second window."""
+        return self._call(self._center.windows.summary)
 
     def __enter__(self) -> FakeProductCenter:
         return self.start()

@@ -1,8 +1,9 @@
 """The local API Gateway: the routes' HTTP server, and what API Gateway answers by
-itself (refused credentials, unknown routes) as the platform's `{code, msg}` bodies.
+itself (refused credentials, unknown routes, a failing authorizer) as the platform's
+`{code, msg}` bodies, with the stage's CORS grant.
 
-Production maps the same gateway responses (UNAUTHORIZED, ACCESS_DENIED, missing route)
-to these bodies, so a client sees one error format whichever layer refused it.
+Production maps the same gateway responses (infra/gateway_responses.py, put by
+`make deploy`) to these bodies, so a client sees one error format whichever layer refused it.
 """
 from __future__ import annotations
 
@@ -18,18 +19,19 @@ from chalice.config import Config
 from chalice.local import (ChaliceRequestHandler, ForbiddenError, LocalChalice,
                            LocalGatewayException, NotAuthorizedError, RouteMatcher)
 
+from infra.gateway_responses import LOCAL_STATUS_RESPONSE, body, cors_headers
+
 log = logging.getLogger("local-runtime")
 
 BODIES = {
-    401: (40100, "missing or invalid credential"),
-    403: (40300, "credential not allowed for this resource"),
-    404: (40400, "no such route"),
     405: (40500, "method not allowed"),
-    500: (50000, "authorizer error"),
+    500: (50000, "internal error; retry later"),
 }
 
 
 def error_body(status: int) -> bytes:
+    if status in LOCAL_STATUS_RESPONSE:
+        return json.dumps(body(LOCAL_STATUS_RESPONSE[status]), ensure_ascii=False).encode()
     code, msg = BODIES.get(status, (status * 100, "request refused"))
     return json.dumps({"code": code, "msg": msg, "data": None}).encode()
 
@@ -38,10 +40,28 @@ def gateway_error(exc: LocalGatewayException) -> tuple[int, bytes]:
     """Status and body for an authorizer refusal raised by chalice's LocalGateway."""
     status = exc.CODE
     # LocalGateway also raises ForbiddenError for unknown routes (as API Gateway does with
-    # 403 "Missing Authentication Token"); both surface as the same 403 body here.
+    # 403 "Missing Authentication Token"); the server answers those 404 before asking it.
     if isinstance(exc, (ForbiddenError, NotAuthorizedError)):
         return status, error_body(status)
-    return status, error_body(500)
+    return 503, error_body(503)          # the authorizer returned nothing: AUTHORIZER_FAILURE
+
+
+def gateway_failure(exc: Exception) -> tuple[int, bytes]:
+    """What API Gateway answers when the authorizer raised instead of answering: 401 for
+    "Unauthorized" (a bad credential), else AUTHORIZER_FAILURE's 503; any other escape
+    (a middleware) is the integration's 5xx (DEFAULT_5XX)."""
+    if str(exc) == "Unauthorized":
+        return 401, error_body(401)
+    if any(frame.name == "authorize" and frame.filename.endswith("chalice/local.py")
+           for frame in traceback.extract_tb(exc.__traceback__)):
+        return 503, error_body(503)
+    return 500, error_body(500)
+
+
+def app_cors_headers(app: Chalice) -> dict[str, str]:
+    """The CORS grant the app's routes carry (app.api.cors), for the gateway's own answers."""
+    cors = getattr(app.api, "cors", None)
+    return cors_headers(getattr(cors, "allow_origin", "") if cors else "")
 
 
 class GatewayRequestHandler(ChaliceRequestHandler):
@@ -64,10 +84,12 @@ class GatewayRequestHandler(ChaliceRequestHandler):
                                    extra={"Allow": ", ".join(sorted(methods))})
         try:
             super()._generic_handle()
-        except Exception:   # an authorizer or middleware raised: Lambda would 500 too
-            log.error("request %s %s failed:\n%s", self.command, self.path,
-                      traceback.format_exc())
-            self._send_json(500, error_body(500))
+        except Exception as exc:   # the authorizer or a middleware raised
+            status, failure = gateway_failure(exc)
+            if status != 401:
+                log.error("request %s %s failed:\n%s", self.command, self.path,
+                          traceback.format_exc())
+            self._send_json(status, failure)
 
     # the base class binds do_* to its own _generic_handle; rebind them to ours
     do_GET = do_PUT = do_POST = do_HEAD = do_DELETE = do_PATCH = do_OPTIONS = _generic_handle
@@ -80,7 +102,9 @@ class GatewayRequestHandler(ChaliceRequestHandler):
 
     def _send_json(self, status: int, body: bytes,
                    extra: dict[str, str] | None = None) -> None:
-        headers = {**(extra or {}), "Content-Type": "application/json"}
+        server: GatewayServer = self.server   # type: ignore[assignment]
+        headers = {**(extra or {}), **app_cors_headers(server.app),
+                   "Content-Type": "application/json"}
         self._send_http_response(status, headers, body)
 
     def _drain_body(self) -> None:

@@ -16,8 +16,8 @@ from chalicelib.bootstrap import services
 from infra.local.seed_orders import seed_orders
 from tests.http_client import GatewayClient
 from tests.integration.engine_helpers import app_runtime, seed_shops
-from tests.integration.test_flow import http
-from tests.integration.test_order_export import HEADERS, csv_rows
+from tests.integration.conftest import http
+from tests.integration.export_helpers import HEADERS, csv_rows
 
 D = dt.datetime
 REJECT_EVERY = 7          # the fake product center rejects source ids divisible by this

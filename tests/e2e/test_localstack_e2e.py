@@ -17,10 +17,11 @@ from typing import Any
 import pytest
 
 from chalicelib.bootstrap import services
+from chalicelib.domain.task import TaskStatus
 from tests.e2e.conftest import ENDPOINT, OLDEST_MESSAGE_ALARM_S, STAGE, WORKER_TIMEOUT_S
 from tests.integration.engine_helpers import (app_runtime, chunks, details, queue_bodies,
                                               seed_shops)
-from tests.integration.test_flow import http, wait_for
+from tests.integration.conftest import http, wait_for
 
 pytestmark = pytest.mark.e2e
 FINAL = (3, 4, 5)
@@ -145,7 +146,7 @@ def test_copy_task_over_http_finishes_with_every_detail(db_clean, stack_env, mon
     with app_runtime(monkeypatch, stack_env, 2, CHUNK_SIZE="100", DATABASE_URL="",
                      DATABASE_URL_PARAMETER=database_url_parameter) as rt:
         task = run_copy(rt, station_token, shops, 250)
-        assert task["status"] == 3, task
+        assert task["status"] == TaskStatus.FINISHED, task
         assert_all_accounted(task, 250, set(), shops["product_ids"])
     assert product_center.stats()["max_creates_per_key"] == 1
 
@@ -158,7 +159,7 @@ def test_error_report_link_downloads_from_localstack_s3(db_clean, stack_env, mon
     assert rejected
     with app_runtime(monkeypatch, stack_env, 2, CHUNK_SIZE="50") as rt:
         task = run_copy(rt, station_token, shops, 120)
-    assert task["status"] == 4, task
+    assert task["status"] == TaskStatus.PARTIAL, task
     assert_all_accounted(task, 120, rejected, shops["product_ids"])
     url = task["result"]["error_report_url"]
     assert url.startswith(f"{ENDPOINT}/{stack_env['EXPORT_BUCKET']}/reports/")
@@ -183,7 +184,7 @@ def test_sweeper_resends_a_lost_message_and_the_task_completes(api, stack_env, m
     assert [c["state"] for c in chunks(task_id)] == [1]  # queued, and nobody will claim it
     with app_runtime(monkeypatch, stack_env, 1, SWEEP_STALE_QUEUED_S="1") as rt:
         task = wait_for_final(rt, station_token, f"/task/get?task_id={task_id}")
-    assert task["status"] == 3, task
+    assert task["status"] == TaskStatus.FINISHED, task
     assert_all_accounted(task, 60, set(), shops["product_ids"])
 
 
@@ -203,7 +204,8 @@ def test_order_export_streams_to_localstack_s3_and_downloads_by_its_link(db_clea
                             station_token)
         assert status == 200 and resp["data"]["async"] == 1, resp
         task = wait_for_final(rt, station_token, resp["data"]["task_url"])
-    assert task["status"] == 3 and task["type"] == 1 and task["result"]["rows"] == seeded.lines
+    assert task["status"] == TaskStatus.FINISHED and task["type"] == 1
+    assert task["result"]["rows"] == seeded.lines
     url = task["result"]["link"]
     assert ENDPOINT.split("://", 1)[1].split(":")[0] in url          # served by LocalStack
     assert "/exports/" in urllib.parse.urlsplit(url).path or "exports%2F" in url

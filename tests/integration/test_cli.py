@@ -118,3 +118,19 @@ def test_errors_are_one_line_and_nonzero(db_clean, stack_env):
     proc = subprocess.run([sys.executable, "-m", "chalicelib.cli", "watch", "abc"], cwd=ROOT,
                           env=env, capture_output=True, text=True, timeout=60)
     assert proc.returncode == 2 and "invalid int value" in proc.stderr
+
+
+def test_budget_shows_the_shared_adaptive_rate(db_clean, monkeypatch):
+    code, out, _ = run("budget")
+    assert (code, out.strip()) == (0, "product center budget: unlimited (PRODUCT_CENTER_RATE=0)")
+    monkeypatch.setenv("PRODUCT_CENTER_RATE", "200")
+    from chalicelib import bootstrap
+    bootstrap.reset()
+    svc = bootstrap.services()
+    assert "not used yet" in run("budget")[1]
+    svc.budget.acquire()                                # a worker reserves from the row
+    svc.db.run(lambda cur: cur.execute("UPDATE tbl_rate_budget SET rate=150"))
+    code, out, _ = run("budget")
+    assert code == 0 and "150.0 of 200 calls/s (75 % of the ceiling)" in out
+    code, out, _ = run("--json", "budget")
+    assert json.loads(out)["rate"] == 150 and json.loads(out)["ceiling"] == 200

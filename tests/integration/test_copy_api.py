@@ -3,6 +3,7 @@ import pytest
 
 from tests.integration.engine_helpers import count, queue_bodies, seed_shops
 from chalicelib.bootstrap import services
+from chalicelib.domain.task import TaskStatus
 
 
 def body(shops, **kw):
@@ -19,7 +20,7 @@ def test_create_answers_with_task_url(api, station_token):
     assert status == 200 and resp["code"] == 0
     data = resp["data"]
     assert data["task_url"] == f"/task/get?task_id={data['task_id']}" and data["created"]
-    assert data["task"]["status"] == 1 and data["task"]["counts"]["total"] == 3
+    assert data["task"]["status"] == TaskStatus.SUBMITTED and data["task"]["counts"]["total"] == 3
     status, got = api.get("/task/get", {"task_id": data["task_id"]}, token=station_token)
     assert got["data"]["task_name"] == "product_copy"
     # repeat=0 (the default): the same user_task_id while unfinished returns the same task

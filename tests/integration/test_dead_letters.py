@@ -18,7 +18,7 @@ from chalicelib.service.messages import MalformedMessage
 from chalicelib.service.tasks import NewTask
 from tests.factories import raw_row
 from tests.integration.engine_helpers import app_runtime, details, seed_shops
-from tests.integration.test_flow import http, wait_for
+from tests.integration.conftest import http, wait_for
 
 pytestmark = pytest.mark.faults
 

@@ -5,8 +5,9 @@ import json
 
 import boto3
 
-from infra.deploy import (GATEWAY_BODIES, output_mismatches, put_gateway_responses,
-                          set_ephemeral_storage, stage_config, worker_ephemeral_mb)
+from infra.deploy import (output_mismatches, put_gateway_responses, set_ephemeral_storage,
+                          stage_config, worker_ephemeral_mb)
+from infra.gateway_responses import GATEWAY_RESPONSES
 
 
 def test_gateway_responses_carry_the_platform_error_bodies(aws):
@@ -17,12 +18,20 @@ def test_gateway_responses_carry_the_platform_error_bodies(aws):
     apigw.put_method(restApiId=api_id, resourceId=root, httpMethod="GET",
                      authorizationType="NONE")
     apigw.put_integration(restApiId=api_id, resourceId=root, httpMethod="GET", type="MOCK")
-    put_gateway_responses(api_id, "api", endpoint_url=aws["AWS_ENDPOINT_URL"])
-    for response_type, (status, body) in GATEWAY_BODIES.items():
+    origin = "https://frontend.example.com"
+    put_gateway_responses(api_id, "api", endpoint_url=aws["AWS_ENDPOINT_URL"],
+                          allow_origin=origin)
+    assert {"MISSING_AUTHENTICATION_TOKEN", "THROTTLED", "DEFAULT_4XX", "DEFAULT_5XX",
+            "INTEGRATION_TIMEOUT", "UNAUTHORIZED", "ACCESS_DENIED"} <= set(GATEWAY_RESPONSES)
+    for response_type, (status, code, _msg) in GATEWAY_RESPONSES.items():
         got = apigw.get_gateway_response(restApiId=api_id, responseType=response_type)
-        assert got["statusCode"] == str(status)
+        if status is not None:      # DEFAULT_4XX/5XX keep API Gateway's own status
+            assert got["statusCode"] == str(status)
         sent = json.loads(got["responseTemplates"]["application/json"])
-        assert sent["code"] == body["code"] and sent["msg"]
+        assert sent["code"] == code and sent["msg"] and sent["data"] is None
+        params = got["responseParameters"]
+        assert params["gatewayresponse.header.Access-Control-Allow-Origin"] == f"'{origin}'"
+        assert "X-Correlation-Id" in params["gatewayresponse.header.Access-Control-Expose-Headers"]
 
 
 def test_deploy_stops_when_stack_outputs_and_stage_env_disagree():

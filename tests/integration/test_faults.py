@@ -24,7 +24,7 @@ from chalicelib.service.sweeper import Sweeper
 from tests.factories import raw_row
 from tests.integration.engine_helpers import (app_runtime, chunks, create_copy, details, drain,
                                               queue_bodies, receive, seed_shops, services_with)
-from tests.integration.test_flow import http, wait_for
+from tests.integration.conftest import http, wait_for
 
 pytestmark = pytest.mark.faults
 
@@ -273,3 +273,53 @@ def test_mariadb_restart_mid_task_completes_with_nothing_lost(kill_runtime, stat
     assert row["status"] == TaskStatus.FINISHED, row["reason"]
     assert lost == 0 and duplicates == 0
     assert stats["creates"] == total and stats["max_creates_per_key"] == 1
+
+
+def test_slices_kills_and_duplicates_lose_and_double_nothing(db_clean, stack_env, monkeypatch,
+                                                             station_token, product_center):
+    """Two tasks with more chunks than workers, so chunks keep yielding (SLICE_SECONDS
+    0.5) while workers are SIGKILLed and every live chunk's message is sent again."""
+    from chalicelib.bootstrap import services
+    from chalicelib.service.engine import chunk_message
+    total = 5000
+    with app_runtime(monkeypatch, stack_env, 3, CHUNK_SIZE="1000", CHUNK_WINDOW="3",
+                     CHUNK_THREADS="8", LEASE_SECONDS="2", OUTCOME_FLUSH_MS="100",
+                     MAX_CHUNK_ATTEMPTS="50", SLICE_SECONDS="0.5",
+                     SWEEP_STALE_QUEUED_S="3") as rt:
+        product_center.reset()
+        product_center.configure(latency_ms=5)
+        shops = seed_shops(total)
+        svc = services()
+        tasks = [create_copy(svc, shops, shops["product_ids"], repeat=True)["id"]
+                 for _ in range(2)]
+        rng, kills, dups, partial_queued = random.Random(14), 0, 0, 0
+        started = time.monotonic()
+        while time.monotonic() - started < 120:
+            if all(TaskStatus(raw_row(t)["status"]).is_final for t in tasks):
+                break
+            time.sleep(rng.uniform(0.5, 1.0))      # a random moment, not a synchronization
+            live = [(t, c["seq"]) for t in tasks for c in chunks(t) if c["state"] in (1, 2)]
+            partial_queued += sum(1 for t in tasks for c in chunks(t)
+                                  if c["state"] == 1 and c["succeeded"] > 0)
+            svc.queue.send([chunk_message(t, s) for t, s in live])      # duplicates
+            dups += len(live)
+            workers = [i["pid"] for i in rt.instances if i["handler"] == "work"]
+            if workers and rng.random() < 0.3:
+                try:
+                    os.kill(rng.choice(workers), signal.SIGKILL)
+                    kills += 1
+                except ProcessLookupError:
+                    pass
+        tallies = [final_tally(t, total, product_center, 90) for t in tasks]
+    stats = product_center.stats()
+    print(f"\nFAULT slices+kills+duplicates: kills={kills} duplicate messages={dups} "
+          f"chunks seen re-queued part-done={partial_queued} "
+          f"lost={[t[2] for t in tallies]} doubled={[t[3] for t in tallies]} "
+          f"seconds={time.monotonic() - started:.1f}")
+    assert kills >= 2 and dups > 0 and partial_queued > 0
+    for row, rows, lost, duplicates, _ in tallies:
+        assert row["status"] == TaskStatus.FINISHED, row["reason"]
+        assert lost == 0 and duplicates == 0
+        assert (row["succeeded_items"], row["failed_items"]) == (total, 0)
+    # the two tasks copy the same products (repeat): distinct keys per task
+    assert stats["max_creates_per_key"] == 1 and stats["creates"] == 2 * total

@@ -6,35 +6,14 @@ processes at its maximum concurrency, and the sweeper on a short interval.
 from __future__ import annotations
 
 import json
-import time
 import urllib.error
 import urllib.request
-from typing import Any
 
 import pytest
 
+from tests.integration.conftest import http, wait_for
 from tests.integration.engine_helpers import app_runtime, chunks, details, seed_shops
-
-
-def http(method: str, url: str, token: str, body: Any = None) -> tuple[int, dict]:
-    data = None if body is None else json.dumps(body).encode()
-    req = urllib.request.Request(url, data=data, method=method, headers={
-        "Authorization": f"Bearer {token}", "Content-Type": "application/json"})
-    try:
-        with urllib.request.urlopen(req, timeout=30) as resp:
-            return resp.status, json.loads(resp.read())
-    except urllib.error.HTTPError as err:
-        return err.code, json.loads(err.read())
-
-
-def wait_for(predicate, timeout_s: float, what: str) -> Any:
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(0.1)          # polling a condition with a deadline
-    raise AssertionError(f"timed out waiting for {what}")
+from chalicelib.domain.task import FINAL_STATUSES
 
 
 @pytest.fixture
@@ -54,7 +33,7 @@ def test_copy_task_end_to_end(runtime, station_token, product_center):
 
     def final():
         _, got = http("GET", task_url, station_token)
-        return got["data"] if got["data"]["status"] in (3, 4, 5) else None
+        return got["data"] if got["data"]["status"] in FINAL_STATUSES else None
     task = wait_for(final, 60, "the copy task to finish")
     rejected = [i for i in shops["product_ids"] if i % 97 == 0]
     assert task["status"] == (4 if rejected else 3) and task["progress"] == 100

@@ -11,38 +11,16 @@ from __future__ import annotations
 import os
 from collections import Counter
 
-import pytest
 import requests
 import schemathesis
 from hypothesis import HealthCheck, Phase, given, settings
 from schemathesis.generation import GenerationMode
 
 from chalicelib.api.openapi import build_spec
-from infra.local.runtime import LocalRuntime
+from tests.integration.conftest import check_error_body as _check
 
 EXAMPLES_PER_MODE = int(os.environ.get("FUZZ_EXAMPLES", "120"))
 MIN_REQUESTS = 1000
-
-
-@pytest.fixture
-def running_api(db_clean: None, stack_env: dict[str, str]):
-    # No queue workers: fuzzing targets the HTTP surface; the sweeper runs rarely.
-    runtime = LocalRuntime("app:app", stage="dev", port=0, env=stack_env, access_log=False,
-                           worker_concurrency={"work": 0}, schedule_interval_s=3600)
-    runtime.start()
-    try:
-        yield runtime.url
-    finally:
-        runtime.stop()
-
-
-def _check(response: requests.Response, what: str) -> None:
-    assert response.status_code < 500, f"{what}: {response.status_code} {response.text[:300]}"
-    if response.status_code >= 400:
-        body = response.json()
-        assert isinstance(body, dict) and isinstance(body.get("code"), int) \
-            and body["code"] != 0 and isinstance(body.get("msg"), str) and body["msg"], \
-            f"{what}: error body is not {{code, msg}}: {response.text[:300]}"
 
 
 def test_fuzz_every_operation(running_api: str, station_token: str, internal_key: str):

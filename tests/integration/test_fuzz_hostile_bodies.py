@@ -14,7 +14,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from chalicelib.api.openapi import build_spec
-from tests.integration.test_fuzz_api import _check, running_api  # noqa: F401  (fixture)
+from tests.integration.conftest import check_error_body as _check
 
 SURROGATES = st.integers(0xD800, 0xDFFF).map(chr)
 HOSTILE_TEXT = st.lists(st.one_of(SURROGATES, st.characters(max_codepoint=0x1F600)),

@@ -2,6 +2,7 @@
 import pytest
 
 from tests.factories import raw_row
+from chalicelib.domain.task import TaskStatus
 
 
 def call(api, action, body, key):
@@ -16,13 +17,13 @@ def test_full_lifecycle_over_http(api, internal_key):
     assert status == 200 and body["code"] == 0 and body["data"]["created"] is True
     task_id = body["data"]["task_id"]
     status, body = call(api, "start", {"station_id": "s001", "task_id": task_id}, internal_key)
-    assert body["data"]["status"] == 2
+    assert body["data"]["status"] == TaskStatus.RUNNING
     status, body = call(api, "update", {"station_id": "s001", "task_id": task_id, "progress": 50},
                         internal_key)
     assert body["data"]["progress"] == 50
     status, body = call(api, "finish", {"station_id": "s001", "task_id": task_id, "status": 3,
                                         "result": {"rows": 10}}, internal_key)
-    assert body["data"]["status"] == 3 and body["data"]["result"] == {"rows": 10}
+    assert body["data"]["status"] == TaskStatus.FINISHED and body["data"]["result"] == {"rows": 10}
     status, body = call(api, "get", {"station_id": "s001", "task_id": task_id}, internal_key)
     assert status == 200 and body["data"]["progress"] == 100
 
@@ -42,7 +43,7 @@ def test_illegal_transition_is_a_409(api, internal_key):
     status, body = call(api, "finish", {"station_id": "s001", "task_id": task_id, "status": 3},
                         internal_key)
     assert status == 409 and body["code"] == 40900 and "submitted" in body["msg"]
-    assert raw_row(task_id)["status"] == 1
+    assert raw_row(task_id)["status"] == TaskStatus.SUBMITTED
 
 
 @pytest.mark.parametrize("body,fragment", [

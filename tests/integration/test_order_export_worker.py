@@ -1,6 +1,6 @@
 """The order export's worker: the sync/async threshold, duplicate and concurrent deliveries,
 claims and takeovers, deadline and temp-space failures, multipart upload, the sweeper's
-repairs, and a run through the local runtime (helpers in test_order_export.py)."""
+repairs, and a run through the local runtime (helpers in export_helpers.py)."""
 from __future__ import annotations
 
 import json
@@ -8,14 +8,22 @@ import urllib.parse
 from decimal import Decimal
 from typing import Any
 
+import pytest
+
 from chalicelib.adapters import task_repo
 from chalicelib.bootstrap import services
+from chalicelib.domain.run import RunResult
 from chalicelib.service import lifecycle
+from chalicelib.service.order_export import YONGYOU_COLUMNS
+from chalicelib.domain.task import FINAL_STATUSES, TaskStatus
 from infra.local.seed_orders import seed_orders
-from tests.integration.engine_helpers import count, drain, queue_bodies, services_with
-from tests.integration.test_order_export import (  # noqa: F401  (empty_exports: autouse)
-    HEADERS, URL, YONGYOU_COLUMNS, D, csv_rows, download, empty_exports, export, exported_keys,
-    order_nos, seeded_orders, xlsx_rows)
+from tests.integration.conftest import http, wait_for
+from tests.integration.engine_helpers import (app_runtime, count, drain, queue_bodies,
+                                              services_with)
+from tests.integration.export_helpers import (HEADERS, URL, D, csv_rows, download, export,
+                                              exported_keys, order_nos, seeded_orders, xlsx_rows)
+
+pytestmark = pytest.mark.usefixtures("empty_exports")
 
 
 def start_elsewhere(svc: Any, task_id: int, *, age_s: int = 0, run_count: int = 1) -> None:
@@ -47,13 +55,14 @@ def test_twenty_one_orders_start_an_export_task(api, station_token):
     assert task_url == f"/task/get?task_id={task_id}"
     assert exported_keys() == []
     status, got = api.get("/task/get", {"task_id": task_id}, token=station_token)
-    assert got["data"]["status"] == 1 and got["data"]["type"] == 1
+    assert got["data"]["status"] == TaskStatus.SUBMITTED and got["data"]["type"] == 1
     assert got["data"]["counts"]["total"] == 21
 
-    assert drain(services()) == ["done"]
+    assert drain(services()) == [RunResult.DONE]
     status, got = api.get("/task/get", {"task_id": task_id}, token=station_token)
     item = got["data"]
-    assert item["status"] == 3 and item["progress"] == 100 and item["run_count"] == 1
+    assert item["status"] == TaskStatus.FINISHED
+    assert item["progress"] == 100 and item["run_count"] == 1
     assert item["result"]["rows"] == 105 and item["result"]["format"] == "csv"
     assert "file_key" not in item["result"]
     rows = csv_rows(download(item["result"]["link"]))
@@ -93,9 +102,9 @@ def test_duplicate_delivery_writes_one_file_and_finishes_once(api, station_token
     task_id = start_async(api, station_token)
     svc = services()
     svc.queue.send([{"kind": "export", "task_id": task_id}])     # SQS delivers twice
-    assert sorted(drain(svc)) == ["done", "skipped"]
+    assert sorted(drain(svc)) == [RunResult.DONE, RunResult.SKIPPED]
     first = task_row(task_id)
-    assert first["status"] == 3 and first["run_count"] == 1
+    assert first["status"] == TaskStatus.FINISHED and first["run_count"] == 1
     # a late third delivery after it finished: nothing changes
     assert svc.messages.handle(json.dumps({"kind": "export", "task_id": task_id}),
                                lambda: 10 ** 9) == "skipped"
@@ -113,8 +122,8 @@ def test_two_deliveries_at_once_run_the_export_once(api, station_token):
     queue_bodies(svc)
     with ThreadPoolExecutor(2) as pool:      # each thread has its own DB connection
         outcomes = list(pool.map(lambda _: svc.messages.handle(body, lambda: 10 ** 9), range(2)))
-    assert sorted(outcomes) == ["done", "skipped"]
-    assert task_row(task_id)["run_count"] == 1 and task_row(task_id)["status"] == 3
+    assert sorted(outcomes) == [RunResult.DONE, RunResult.SKIPPED]
+    assert (task_row(task_id)["run_count"], task_row(task_id)["status"]) == (1, TaskStatus.FINISHED)
     assert exported_keys() == [f"exports/s001/{task_id}/orderdetail.csv"]
 
 
@@ -122,16 +131,16 @@ def test_a_stale_running_export_is_taken_over(api, station_token):
     task_id = start_async(api, station_token)
     svc = services()
     start_elsewhere(svc, task_id, age_s=3600)
-    assert drain(svc) == ["done"]
-    assert task_row(task_id)["status"] == 3 and task_row(task_id)["run_count"] == 2
+    assert drain(svc) == [RunResult.DONE]
+    assert (task_row(task_id)["status"], task_row(task_id)["run_count"]) == (TaskStatus.FINISHED, 2)
 
 
 def test_a_fresh_running_export_is_left_alone(api, station_token):
     task_id = start_async(api, station_token)
     svc = services()
     start_elsewhere(svc, task_id)
-    assert drain(svc) == ["skipped"]
-    assert task_row(task_id)["status"] == 2 and exported_keys() == []
+    assert drain(svc) == [RunResult.SKIPPED]
+    assert task_row(task_id)["status"] == TaskStatus.RUNNING and exported_keys() == []
 
 
 def test_a_run_that_lost_its_claim_leaves_no_file(api, station_token):
@@ -142,8 +151,8 @@ def test_a_run_that_lost_its_claim_leaves_no_file(api, station_token):
         svc.db.run(lambda cur: cur.execute(
             "UPDATE tbl_async_task SET run_count=run_count+1 WHERE id=%s", (task_id,)))
         return 10 ** 9
-    assert drain(svc, remaining_ms=taken_over) == ["lost"]
-    assert task_row(task_id)["status"] == 2 and exported_keys() == []
+    assert drain(svc, remaining_ms=taken_over) == [RunResult.LOST]
+    assert task_row(task_id)["status"] == TaskStatus.RUNNING and exported_keys() == []
     files = svc.files
     assert files.s3.list_multipart_uploads(Bucket=files.bucket).get("Uploads", []) == []
 
@@ -151,26 +160,27 @@ def test_a_run_that_lost_its_claim_leaves_no_file(api, station_token):
 def test_near_the_deadline_the_export_fails_with_a_reason(api, station_token):
     task_id = start_async(api, station_token)
     svc = services_with(export_heartbeat_s=0.0)
-    assert drain(svc, remaining_ms=lambda: 1000) == ["deadline"]
+    assert drain(svc, remaining_ms=lambda: 1000) == [RunResult.DEADLINE]
     row = task_row(task_id)
-    assert row["status"] == 5 and "time limit" in row["reason"]
+    assert row["status"] == TaskStatus.FAILED and "time limit" in row["reason"]
     assert exported_keys() == []
 
 
 def test_an_xlsx_too_big_for_the_temp_space_fails_with_a_reason(api, station_token):
     task_id = start_async(api, station_token, n_orders=200)      # 1000 rows: ~1.7 MB
-    assert drain(services_with(export_tmp_mb=1)) == ["failed"]
+    assert drain(services_with(export_tmp_mb=1)) == [RunResult.FAILED]
     row = task_row(task_id)
-    assert row["status"] == 5 and "temporary space" in row["reason"] and "CSV" in row["reason"]
+    assert row["status"] == TaskStatus.FAILED
+    assert "temporary space" in row["reason"] and "CSV" in row["reason"]
     assert exported_keys() == []
 
 
 def test_large_csv_goes_up_in_several_parts(api, station_token):
     task_id = start_async(api, station_token, fmt="csv", n_orders=12_000)
     svc = services_with(export_part_mb=5, export_heartbeat_s=0.0)
-    assert drain(svc) == ["done"]
+    assert drain(svc) == [RunResult.DONE]
     row = task_row(task_id)
-    assert row["status"] == 3 and json.loads(row["result"])["rows"] == 60_000
+    assert row["status"] == TaskStatus.FINISHED and json.loads(row["result"])["rows"] == 60_000
     key = exported_keys()[0]
     head = svc.files.s3.head_object(Bucket=svc.files.bucket, Key=key, PartNumber=1)
     assert head["PartsCount"] >= 2
@@ -201,8 +211,6 @@ def test_seed_orders_adds_exactly_n_lines_five_per_order():
 # -- through the local runtime: HTTP server, queue, worker process -----------------------
 def test_async_export_end_to_end_through_the_runtime(db_clean, stack_env, monkeypatch,
                                                      station_token):
-    from tests.integration.engine_helpers import app_runtime
-    from tests.integration.test_flow import http, wait_for
     dates = seeded_orders(300)
     with app_runtime(monkeypatch, stack_env, 2, EXPORT_HEARTBEAT_S="0.05") as rt:
         query = urllib.parse.urlencode({"query_type": 1, "format": "yongyou", **dates})
@@ -211,9 +219,9 @@ def test_async_export_end_to_end_through_the_runtime(db_clean, stack_env, monkey
 
         def final():
             _, got = http("GET", rt.url + resp["data"]["task_url"], station_token)
-            return got["data"] if got["data"]["status"] in (3, 4, 5) else None
+            return got["data"] if got["data"]["status"] in FINAL_STATUSES else None
         task = wait_for(final, 60, "the export to finish")
-    assert task["status"] == 3 and task["progress"] == 100 and task["type"] == 1
+    assert task["status"] == TaskStatus.FINISHED and task["progress"] == 100 and task["type"] == 1
     assert task["result"]["rows"] == 1500 and task["result"]["format"] == "yongyou"
     rows = xlsx_rows(download(task["result"]["link"]))
     assert rows[0] == [h for h, _ in YONGYOU_COLUMNS] and len(rows) == 1 + 1500
@@ -231,7 +239,7 @@ def test_sweep_resends_a_lost_message_and_a_dead_workers_export(api, station_tok
     start_elsewhere(svc, dead, age_s=3600)
     assert svc.kind("order_detail_export").sweep() == {"resent": 2, "failed": 0}
     assert svc.kind("order_detail_export").sweep() == {"resent": 1, "failed": 0}     # dead: until claimed
-    assert sorted(drain(svc)) == ["done", "done", "skipped"]
+    assert sorted(drain(svc)) == [RunResult.DONE, RunResult.DONE, RunResult.SKIPPED]
     assert (task_row(lost)["status"], task_row(lost)["run_count"]) == (3, 1)
     assert (task_row(dead)["status"], task_row(dead)["run_count"]) == (3, 2)
     assert svc.kind("order_detail_export").sweep() == {"resent": 0, "failed": 0}
@@ -244,6 +252,6 @@ def test_sweep_leaves_fresh_exports_and_fails_one_that_keeps_dying(api, station_
     start_elsewhere(svc, dying, age_s=3600, run_count=svc.settings.max_chunk_attempts)
     assert svc.kind("order_detail_export").sweep() == {"resent": 0, "failed": 1}
     row = task_row(dying)
-    assert row["status"] == 5 and "导出中断 5 次" in row["reason"]
-    assert task_row(fresh)["status"] == 1
-    assert sorted(drain(svc)) == ["done", "skipped"]
+    assert row["status"] == TaskStatus.FAILED and "导出中断 5 次" in row["reason"]
+    assert task_row(fresh)["status"] == TaskStatus.SUBMITTED
+    assert sorted(drain(svc)) == [RunResult.DONE, RunResult.SKIPPED]

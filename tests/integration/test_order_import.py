@@ -13,10 +13,12 @@ import pytest
 
 from chalicelib.adapters import order_import_repo, order_repo
 from chalicelib.bootstrap import services
+from chalicelib.domain.run import RunResult
 from chalicelib.service import order_import
+from chalicelib.domain.task import FINAL_STATUSES, TaskStatus
 from tests.integration.engine_helpers import (app_runtime, chunks, count, details, drain,
                                               queue_bodies, services_with)
-from tests.integration.test_flow import http, wait_for
+from tests.integration.conftest import http, wait_for
 
 SUBMIT = "/station/order/batch/submit"
 TC = "s001-tc-import"
@@ -89,7 +91,7 @@ def test_mixed_rows_commit_good_ones_and_report_bad_ones_by_row_number(api, stat
     task = submit_and_run(api, station_token, rows)
     assert task["type"] == 0 and task["task_name"] == "order_import"
     assert task["user_task_id"] == "ui-import-1"
-    assert task["status"] == 4 and task["progress"] == 100
+    assert task["status"] == TaskStatus.PARTIAL and task["progress"] == 100
     assert task["counts"] == {"total": 7, "succeeded": 2, "failed": 5, "cancelled": 0}
 
     got = details(task["task_id"])
@@ -126,11 +128,11 @@ def test_mixed_rows_commit_good_ones_and_report_bad_ones_by_row_number(api, stat
 
 def test_all_good_is_done_and_all_bad_is_failed(api, station_token, cycles):
     good = submit_and_run(api, station_token, [order_row(n) for n in range(1, 4)])
-    assert good["status"] == 3 and good["reason"] == ""
+    assert good["status"] == TaskStatus.FINISHED and good["reason"] == ""
     assert good["result"]["succeeded"] == 3 and "error_report_url" not in good["result"]
     bad = submit_and_run(api, station_token, [order_row(1, lines="x"), {"lines": []}],
                          task_id="ui-import-2")
-    assert bad["status"] == 5 and bad["counts"]["failed"] == 2 and bad["reason"]
+    assert bad["status"] == TaskStatus.FAILED and bad["counts"]["failed"] == 2 and bad["reason"]
     assert len(report_rows(bad)) == 3
     assert count("tbl_order") == 3 and count("tbl_order_line") == 6
 
@@ -176,20 +178,21 @@ def test_worker_dying_mid_chunk_and_redelivery_insert_no_order_twice(api, statio
     # batch 1 committed; batch 2's orders were rolled back with its outcomes
     assert len(details(task_id)) == 10 and len(orders_of(task_id)) == 9
     # a duplicate delivery while the lease holds is acknowledged without work
-    assert svc.engine.handle_message(message, lambda: 10 ** 9) == "skipped"
+    assert svc.engine.handle_message(message, lambda: 10 ** 9) == RunResult.SKIPPED
 
     services().db.run(lambda cur: cur.execute(
         "UPDATE tbl_task_chunk SET lease_until=UTC_TIMESTAMP(3) - INTERVAL 1 SECOND"
         " WHERE task_id=%s", (task_id,)))
-    assert svc.engine.handle_message(message, lambda: 10 ** 9) == "complete"
-    assert svc.engine.handle_message(message, lambda: 10 ** 9) == "skipped"   # done: re-delivery
+    assert svc.engine.handle_message(message, lambda: 10 ** 9) == RunResult.COMPLETE
+    # done: a re-delivery is skipped
+    assert svc.engine.handle_message(message, lambda: 10 ** 9) == RunResult.SKIPPED
 
     orders = orders_of(task_id)
     assert [o["import_row_no"] for o in orders] == [n for n in range(1, 26) if n != 10]
     assert count("tbl_order_line") == 2 * 24
     assert [d["item_id"] for d in details(task_id)] == list(range(1, 26))
     _, got = api.get("/task/get", {"task_id": task_id}, token=station_token)
-    assert got["data"]["status"] == 4 and got["data"]["counts"]["failed"] == 1
+    assert got["data"]["status"] == TaskStatus.PARTIAL and got["data"]["counts"]["failed"] == 1
     assert chunks(task_id)[0]["attempts"] == 2
 
     # the import-row key itself: inserting the same rows again inserts nothing
@@ -212,7 +215,7 @@ def test_a_worker_that_lost_its_lease_writes_no_order(api, station_token, cycles
                                        lambda: 10 ** 9) == "lease_lost"
     assert count("tbl_order") == 0 and count("tbl_order_line") == 0 and details(task_id) == []
     assert svc.engine._execute_batches(task_id, 0, "a" * 32, claim,
-                                       lambda: 10 ** 9) == "complete"
+                                       lambda: 10 ** 9) == RunResult.COMPLETE
     assert count("tbl_order") == 2 and count("tbl_order_line") == 4
 
 
@@ -273,10 +276,10 @@ def test_batch_end_to_end_through_the_runtime(db_clean, stack_env, monkeypatch, 
 
         def final() -> Any:
             _, got = http("GET", task_url, station_token)
-            return got["data"] if got["data"]["status"] in (3, 4, 5) else None
+            return got["data"] if got["data"]["status"] in FINAL_STATUSES else None
         task = wait_for(final, 60, "the import to finish")
-    assert task["status"] == 4 and task["counts"] == {"total": 1200, "succeeded": 1197,
-                                                      "failed": 3, "cancelled": 0}
+    assert task["status"] == TaskStatus.PARTIAL
+    assert task["counts"] == {"total": 1200, "succeeded": 1197, "failed": 3, "cancelled": 0}
     assert [r[1] for r in report_rows(task)[1:]] == ["7", "650", "1200"]
     assert len(orders_of(task["task_id"])) == 1197 and count("tbl_order_line") == 2 * 1197
     assert [c["state"] for c in chunks(task["task_id"])] == [3, 3, 3]
@@ -296,7 +299,7 @@ def test_a_worker_near_its_deadline_saves_its_batches_and_requeues_the_rest(api,
     assert drain(svc) == ["complete"]
     assert [o["import_row_no"] for o in orders_of(task_id)] == list(range(1, 31))
     _, got = api.get("/task/get", {"task_id": task_id}, token=station_token)
-    assert got["data"]["status"] == 3
+    assert got["data"]["status"] == TaskStatus.FINISHED
 
 
 @pytest.mark.parametrize("order_time,start", [
@@ -339,7 +342,7 @@ def test_cancel_mid_import_then_retry_imports_each_row_once(api, station_token, 
     svc.engine.handle_message(message, lambda: 10 ** 9)
     _, got = api.get("/task/get", {"task_id": task_id}, token=station_token)
     # batch 2 was committed with the cancel flag; batch 3 never ran
-    assert got["data"]["status"] == 4 and got["data"]["counts"] == {
+    assert got["data"]["status"] == TaskStatus.PARTIAL and got["data"]["counts"] == {
         "total": 30, "succeeded": 19, "failed": 1, "cancelled": 10}
     assert len(orders_of(task_id)) == 19
 
@@ -347,7 +350,7 @@ def test_cancel_mid_import_then_retry_imports_each_row_once(api, station_token, 
     assert status == 200, retried
     drain(services())
     _, got = api.get("/task/get", {"task_id": task_id}, token=station_token)
-    assert got["data"]["status"] == 4 and got["data"]["counts"] == {
+    assert got["data"]["status"] == TaskStatus.PARTIAL and got["data"]["counts"] == {
         "total": 30, "succeeded": 29, "failed": 1, "cancelled": 0}
     assert [o["import_row_no"] for o in orders_of(task_id)] == [n for n in range(1, 31) if n != 5]
     assert count("tbl_order_line") == 2 * 29
@@ -371,6 +374,6 @@ def test_an_operation_cycle_deleted_before_the_run_fails_every_row(api, station_
     services().db.run(lambda cur: cur.execute("DELETE FROM tbl_time_config WHERE id=%s", (TC,)))
     drain(services())
     _, got = api.get("/task/get", {"task_id": resp["data"]["task_id"]}, token=station_token)
-    assert got["data"]["status"] == 5 and count("tbl_order") == 0
+    assert got["data"]["status"] == TaskStatus.FAILED and count("tbl_order") == 0
     assert [d["reason"] for d in details(resp["data"]["task_id"])] == [
         f"row {n}: operation cycle '{TC}' no longer exists" for n in (1, 2)]

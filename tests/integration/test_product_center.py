@@ -242,14 +242,8 @@ def test_rate_limiter_is_shared_fairly_across_threads():
 
 
 def test_unlimited_rate_limiter_does_not_wait():
-    limiter = RateLimiter.for_worker(0, worker_count=4)
+    limiter = RateLimiter(0)
     started = time.monotonic()
     for _ in range(10_000):
         limiter.acquire()
     assert limiter.unlimited and time.monotonic() - started < 1.0
-
-
-def test_for_worker_splits_the_platform_budget():
-    assert RateLimiter.for_worker(100, worker_count=4).rate_per_s == 25
-    with pytest.raises(ValueError):
-        RateLimiter.for_worker(100, worker_count=0)

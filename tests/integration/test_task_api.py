@@ -3,6 +3,7 @@
 import pytest
 
 from tests.factories import make_task
+from chalicelib.domain.task import TaskStatus
 
 
 def test_get_by_task_id_and_user_task_id(api, station_token):
@@ -11,7 +12,7 @@ def test_get_by_task_id_and_user_task_id(api, station_token):
     assert status == 200 and body["code"] == 0 and body["msg"] == ""
     item = body["data"]
     assert item["task_id"] == task["id"] and item["user_task_id"] == "u-1"
-    assert item["task_name"] == "product_copy" and item["status"] == 1
+    assert item["task_name"] == "product_copy" and item["status"] == TaskStatus.SUBMITTED
     for field in ("reason", "progress", "type", "result"):
         assert field in item
     status, body = api.get("/task/get", {"user_task_id": "u-1"}, token=station_token)

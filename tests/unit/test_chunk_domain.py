@@ -58,7 +58,8 @@ def test_only_failed_and_cancelled_details_reopen():
 
 
 def test_run_result_requeue_rules():
-    assert {r for r in RunResult if r.requeues} == {RunResult.DEADLINE, RunResult.UNAVAILABLE}
+    assert {r for r in RunResult if r.requeues} == {RunResult.DEADLINE, RunResult.SLICED,
+                                                    RunResult.UNAVAILABLE}
     assert {r for r in RunResult if r.counts_attempt} == {RunResult.UNAVAILABLE}
 
 

@@ -63,8 +63,13 @@ def test_committed_policy_files_are_tight_and_current():
 
 def test_policy_names_only_the_stage_resources():
     env = stage_config("prod")["env"]
-    text = policy_text(lambda_policy("prod", env, account="123456789012", region="eu-west-1"))
-    assert '"Resource": "*"' not in text and "async-task-dev" not in text
+    policy = lambda_policy("prod", env, account="123456789012", region="eu-west-1")
+    text = policy_text(policy)
+    # "*" only where AWS has no resource-level permissions: X-Ray's two write actions
+    starred = [st for st in policy["Statement"] if st["Resource"] == "*"]
+    assert [st["Action"] for st in starred] == [["xray:PutTraceSegments",
+                                                 "xray:PutTelemetryRecords"]]
+    assert "async-task-dev" not in text
     assert "arn:aws:sqs:eu-west-1:123456789012:async-task-prod-work" in text
     assert "arn:aws:s3:::async-task-prod-exports/reports/*" in text
     assert "parameter/async-task/prod/database-url" in text
@@ -139,3 +144,61 @@ def test_template_lifecycle_retention_and_alarms():
     age = res["WorkQueueOldestMessageAlarm"]["Properties"]
     assert (age["MetricName"], age["Threshold"]) == (
         "ApproximateAgeOfOldestMessage", {"Ref": "OldestMessageAlarmSeconds"})
+
+
+# -- stage settings (infra/stage_settings.py) ----------------------------------------------
+def _config() -> dict:
+    return json.loads((ROOT / ".chalice" / "config.json").read_text())
+
+
+def test_every_stage_names_every_required_setting():
+    from infra.stage_settings import stage_setting_problems
+    assert stage_setting_problems("dev") == [] and stage_setting_problems("prod") == []
+
+
+def test_a_stage_without_the_product_center_url_fails():
+    from infra.stage_settings import stage_setting_problems
+    config = _config()
+    del config["stages"]["prod"]["environment_variables"]["PRODUCT_CENTER_URL_PARAMETER"]
+    problems = stage_setting_problems("prod", config)
+    assert problems and all("product_center_url is not set" in p for p in problems)
+    config["stages"]["prod"]["environment_variables"]["PRODUCT_CENTER_URL"] = "http://127.0.0.1:8100"
+    assert any("loopback" in p for p in stage_setting_problems("prod", config))
+
+
+def test_a_secret_given_as_a_value_fails():
+    from infra.stage_settings import stage_setting_problems
+    config = _config()
+    config["stages"]["dev"]["environment_variables"]["TOKEN_SECRET"] = "x" * 40
+    assert any("TOKEN_SECRET is a secret given as a value" in p
+               for p in stage_setting_problems("dev", config))
+
+
+def test_api_timeout_and_db_budget_must_fit_under_api_gateway():
+    from infra.stage_settings import stage_setting_problems
+    config = _config()
+    api = config["stages"]["dev"]["lambda_functions"]["api_handler"]
+    api["lambda_timeout"] = 30
+    assert any("at most 28 s" in p for p in stage_setting_problems("dev", config))
+    api["lambda_timeout"] = 28
+    api["environment_variables"]["DB_RETRY_S"] = "30"
+    assert any("instead of 50300" in p for p in stage_setting_problems("dev", config))
+
+
+def test_sweep_settings_log_retention_and_xray_are_required():
+    from infra.stage_settings import stage_setting_problems
+    config = _config()
+    stage = config["stages"]["prod"]
+    del stage["lambda_functions"]["sweep"], stage["log_retention_in_days"], stage["xray"]
+    problems = " | ".join(stage_setting_problems("prod", config))
+    assert "sweep needs its own" in problems and "log_retention_in_days" in problems \
+        and "xray" in problems
+
+
+def test_the_sweepers_dlq_permission_is_granted_and_narrow():
+    policy = lambda_policy("prod", stage_config("prod")["env"], account="123456789012",
+                           region="eu-west-1")
+    dlq = next(st for st in policy["Statement"] if st["Sid"] == "DeadLetterQueue")
+    assert dlq["Resource"] == ["arn:aws:sqs:eu-west-1:123456789012:async-task-prod-work-dlq"]
+    assert "sqs:ReceiveMessage" in dlq["Action"] and "sqs:DeleteMessage" not in dlq["Action"]
+    assert policy_problems(policy) == []

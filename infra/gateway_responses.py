@@ -1,0 +1,64 @@
+"""What API Gateway answers by itself, as the platform's `{code, msg, data}` bodies.
+
+One table for both sides: `make deploy` puts these gateway responses on the REST API
+(infra/deploy.py), and the local gateway (infra/local/gateway.py) answers the same status
+and body, so the tests see what a client of the deployed API sees (docs/errors.md).
+
+Each response carries the stage's CORS grant (`CORS_ALLOW_ORIGIN`), so a browser on the
+allowed origin can read the error instead of seeing an opaque CORS failure.
+"""
+from __future__ import annotations
+
+import json
+from typing import Any
+
+# responseType -> (status or None to keep API Gateway's own, code, msg)
+GATEWAY_RESPONSES: dict[str, tuple[int | None, int, str]] = {
+    # no Authorization header, or the authorizer raised "Unauthorized" (bad/expired token)
+    "UNAUTHORIZED": (401, 40100, "missing, malformed, forged or expired credential"),
+    # the authorizer's policy does not allow this route
+    "ACCESS_DENIED": (403, 40300, "the credential does not allow this"),
+    # API Gateway's 403 "Missing Authentication Token" for a route that does not exist
+    "MISSING_AUTHENTICATION_TOKEN": (404, 40400, "no such route"),
+    "THROTTLED": (429, 42900, "too many requests (the API's rate or concurrency limit); retry later"),
+    "INTEGRATION_TIMEOUT": (504, 50400, "the request took too long; retry later"),
+    # the authorizer itself failed (its settings or secrets are unreadable)
+    "AUTHORIZER_FAILURE": (503, 50300, "the service is unavailable; retry later"),
+    "AUTHORIZER_CONFIGURATION_ERROR": (503, 50300, "the service is unavailable; retry later"),
+    "DEFAULT_4XX": (None, 40000, "request refused"),
+    "DEFAULT_5XX": (None, 50000, "internal error; retry later"),
+}
+
+# What the local gateway answers for a status it produces itself.
+LOCAL_STATUS_RESPONSE = {401: "UNAUTHORIZED", 403: "ACCESS_DENIED", 404: "MISSING_AUTHENTICATION_TOKEN",
+                         429: "THROTTLED", 503: "AUTHORIZER_FAILURE", 504: "INTEGRATION_TIMEOUT"}
+
+
+def body(response_type: str) -> dict[str, Any]:
+    _, code, msg = GATEWAY_RESPONSES[response_type]
+    return {"code": code, "msg": msg, "data": None}
+
+
+def cors_headers(allow_origin: str) -> dict[str, str]:
+    """The CORS headers a gateway response carries ({} when the stage allows no origin)."""
+    if not allow_origin:
+        return {}
+    return {"Access-Control-Allow-Origin": allow_origin,
+            "Access-Control-Expose-Headers": "X-Correlation-Id", "Vary": "Origin"}
+
+
+def put_parameters(response_type: str, allow_origin: str) -> dict[str, Any]:
+    """Keyword arguments of apigateway.put_gateway_response for one response type."""
+    status, _, _ = GATEWAY_RESPONSES[response_type]
+    headers = {"Content-Type": "application/json", **cors_headers(allow_origin)}
+    kwargs: dict[str, Any] = {
+        "responseType": response_type,
+        # header values are mapping expressions: a literal is quoted
+        "responseParameters": {f"gatewayresponse.header.{name}": f"'{value}'"
+                               for name, value in headers.items()},
+        "responseTemplates": {"application/json": json.dumps(body(response_type),
+                                                             ensure_ascii=False)},
+    }
+    if status is not None:
+        kwargs["statusCode"] = str(status)
+    return kwargs

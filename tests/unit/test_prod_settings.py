@@ -1,0 +1,72 @@
+"""Deployed-stage settings: what a function refuses to start with, DATABASE_URL's TLS
+options, and the CORS grant only the allowed origin gets."""
+from __future__ import annotations
+
+import ssl
+
+import pytest
+
+from chalicelib.adapters.db import connect_kwargs, parse_url, tls_mode
+from chalicelib.config import (ConfigurationError, Settings, database_url_for,
+                               deployed_setting_problems, get_runtime_settings, is_loopback_url)
+from chalicelib.observability import _refuse_other_origins
+
+GOOD = dict(token_secret="t" * 40, internal_auth_key="k" * 40,
+            product_center_url="https://products.internal.example.com")
+
+
+@pytest.mark.parametrize("url", ["", "http://127.0.0.1:8100", "http://localhost/x",
+                                 "http://[::1]:80", "http://127.8.0.1", "ftp://products.example"])
+def test_a_deployed_function_refuses_a_missing_or_loopback_product_center(url):
+    problems = deployed_setting_problems(Settings(**{**GOOD, "product_center_url": url}))
+    assert len(problems) == 1 and "PRODUCT_CENTER_URL" in problems[0]
+
+
+def test_a_deployed_function_accepts_a_real_product_center():
+    assert deployed_setting_problems(Settings(**GOOD)) == []
+    assert not is_loopback_url("https://10.0.3.4:8443") and is_loopback_url("http://localhost")
+
+
+def test_a_malformed_database_url_is_one_clear_error_without_the_password(monkeypatch):
+    for bad, says in (("postgres://u:s3cret@db/x", "scheme"), ("mysql://u:s3cret@db:port/x", "port"),
+                      ("mysql://u:s3cret@db/x?ssl-mode=SOMETIMES", "ssl-mode"),
+                      ("mysql://u:s3cret@db/x?sslmode=on", "unknown query parameter")):
+        monkeypatch.setenv("DATABASE_URL", bad)
+        get_runtime_settings.cache_clear()
+        try:
+            with pytest.raises(ConfigurationError) as err:
+                get_runtime_settings()
+        finally:
+            get_runtime_settings.cache_clear()
+        assert "DATABASE_URL is malformed" in str(err.value) and says in str(err.value)
+        assert "s3cret" not in str(err.value)
+
+
+def test_database_url_tls_options():
+    url = "mysql://app:pw@db.example.com:3306/a?ssl-mode=VERIFY_CA&ssl_ca=/etc/ca.pem"
+    assert parse_url(url) == {"host": "db.example.com", "port": 3306, "user": "app",
+                              "password": "pw", "database": "a"}
+    assert tls_mode(url) == "VERIFY_CA" and tls_mode("mysql://db/a") is None
+    assert connect_kwargs("mysql://db/a?ssl_mode=disabled")["ssl"] is None
+    required = connect_kwargs("mysql://db/a?ssl-mode=REQUIRED")["ssl"]
+    assert required.verify_mode == ssl.CERT_NONE and not required.check_hostname
+    identity = connect_kwargs("mysql://db/a?ssl-mode=verify-identity")["ssl"]
+    assert identity.verify_mode == ssl.CERT_REQUIRED and identity.check_hostname
+
+
+def test_deployed_stages_default_to_verified_tls():
+    assert database_url_for("mysql://db/a", deployed=True) == "mysql://db/a?ssl-mode=VERIFY_IDENTITY"
+    assert database_url_for("mysql://db/a?ssl-mode=REQUIRED", deployed=True).endswith("REQUIRED")
+    assert database_url_for("mysql://db/a", deployed=False) == "mysql://db/a"
+
+
+def test_a_disallowed_origin_gets_no_cors_grant():
+    grant = {"Access-Control-Allow-Origin": "https://app.example.com",
+             "Access-Control-Expose-Headers": "X-Correlation-Id", "X-Correlation-Id": "c"}
+    allowed = dict(grant)
+    _refuse_other_origins("https://app.example.com", allowed)
+    assert allowed["Access-Control-Allow-Origin"] == "https://app.example.com"
+    refused = dict(grant)
+    _refuse_other_origins("https://evil.example.net", refused)
+    assert not any(h.startswith("Access-Control-") for h in refused)
+    assert refused["X-Correlation-Id"] == "c" and refused["Vary"] == "Origin"
