@@ -483,20 +483,29 @@ class _ChunkRun:
 
     def take(self) -> WorkItem | None:
         with self._cond:
-            return None if self.stopped else next(self._items, None)
+            return self._next()
+
+    def put(self, outcome: DetailOutcome | None) -> None:
+        with self._cond:
+            self._put(outcome)
 
     def put_and_take(self, outcome: DetailOutcome | None) -> WorkItem | None:
-        """Hand in an item's outcome (None: left pending) and take the next item."""
+        """put() then take() under one lock: a runner's one hand-off per item."""
         with self._cond:
-            if outcome is None:
-                self.left_pending += 1
-            else:
-                batch = self._batch
-                batch.append(outcome)
-                self.handled += 1
-                if len(batch) >= self._batch_size:
-                    self._cond.notify()
-            return None if self.stopped else next(self._items, None)
+            self._put(outcome)
+            return self._next()
+
+    def _next(self) -> WorkItem | None:
+        return None if self.stopped else next(self._items, None)
+
+    def _put(self, outcome: DetailOutcome | None) -> None:
+        if outcome is None:
+            self.left_pending += 1
+            return
+        self._batch.append(outcome)
+        self.handled += 1
+        if len(self._batch) >= self._batch_size:
+            self._cond.notify()
 
     def runner_done(self) -> None:
         with self._cond:
