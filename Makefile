@@ -6,7 +6,7 @@ VENV   ?= .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed-$(shell cat requirements.txt requirements-dev.txt | md5sum | cut -c1-12)
 
-.PHONY: profile cli deploy package-check test-localstack test-deployed fuzz run test test-faults test-unit test-integration test-browser bench migrate clean deps seed-orders
+.PHONY: docs-viewer profile cli deploy package-check test-localstack test-deployed fuzz run test test-faults test-unit test-integration test-browser bench migrate clean deps seed-orders
 
 deps: $(STAMP)
 
@@ -57,6 +57,10 @@ test-deployed: deps
 deploy: deps
 	@test -n "$(STAGE)" || { echo "usage: make deploy STAGE=dev|prod"; exit 2; }
 	$(PY) -m infra.deploy --stage $(STAGE)
+
+## make docs-viewer: re-fetch the /docs page's Swagger UI files (pinned, integrity-checked; npm)
+docs-viewer: deps
+	$(PY) -m infra.docs_viewer
 
 ## make fuzz: schemathesis against the local API from its OpenAPI spec (also in make test)
 fuzz: deps

@@ -6,12 +6,11 @@ chalicelib (api/* for HTTP, service/* for work) through the composition root.
 from chalice import Chalice, CORSConfig, Rate
 
 from chalicelib import observability
-from chalicelib.api import auth, internal_views, task_views, ui_views
+from chalicelib.api import auth, docs_views, internal_views, task_views, ui_views
 from chalicelib.api.http import endpoint
 from chalicelib.api.kind_views import kind_view
 from chalicelib.bootstrap import services
 from chalicelib.config import get_settings
-from chalicelib.errors import NotFound
 from chalicelib.kinds import KINDS
 
 app = Chalice(app_name="async-task")
@@ -70,13 +69,16 @@ for _kind in KINDS:
         kind_view(_kind, lambda: app.current_request, services))
 
 
-# -- internal API for worker-side processes (shared auth_key) -----------------------------
-@app.route("/internal/task/{action}", methods=["POST"])
-@endpoint
-def internal_task(action):
-    if action not in internal_views.ACTIONS:
-        raise NotFound(f"unknown action {action!r}")
-    return internal_views.dispatch(action, app.current_request, services())
+# -- internal API for worker-side processes (shared auth_key): /internal/task/<action> ------
+def _internal_view(action):
+    def view():
+        return internal_views.dispatch(action, app.current_request, services())
+    view.__name__ = f"internal_task_{action}"
+    return view
+
+
+for _action in internal_views.ACTIONS:
+    app.route(f"/internal/task/{_action}", methods=["POST"])(endpoint(_internal_view(_action)))
 
 
 # -- API description (no auth: it names routes and fields, no data) ----------------------
@@ -97,6 +99,19 @@ def ui_index():
 @endpoint
 def ui_asset(asset):
     return ui_views.asset(asset)
+
+
+# -- the API page for frontend developers (Swagger UI over /openapi.json; no auth) -------
+@app.route("/docs", methods=["GET"])
+@endpoint
+def docs_page():
+    return docs_views.page()
+
+
+@app.route("/docs/{asset}", methods=["GET"])
+@endpoint
+def docs_asset(asset):
+    return docs_views.asset(asset)
 
 
 # -- background work ----------------------------------------------------------------------

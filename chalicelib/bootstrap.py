@@ -6,7 +6,7 @@ Tests call `reset()` after changing the environment.
 from __future__ import annotations
 
 import threading
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import cached_property
 from typing import Any
 
@@ -16,6 +16,7 @@ from chalicelib.adapters.product_center import ProductCenterClient
 from chalicelib.config import (STARTUP_ERRORS, Settings, database_url_refresher,
                                get_runtime_settings, get_settings)
 from chalicelib.errors import Unavailable
+from chalicelib.service.deadline import deadline_margin_ms
 from chalicelib.observability import logger, timings
 from chalicelib.domain.aimd import AimdConfig
 from chalicelib.kinds import KINDS, kind_named
@@ -79,7 +80,11 @@ class Services:
     @cached_property
     def engine(self) -> Engine:
         processors = {k.name: k.processor(self) for k in KINDS if k.processor is not None}
-        return Engine(self.db, self.queue, self.files, self.settings, processors)
+        # the margin covers the worst single downstream call (chalicelib/service/deadline.py)
+        margin = deadline_margin_ms(self.settings,
+                                    self.product_center.worst_call_s(self.settings.chunk_threads))
+        return Engine(self.db, self.queue, self.files,
+                      replace(self.settings, deadline_margin_ms=margin), processors)
 
     @cached_property
     def control(self) -> TaskControl:
@@ -97,7 +102,9 @@ class Services:
 
     @cached_property
     def sweeper(self) -> Sweeper:
-        return Sweeper(self.engine, stale_queued_s=self.settings.sweep_stale_queued_s,
+        return Sweeper(self.db, self.files, self.engine,
+                       max_chunk_attempts=self.settings.max_chunk_attempts,
+                       stale_queued_s=self.settings.sweep_stale_queued_s,
                        dead_letters=self.dead_letters,
                        repairs={k.name: k.repair(self.kind(k.name))
                                 for k in KINDS if k.repair is not None})
@@ -109,7 +116,7 @@ class Services:
 
     @cached_property
     def dead_letters(self) -> DeadLetters:
-        return DeadLetters(WorkQueue(self.settings.dlq_name), self.queue, self.engine)
+        return DeadLetters(self.db, WorkQueue(self.settings.dlq_name), self.queue, self.engine)
 
     def kind(self, name: str) -> Any:
         """The service of the registered task kind `name` (chalicelib/kinds), built once."""

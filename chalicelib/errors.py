@@ -54,3 +54,12 @@ class TooLarge(InvalidInput):
 class Unavailable(PlatformError):
     """A dependency is down; the same request may succeed later."""
     http_status, code = 503, 50300
+
+
+class DatabaseUnavailable(Unavailable):
+    """The database could not be reached, or went away, for longer than the retry window
+    (adapters/db.py translates the driver's connection errors into this)."""
+
+
+class QueueUnavailable(Unavailable):
+    """SQS refused (some of) a batch of messages (adapters/aws.py)."""

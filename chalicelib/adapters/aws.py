@@ -9,6 +9,8 @@ import threading
 from dataclasses import dataclass
 from typing import Any, Iterable
 
+from chalicelib.errors import QueueUnavailable
+
 _clients: dict[str, Any] = {}
 _lock = threading.Lock()
 
@@ -107,7 +109,7 @@ class WorkQueue:
     def _send_batch(self, entries: list[dict[str, Any]]) -> None:
         resp = self.sqs.send_message_batch(QueueUrl=self.url, Entries=entries)
         if resp.get("Failed"):
-            raise RuntimeError(f"SQS refused {len(resp['Failed'])} message(s): "
+            raise QueueUnavailable(f"SQS refused {len(resp['Failed'])} message(s): "
                                f"{resp['Failed'][0].get('Message', '')}")
 
 

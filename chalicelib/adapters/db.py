@@ -38,6 +38,8 @@ from urllib.parse import parse_qsl, unquote, urlparse
 
 import pymysql
 import pymysql.cursors
+
+from chalicelib.errors import DatabaseUnavailable
 from tenacity import retry, retry_if_exception, stop_after_delay, wait_exponential_jitter
 
 T = TypeVar("T")
@@ -304,7 +306,12 @@ class Database:
                 result = fn(tx.cur)
                 tx.commit()
                 return result
-        return attempt()
+        try:
+            return attempt()
+        except pymysql.err.Error as exc:
+            if not (_retryable(exc) or isinstance(exc, pymysql.err.OperationalError)):
+                raise
+            raise DatabaseUnavailable("the database is unavailable, try again") from exc
 
     def _marker_committed(self, marker: bytes) -> bool:
         """Did the transaction that inserted `marker` commit? Waits while it is open."""

@@ -11,6 +11,7 @@ from pymysql.cursors import DictCursor, SSCursor
 
 from chalicelib.adapters.db import connect_kwargs
 from chalicelib.adapters.spreadsheet_guard import sql_guard
+from chalicelib.errors import DatabaseUnavailable
 
 
 def time_config(cur: DictCursor, station_id: str, time_config_id: str) -> dict[str, Any] | None:
@@ -158,10 +159,13 @@ def streaming_connection(url: str) -> pymysql.connections.Connection:
     Rows arrive as the client reads them, so the server must tolerate a slow reader (the
     file writer and S3 uploads sit between two reads): net_write_timeout is raised.
     """
-    return pymysql.connect(**connect_kwargs(url), charset="utf8mb4", autocommit=True,
-                           connect_timeout=5, read_timeout=600, write_timeout=60,
-                           cursorclass=SSCursor,
-                           init_command="SET SESSION time_zone='+00:00', net_write_timeout=600")
+    try:
+        return pymysql.connect(**connect_kwargs(url), charset="utf8mb4", autocommit=True,
+                               connect_timeout=5, read_timeout=600, write_timeout=60,
+                               cursorclass=SSCursor, init_command=(
+                                   "SET SESSION time_zone='+00:00', net_write_timeout=600"))
+    except pymysql.err.OperationalError as exc:
+        raise DatabaseUnavailable("the database is unavailable, try again") from exc
 
 
 def stream_batches(conn: pymysql.connections.Connection, sql: str, args: Sequence[Any],

@@ -31,12 +31,14 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 from urllib.parse import urlsplit
 
+from chalicelib.errors import PlatformError, Unavailable
+
 log = logging.getLogger(__name__)
 CREATE_PATH = "/product/create"
 
 
-class ProductCenterError(Exception):
-    """Root of the product center errors."""
+class ProductCenterError(PlatformError):
+    """Root of the product center errors (in the platform's rooted hierarchy)."""
 
 
 class PermanentItemError(ProductCenterError):
@@ -47,7 +49,7 @@ class PermanentItemError(ProductCenterError):
         self.status, self.code, self.msg = status, code, msg
 
 
-class DownstreamUnavailable(ProductCenterError):
+class DownstreamUnavailable(ProductCenterError, Unavailable):
     """Every attempt failed transiently; the same item may well succeed later."""
 
     def __init__(self, reason: str):
@@ -165,6 +167,7 @@ class ProductCenterClient:
         self._max_attempts = max_attempts
         self._backoff_base_s = backoff_base_s
         self._backoff_max_s = backoff_max_s
+        self._timeouts_s = (connect_timeout_s, timeout_s)
 
     def create_product(self, item: CreateProduct, idempotency_key: str) -> int:
         """Create the product (or get back the one this key created) and return its id."""
@@ -187,6 +190,17 @@ class ProductCenterClient:
                 failed = exc
         raise DownstreamUnavailable(f"product center unavailable after {self._max_attempts}"
                                     f" attempt(s): {failed.reason}") from failed
+
+    def worst_call_s(self, callers: int = 1) -> float:
+        """The longest one create_product() can take with these settings: every attempt
+        times out (connect + read), every backoff is the longest, and before each attempt
+        the rate budget serves `callers` threads of this worker ahead of it (a limiter
+        may say its own bound with `worst_wait_s(callers)`)."""
+        bound = getattr(self._limiter, "worst_wait_s", None)
+        rate = getattr(self._limiter, "rate_per_s", 0) or 0
+        wait = bound(callers) if bound is not None else (callers / rate if rate > 0 else 0.0)
+        per_attempt = sum(self._timeouts_s) + wait
+        return self._max_attempts * per_attempt + (self._max_attempts - 1) * self._backoff_max_s
 
     def close(self) -> None:
         self._pool.close()

@@ -34,6 +34,17 @@ def _decode(row: dict[str, Any] | None) -> dict[str, Any] | None:
 def insert(cur: DictCursor, *, station_id: str, name: str, input_text: str, type_: int,
            user_task_id: str | None, repeat: bool, message_show: bool, business_id: int,
            business_name: str, total_items: int = 0) -> int:
+    """The new task's id; DuplicateKey when an unfinished task holds its dedup key."""
+    try:
+        return _insert(cur, station_id, name, input_text, type_, user_task_id, repeat,
+                       message_show, business_id, business_name, total_items)
+    except pymysql.err.IntegrityError as exc:
+        raise DuplicateKey("an unfinished task with this user_task_id exists") from exc
+
+
+def _insert(cur: DictCursor, station_id: str, name: str, input_text: str, type_: int,
+            user_task_id: str | None, repeat: bool, message_show: bool, business_id: int,
+            business_name: str, total_items: int) -> int:
     cur.execute(
         "INSERT INTO tbl_async_task (user_task_id, name, station_id, input, status, `repeat`,"
         " message_show, run_count, creat_time, modify_time, business_id, business_name, type,"
@@ -46,10 +57,13 @@ def insert(cur: DictCursor, *, station_id: str, name: str, input_text: str, type
     return cur.lastrowid
 
 
-def find_open_duplicate(cur: DictCursor, station_id: str, name: str,
-                        user_task_id: str) -> dict[str, Any] | None:
+def find_open_duplicate(cur: DictCursor, station_id: str, name: str, user_task_id: str, *,
+                        locking: bool = False) -> dict[str, Any] | None:
+    """The unfinished task holding the dedup key. `locking` reads the newest committed row
+    (a locking read), not the transaction's snapshot: after losing an insert race."""
+    lock = " FOR UPDATE" if locking else ""
     cur.execute(f"SELECT {_COLUMNS} FROM tbl_async_task WHERE station_id=%s AND name=%s"
-                " AND open_dedup_key=%s", (station_id, name, user_task_id))
+                f" AND open_dedup_key=%s{lock}", (station_id, name, user_task_id))
     return _decode(cur.fetchone())
 
 

@@ -11,11 +11,10 @@ import json
 import re
 from typing import Any, Callable
 
-import pymysql
 from chalice import Response
 from pydantic import BaseModel, ValidationError
 
-from chalicelib.errors import InvalidInput, MalformedBody, PlatformError, Unavailable
+from chalicelib.errors import InvalidInput, MalformedBody, PlatformError
 from chalicelib.observability import logger
 
 JSON_HEADERS = {"Content-Type": "application/json; charset=utf-8"}
@@ -42,10 +41,7 @@ def endpoint(view: Callable[..., Any]) -> Callable[..., Response]:
             if exc.http_status >= 500 and not getattr(exc, "logged", False):
                 logger.exception("request failed", extra={"code": exc.code})
             return error_response(exc)
-        except Exception as exc:  # the boundary: log it all, tell the client little
-            if isinstance(exc, pymysql.err.OperationalError):
-                logger.exception("database unavailable")
-                return error_response(Unavailable("the database is unavailable, try again"))
+        except Exception:  # the boundary: log it all, tell the client little
             logger.exception("unhandled error")
             return envelope(None, code=50000, status=500,
                             msg="internal error; quote the X-Correlation-Id header to support")

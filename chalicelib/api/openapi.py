@@ -1,27 +1,39 @@
 """OpenAPI 3.1 description of the HTTP API, built from the same pydantic models the views
-validate with, so the spec cannot drift from what the code accepts.
+validate with (requests) and describe their answers with (chalicelib/api/responses.py),
+and from the settings that bound them, so the description cannot drift from the code.
 
 `OPERATIONS` lists every (path, method) the app serves; tests/unit/test_openapi.py checks
 it against `app.routes` both ways. A new route needs an entry here (its summary, auth,
-and the model of its query or body) or CI fails.
+the model of its query or body and of its `data`) or CI fails.
+
+Rules JSON Schema cannot state between two fields are in the operation's description:
+an export's end on or after its start and its range at most EXPORT_MAX_RANGE_DAYS, and a
+copy's two shops differing (both refused with 40001 naming the rule).
 """
 from __future__ import annotations
 
+import copy
 import functools
 from dataclasses import dataclass
 from typing import Any, Optional
 
 from pydantic import BaseModel
 
+from chalicelib.api import responses as out
 from chalicelib.api.internal_views import ACTIONS
 from chalicelib.api.schemas import (InternalAdd, InternalFinish, InternalRef, InternalUpdate,
                                     TaskGetQuery, TaskIdsBody, TaskListQuery, TaskRetryBody)
+from chalicelib.api.docs_views import ASSET_NAMES as DOCS_ASSET_NAMES
 from chalicelib.api.ui_views import ASSET_NAMES
+from chalicelib.config import Settings, get_settings
+from chalicelib.errors import (Conflict, Forbidden, InvalidInput, MalformedBody, NotFound,
+                               PlatformError, TooLarge, Unauthenticated, Unavailable)
 from chalicelib.kinds import KINDS
+from chalicelib.service.order_import import OrderRow
 
 BEARER, INTERNAL_KEY, NO_AUTH = "bearer", "internal_key", None
 
-# code -> (HTTP status, meaning); mirrors docs/errors.md.
+# code -> (HTTP status, meaning); docs/errors.md has the same table (a test compares them).
 ERROR_CODES: dict[int, tuple[int, str]] = {
     40001: (400, "a parameter or body field is missing, of the wrong type or out of range"),
     40002: (400, "the body is not valid JSON"),
@@ -34,7 +46,10 @@ ERROR_CODES: dict[int, tuple[int, str]] = {
     50000: (500, "unexpected server error"),
     50300: (503, "a dependency (the database) is unavailable"),
 }
-
+# The error classes of chalicelib/errors.py, each with its code above.
+ERROR_CLASSES: tuple[type[PlatformError], ...] = (
+    InvalidInput, MalformedBody, Unauthenticated, Forbidden, NotFound, Conflict, TooLarge,
+    PlatformError, Unavailable)
 
 @dataclass(frozen=True)
 class Operation:
@@ -42,97 +57,178 @@ class Operation:
     auth: Optional[str]
     query: Optional[type[BaseModel]] = None
     body: Optional[type[BaseModel]] = None
-    body_one_of: tuple[type[BaseModel], ...] = ()   # path-parameter dispatch (internal API)
-    path_enum: tuple[str, ...] = ()                 # allowed values of the {…} path segment
-    errors: tuple[int, ...] = ()                    # codes beyond the ones every route has
-    raw_data: bool = False                          # the response is not the envelope
-    media_type: str = ""                            # a non-JSON response (the page's files)
+    data: Any = None                     # model of `data`, a tuple of them (oneOf), or None
+    errors: tuple[int, ...] = ()         # codes beyond the ones its auth and input give
+    description: str = ""
+    path_enum: tuple[str, ...] = ()      # allowed values of the {…} path segment
+    raw: str = ""                        # not the envelope: the media type it answers
+    redirect: bool = False               # may answer 302
 
+
+_INTERNAL_SUMMARY = {
+    "add": ("Create a task for a station (the seed's task/add).", InternalAdd,
+            out.InternalTaskItem, ()),
+    "get": ("One task of a station.", InternalRef, out.TaskItem, ()),
+    "start": ("Mark a submitted task running (1 → 2).", InternalRef, out.TaskItem, (40900,)),
+    "finish": ("End a task with status 3, 4 or 5, a result and a reason.", InternalFinish,
+               out.TaskItem, (40900,)),
+    "update": ("Set a task's progress, result, reason or status (a legal transition).",
+               InternalUpdate, out.TaskItem, (40900,)),
+}
 
 OPERATIONS: dict[tuple[str, str], Operation] = {
-    ("/openapi.json", "GET"): Operation("This document.", NO_AUTH, raw_data=True),
+    ("/openapi.json", "GET"): Operation("This document.", NO_AUTH, raw="application/json"),
     ("/task/get", "GET"): Operation(
-        "One task of the caller's station, by task_id or user_task_id (exactly one).",
-        BEARER, query=TaskGetQuery, errors=(40400,)),
+        "One task of the caller's station, by task_id or user_task_id (exactly one; the "
+        "newest task with that user_task_id).", BEARER, query=TaskGetQuery, data=out.TaskItem,
+        errors=(40400,)),
     ("/task/list", "GET"): Operation(
-        "The caller's tasks, newest first, optionally filtered by type and status.",
-        BEARER, query=TaskListQuery),
+        "The caller's shown tasks, newest first, optionally filtered by type and status.",
+        BEARER, query=TaskListQuery, data=out.TaskList),
     ("/task/clear_show", "POST"): Operation(
-        "Hide finished tasks from the message list.", BEARER, body=TaskIdsBody,
-        errors=(40002, 41300)),
+        "Hide tasks from the list (all the ids must exist for the caller's station).", BEARER,
+        body=TaskIdsBody, errors=(40400,)),
     ("/task/cancel", "POST"): Operation(
         "Cancel unfinished tasks: workers stop at their next batch; the task ends 4 or 5 with"
         " cancelled=true and a reason starting \"已取消\". Tasks already ended are listed"
-        " in already_final.", BEARER, body=TaskIdsBody, errors=(40002, 40400, 41300)),
+        " in already_final.", BEARER, body=TaskIdsBody, data=out.CancelReport,
+        errors=(40400,)),
     ("/task/retry", "POST"): Operation(
         "Run a task that ended 4 or 5 again over its failed and cancelled items only;"
-        " run_count grows.", BEARER, body=TaskRetryBody, errors=(40002, 40400, 40900)),
-    ("/internal/task/{action}", "POST"): Operation(
-        "Worker-side task API: add, get, start, finish or update a task of a named station.",
-        INTERNAL_KEY, body_one_of=(InternalAdd, InternalRef, InternalFinish, InternalUpdate),
-        path_enum=ACTIONS, errors=(40002, 40300, 40400, 40900)),
+        " run_count grows.", BEARER, body=TaskRetryBody, data=out.RetryAnswer,
+        errors=(40400, 40900),
+        description="409 when the task ended 3, is not final, or has nothing to re-run."),
+    **{(f"/internal/task/{action}", "POST"): Operation(
+        f"Worker-side task API: {summary}", INTERNAL_KEY, body=model, data=data,
+        errors=(40400, *errors)) for action, (summary, model, data, errors)
+       in _INTERNAL_SUMMARY.items()},
     # The task center page: static files, not API operations, but described (and fuzzed)
     # like every route so the spec and the routes stay one set.
     ("/ui", "GET"): Operation(
         "The task center page (HTML); /ui redirects to ui/, which serves it.", NO_AUTH,
-        media_type="text/html"),
+        raw="text/html", redirect=True),
     ("/ui/{asset}", "GET"): Operation(
         "A file of the task center page; only the listed names exist.", NO_AUTH,
-        path_enum=ASSET_NAMES, errors=(40400,), media_type="text/*"),
+        path_enum=ASSET_NAMES, errors=(40400,), raw="text/*"),
+    ("/docs", "GET"): Operation(
+        "This description as a page for frontend developers (Swagger UI).", NO_AUTH,
+        raw="text/html"),
+    ("/docs/{asset}", "GET"): Operation(
+        "A file of the /docs page (Swagger UI's, pinned); only the listed names exist.",
+        NO_AUTH, path_enum=DOCS_ASSET_NAMES, errors=(40400,), raw="text/*"),
 }
+assert {p.rsplit("/", 1)[1] for p, _ in OPERATIONS if p.startswith("/internal/")} == set(ACTIONS)
 
-# Each registered task kind's route (chalicelib/kinds): its request model is its query or body.
+# What each task kind's route answers and the rules JSON Schema cannot state between two of
+# its fields (chalicelib/kinds declares the route, its request model and its errors).
+KIND_DOCS: dict[str, tuple[Any, str]] = {
+    "/station/product/copy_task": (out.CopyCreated, (
+        "source_shop_id and target_shop_id must differ (40001). A shop of another station,"
+        " or a filter matching no product of the source shop, is 404.")),
+    "/station/order/batch/submit": (out.ImportCreated, (
+        "Bad rows are reported by row number (docs/imports.md). An operation cycle"
+        " (time_config_id) not of the caller's station is 404.")),
+    "/station/sales_analysis/orderdetail": ((out.ExportLink, out.ExportTask), (
+        "The end (end_date, cycle_end_time) must not be before the start, and the range may"
+        " span at most {export_max_range_days} days (40001). An operation cycle not of the"
+        " caller's station is 404.")),
+}
 OPERATIONS.update({
     (k.path, k.method): Operation(k.summary, BEARER, errors=k.errors,
+                                  data=KIND_DOCS[k.path][0], description=KIND_DOCS[k.path][1],
                                   **{"query" if k.in_query else "body": k.request_model})
     for k in KINDS})
 
-_COMMON_ERRORS = (40001, 40100, 50000, 50300)
+
+def _codes(op: Operation) -> list[int]:
+    codes = set(op.errors) | {50000, 50300}
+    if op.auth == BEARER:
+        codes |= {40100, 40300}
+    elif op.auth == INTERNAL_KEY:
+        codes.add(40300)
+    if op.query or op.body:
+        codes.add(40001)
+    if op.body:
+        codes.add(40002)
+    return sorted(codes)
 
 
-def _model_schema(model: type[BaseModel], components: dict[str, Any]) -> dict[str, Any]:
-    """The model's input schema, its nested definitions hoisted into components."""
-    schema = model.model_json_schema(mode="validation",
-                                     ref_template="#/components/schemas/{model}")
+def _hoist(schema: dict[str, Any], components: dict[str, Any]) -> dict[str, Any]:
     components.update(schema.pop("$defs", {}))
-    components[model.__name__] = schema
+    return schema
+
+
+def _model_ref(model: type[BaseModel], components: dict[str, Any], *,
+               mode: str = "validation") -> dict[str, Any]:
+    """The model's schema in components (its nested definitions hoisted), as a $ref."""
+    if model.__name__ not in components:
+        schema = (model.model_json_schema(mode="validation",
+                                          ref_template="#/components/schemas/{model}")
+                  if mode == "validation" else out.schema_of(model))
+        components[model.__name__] = _hoist(schema, components)
     return {"$ref": f"#/components/schemas/{model.__name__}"}
 
 
+def _non_null(prop: dict[str, Any]) -> dict[str, Any]:
+    """A query value is text or absent, never null: the Optional's non-null branch."""
+    branches = [b for b in prop.get("anyOf", ()) if b.get("type") != "null"]
+    field = dict(branches[0]) if len(branches) == 1 and "anyOf" in prop else {
+        k: v for k, v in prop.items() if k != "anyOf"}
+    for key in ("description", "default"):
+        if key in prop and key not in field and prop[key] is not None:
+            field[key] = prop[key]
+    field.pop("title", None)
+    return field
+
+
 def _query_parameters(model: type[BaseModel], components: dict[str, Any]) -> list[dict[str, Any]]:
-    """Query strings are text converted by pydantic (lax mode); an absent parameter is the
-    Optional's None, so only the non-null branch of each field is described."""
-    schema = model.model_json_schema(mode="validation",
-                                     ref_template="#/components/schemas/{model}")
-    components.update(schema.pop("$defs", {}))
-    required = set(schema.get("required", ()))
-    params = []
-    for name, prop in schema.get("properties", {}).items():
-        branches = [b for b in prop.get("anyOf", ()) if b.get("type") != "null"]
-        field = branches[0] if len(branches) == 1 else {
-            k: v for k, v in prop.items() if k not in ("default", "title")}
-        params.append({"name": name, "in": "query", "required": name in required,
-                       "schema": field})
-    return params
+    """Query strings are text converted by the model. A model with a oneOf between its
+    parameters is one exploded object parameter (OpenAPI's way of stating rules between
+    query parameters); the others are one parameter per field."""
+    schema = _hoist(model.model_json_schema(mode="validation",
+                                            ref_template="#/components/schemas/{model}"),
+                    components)
+    props = {name: _non_null(prop) for name, prop in schema.get("properties", {}).items()}
+    required = list(schema.get("required", ()))
+    if "oneOf" in schema:
+        obj = {"type": "object", "properties": props, "oneOf": schema["oneOf"]}
+        if required:
+            obj["required"] = required
+        if schema.get("description"):
+            obj["description"] = schema["description"]
+        return [{"name": "params", "in": "query", "required": True, "style": "form",
+                 "explode": True, "schema": obj}]
+    return [{"name": name, "in": "query", "required": name in required, "schema": prop}
+            for name, prop in props.items()]
 
 
-def _error_responses(codes: tuple[int, ...]) -> dict[str, Any]:
+def _data_schema(data: Any, components: dict[str, Any]) -> dict[str, Any]:
+    if data is None:
+        return {"type": "null"}
+    if isinstance(data, tuple):
+        return {"oneOf": [_model_ref(m, components, mode="serialization") for m in data]}
+    return _model_ref(data, components, mode="serialization")
+
+
+def _error_responses(codes: list[int]) -> dict[str, Any]:
     by_status: dict[int, list[int]] = {}
-    for code in sorted(set(codes) | set(_COMMON_ERRORS)):
+    for code in codes:
         by_status.setdefault(ERROR_CODES[code][0], []).append(code)
     return {str(status): {
         "description": "; ".join(f"{c}: {ERROR_CODES[c][1]}" for c in cs),
         "content": {"application/json": {"schema": {
             "allOf": [{"$ref": "#/components/schemas/Error"},
                       {"properties": {"code": {"enum": cs}}}]}}}}
-        for status, cs in by_status.items()}
+        for status, cs in sorted(by_status.items())}
 
 
-def _operation(path: str, method: str, op: Operation,
-               components: dict[str, Any]) -> dict[str, Any]:
-    out: dict[str, Any] = {"summary": op.summary,
-                           "operationId": f"{method.lower()}{path.replace('/', '_')}"
-                           .replace("{", "").replace("}", "")}
+def _operation(path: str, method: str, op: Operation, components: dict[str, Any],
+               settings: Settings) -> dict[str, Any]:
+    out_: dict[str, Any] = {"summary": op.summary,
+                            "operationId": f"{method.lower()}{path.replace('/', '_')}"
+                            .replace("{", "").replace("}", "").replace(".", "_")}
+    if op.description:
+        out_["description"] = op.description.format(**vars(settings))
     params: list[dict[str, Any]] = []
     if op.path_enum:
         name = path[path.index("{") + 1:path.index("}")]
@@ -141,48 +237,66 @@ def _operation(path: str, method: str, op: Operation,
     if op.query:
         params += _query_parameters(op.query, components)
     if params:
-        out["parameters"] = params
-    if op.body or op.body_one_of:
-        schema = (_model_schema(op.body, components) if op.body else
-                  {"oneOf": [_model_schema(m, components) for m in op.body_one_of]})
-        out["requestBody"] = {"required": True,
-                              "content": {"application/json": {"schema": schema}}}
-    if op.raw_data or op.media_type:
-        out["responses"] = {"200": {"description": "OK",
-                                    "content": {op.media_type or "application/json": {
-                                        "schema": {"type": "string" if op.media_type
-                                                   else "object"}}}}}
-        if op.errors:
-            out["responses"].update(_error_responses(op.errors))
-        out["security"] = []
-        return out
-    out["security"] = [{"bearerAuth": []}] if op.auth == BEARER else [{"internalKey": []}]
-    out["responses"] = {"200": {"description": "OK: code 0, the result in data",
-                                "content": {"application/json": {"schema": {
-                                    "$ref": "#/components/schemas/Envelope"}}}},
-                        **_error_responses(op.errors)}
-    return out
+        out_["parameters"] = params
+    if op.body:
+        out_["requestBody"] = {"required": True, "content": {"application/json": {
+            "schema": _model_ref(op.body, components)}}}
+    if op.raw:
+        responses: dict[str, Any] = {"200": {"description": "OK", "content": {op.raw: {
+            "schema": {"type": "object"} if op.raw == "application/json"
+            else {"type": "string"}}}}}
+    else:
+        envelope = {"type": "object", "required": ["code", "msg", "data"],
+                    "properties": {"code": {"type": "integer", "const": 0},
+                                   "msg": {"type": "string", "const": ""},
+                                   "data": _data_schema(op.data, components)}}
+        responses = {"200": {"description": "OK: code 0, the result in data",
+                             "content": {"application/json": {"schema": envelope}}}}
+    if op.redirect:
+        responses["302"] = {"description": "redirect to the page (Location: ui/)"}
+    responses.update(_error_responses(_codes(op)))
+    out_["responses"] = responses
+    out_["security"] = ([{"bearerAuth": []}] if op.auth == BEARER else
+                        [{"internalKey": []}] if op.auth == INTERNAL_KEY else [])
+    return out_
+
+
+def _apply_settings(components: dict[str, Any], settings: Settings) -> None:
+    """Bounds that are settings, not constants of the models."""
+    def prop(model: str, name: str) -> dict[str, Any]:
+        p = components[model]["properties"][name]
+        return next((b for b in p.get("anyOf", ()) if b.get("type") == "array"), p)
+    prop("CopyTaskRequest", "product_ids")["maxItems"] = settings.max_copy_items
+    prop("OrderBatchSubmit", "order_data")["maxItems"] = settings.order_import_max_rows
 
 
 @functools.lru_cache(maxsize=1)
 def build_spec() -> dict[str, Any]:
+    settings = get_settings()
     components: dict[str, Any] = {
-        "Envelope": {"type": "object", "required": ["code", "msg", "data"],
-                     "properties": {"code": {"type": "integer", "const": 0},
-                                    "msg": {"type": "string"}, "data": {}}},
-        "Error": {"type": "object", "required": ["code", "msg"],
+        "Error": {"type": "object", "required": ["code", "msg", "data"],
                   "properties": {"code": {"type": "integer", "enum": sorted(ERROR_CODES)},
-                                 "msg": {"type": "string"},
+                                 "msg": {"type": "string", "minLength": 1},
                                  "data": {"type": "null"}}},
     }
+    _model_ref(OrderRow, components)        # described in order_data's text; the row format
     paths: dict[str, Any] = {}
     for (path, method), op in OPERATIONS.items():
-        paths.setdefault(path, {})[method.lower()] = _operation(path, method, op, components)
+        paths.setdefault(path, {})[method.lower()] = _operation(path, method, op, components,
+                                                                settings)
+    _apply_settings(components, settings)
+    limit = paths["/task/list"]["get"]["parameters"]
+    for p in limit:
+        if p["name"] == "limit":
+            p["schema"].update(maximum=settings.list_max_limit,
+                               description=f"default {settings.list_default_limit}")
     return {
         "openapi": "3.1.0",
         "info": {"title": "async-task platform", "version": "1",
                  "description": "Every JSON response is {code, msg, data}; code 0 is success, "
-                                "errors carry a non-zero code (docs/errors.md) and data null."},
+                                "errors carry a non-zero code (docs/errors.md) and data null. "
+                                "A method a path does not declare is 405 (code 40500) with an "
+                                "Allow header; an unknown path is 404 (40400)."},
         "paths": paths,
         "components": {
             "schemas": components,

@@ -1,24 +1,29 @@
 """Request models of the public and internal task endpoints (validated with pydantic).
 
-Query strings arrive as text and are converted; JSON bodies are strict about types, so
-"12" is not a task id there.
+Query strings arrive as text and are converted (an integer in its plain decimal form);
+JSON bodies are strict about types, so "12" is not a task id there, while 12.0 is (JSON
+Schema calls it an integer). Field types come from chalicelib/fields.py, which describes
+each rule in the JSON Schema that /openapi.json shows.
 """
 from __future__ import annotations
 
 from typing import Annotated, Any, Optional
 
-from pydantic import BaseModel, ConfigDict, Field, StrictInt, StrictStr, model_validator
+from pydantic import BaseModel, ConfigDict, Field, StrictBool, model_validator
 
-from chalicelib.domain.task import TaskStatus, TaskType
+from chalicelib.domain.task import FINAL_STATUSES, TaskStatus, TaskType
+from chalicelib.fields import (Choice, Id, IntField, QueryId, QueryInt, Text, exactly_one)
 
 MAX_IDS = 500
 
-TaskId = Annotated[StrictInt, Field(gt=0)]
-UserTaskId = Annotated[StrictStr, Field(min_length=1, max_length=64)]
+UserTaskId = Text(64)
+StationId = Text(16)
 
 
 class _Model(BaseModel):
-    model_config = ConfigDict(extra="ignore", str_strip_whitespace=True)
+    """Unknown fields are ignored (the description allows them); strings are stripped by
+    their `Text` type after its checks."""
+    model_config = ConfigDict(extra="ignore")
 
 
 def _exactly_one(a: Any, b: Any, names: str) -> None:
@@ -27,8 +32,10 @@ def _exactly_one(a: Any, b: Any, names: str) -> None:
 
 
 class TaskGetQuery(_Model):
-    task_id: Optional[Annotated[int, Field(gt=0, lt=2**63)]] = None
-    user_task_id: Optional[Annotated[str, Field(min_length=1, max_length=64)]] = None
+    model_config = ConfigDict(json_schema_extra=exactly_one({"task_id": {}},
+                                                            {"user_task_id": {}}))
+    task_id: Optional[QueryId] = None
+    user_task_id: Optional[Text(64, strict=False)] = None
 
     @model_validator(mode="after")
     def _one(self) -> "TaskGetQuery":
@@ -37,15 +44,18 @@ class TaskGetQuery(_Model):
 
 
 class TaskListQuery(_Model):
-    type: Optional[TaskType] = None
-    status: Optional[TaskStatus] = None
-    limit: Optional[Annotated[int, Field(ge=1)]] = None
-    offset: Annotated[int, Field(ge=0, le=100_000)] = 0
+    type: Optional[Choice(TaskType, query=True, description="0 import, 1 export, 2 process")] = None
+    status: Optional[Choice(TaskStatus, query=True, description=(
+        "1 submitted, 2 running, 3 finished, 4 partial success, 5 failed"))] = None
+    limit: Optional[QueryInt(ge=1, description="default 20")] = None   # maximum: settings
+    offset: QueryInt(ge=0, le=100_000) = 0
 
 
 class TaskIdsBody(_Model):
-    """clear_show and cancel: task_ids or user_task_ids, one of the two."""
-    task_ids: Annotated[list[TaskId], Field(max_length=MAX_IDS)] = []
+    """clear_show and cancel: task_ids or user_task_ids, exactly one of the two non-empty."""
+    model_config = ConfigDict(json_schema_extra=exactly_one(
+        {"task_ids": {"minItems": 1}}, {"user_task_ids": {"minItems": 1}}))
+    task_ids: Annotated[list[Id], Field(max_length=MAX_IDS)] = []
     user_task_ids: Annotated[list[UserTaskId], Field(max_length=MAX_IDS)] = []
 
     @model_validator(mode="after")
@@ -55,35 +65,37 @@ class TaskIdsBody(_Model):
 
 
 class TaskRetryBody(_Model):
-    task_id: TaskId
+    task_id: Id
 
 
 # -- internal API (worker-side processes, seed's task/add ... task/get) ---------------
 class InternalAdd(_Model):
-    station_id: Annotated[StrictStr, Field(min_length=1, max_length=16)]
-    name: Annotated[StrictStr, Field(min_length=1, max_length=64)]
-    type: TaskType
+    station_id: StationId
+    name: Text(64)
+    type: Choice(TaskType, description="0 import, 1 export, 2 process")
     input: Any = Field(default_factory=dict)
     user_task_id: Optional[UserTaskId] = None
-    repeat: bool = False
-    message_show: bool = True
-    business_id: Annotated[StrictInt, Field(ge=0, lt=2**31)] = 0
-    business_name: Annotated[StrictStr, Field(max_length=64)] = ""
+    repeat: StrictBool = False
+    message_show: StrictBool = True
+    business_id: IntField(ge=0, lt=2**31) = 0
+    business_name: Text(64, required=False) = ""
 
 
 class InternalRef(_Model):
-    station_id: Annotated[StrictStr, Field(min_length=1, max_length=16)]
-    task_id: TaskId
+    station_id: StationId
+    task_id: Id
 
 
 class InternalFinish(InternalRef):
-    status: TaskStatus = TaskStatus.FINISHED
+    status: Choice(FINAL_STATUSES, description="3 finished, 4 partial success, 5 failed"
+                   ) = TaskStatus.FINISHED
     result: Any = None
-    reason: Optional[Annotated[StrictStr, Field(max_length=1024)]] = None
+    reason: Optional[Text(1024, required=False)] = None
 
 
 class InternalUpdate(InternalRef):
-    status: Optional[TaskStatus] = None
+    status: Optional[Choice(TaskStatus, description="the status to move to (a legal "
+                                                    "transition, else 409)")] = None
     result: Any = None
-    progress: Optional[Annotated[StrictInt, Field(ge=0, le=100)]] = None
-    reason: Optional[Annotated[StrictStr, Field(max_length=1024)]] = None
+    progress: Optional[IntField(ge=0, le=100)] = None
+    reason: Optional[Text(1024, required=False)] = None

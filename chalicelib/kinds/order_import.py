@@ -25,7 +25,7 @@ KIND = TaskKind(
     summary="Import a batch of orders: an import task (type 0) checks and inserts each row;"
             " bad rows are reported by row number (docs/imports.md).",
     errors=(40002, 40400, 41300),
-    service=lambda s: OrderImportService(s.tasks, s.engine,
+    service=lambda s: OrderImportService(s.db, s.tasks, s.engine,
                                          max_rows=s.settings.order_import_max_rows,
                                          part_rows=s.settings.chunk_size),
     processor=lambda s: OrderImportProcessor(),

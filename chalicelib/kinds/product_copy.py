@@ -25,6 +25,7 @@ KIND = TaskKind(
     handle=create,
     summary="Copy products (by id or by filter) from one shop to another of the same station.",
     errors=(40002, 40400, 41300),
-    service=lambda s: CopyTaskService(s.tasks, s.engine, max_items=s.settings.max_copy_items),
+    service=lambda s: CopyTaskService(s.db, s.tasks, s.engine,
+                                      max_items=s.settings.max_copy_items),
     processor=lambda s: CopyProcessor(s.product_center),
 )

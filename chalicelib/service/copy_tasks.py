@@ -9,13 +9,15 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Annotated, Any, Optional, Sequence
 
-from pydantic import BaseModel, ConfigDict, Field, StrictInt, StrictStr, model_validator
+from pydantic import BaseModel, ConfigDict, Field, StrictBool, model_validator
 
 from chalicelib.adapters import catalog_repo
+from chalicelib.adapters.db import Database
 from chalicelib.domain.chunk import DetailOutcome, Outcome
 from chalicelib.adapters.product_center import (CreateProduct, DownstreamUnavailable,
                                                 PermanentItemError, ProductCenterClient)
 from chalicelib.domain.task import TaskType
+from chalicelib.fields import Id, Text, exactly_one
 from chalicelib.errors import InvalidInput, NotFound, TooLarge
 from chalicelib.service.engine import Engine, WorkItem
 from chalicelib.service.tasks import Created, NewTask, TaskService
@@ -24,24 +26,27 @@ TASK_NAME = "product_copy"
 BUSINESS_NAME = "商品复制"
 BUSINESS_ID = 2001
 
-ShopId = Annotated[StrictInt, Field(gt=0, lt=2**63)]
+ShopId = Id
 
 
 class CopyFilter(BaseModel):
-    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
-    category: Optional[Annotated[StrictStr, Field(min_length=1, max_length=64)]] = None
-    name_contains: Optional[Annotated[StrictStr, Field(min_length=1, max_length=64)]] = None
+    model_config = ConfigDict(extra="forbid")
+    category: Optional[Text(64)] = None
+    name_contains: Optional[Text(64)] = None
 
 
 class CopyTaskRequest(BaseModel):
-    """Body of POST /station/product/copy_task."""
-    model_config = ConfigDict(extra="ignore", str_strip_whitespace=True)
+    """Body of POST /station/product/copy_task. product_ids' maxItems is the setting
+    MAX_COPY_ITEMS (added to the description by api/openapi.py)."""
+    model_config = ConfigDict(extra="ignore", json_schema_extra=exactly_one(
+        {"product_ids": {"type": "array"}}, {"filter": {"type": "object"}}))
     source_shop_id: ShopId
     target_shop_id: ShopId
-    product_ids: Optional[list[Annotated[StrictInt, Field(gt=0, lt=2**63)]]] = None
+    product_ids: Optional[Annotated[list[Id], Field(json_schema_extra={
+        "minItems": 1, "uniqueItems": True})]] = None
     filter: Optional[CopyFilter] = None
-    user_task_id: Optional[Annotated[StrictStr, Field(min_length=1, max_length=64)]] = None
-    repeat: bool = False
+    user_task_id: Optional[Text(64)] = None
+    repeat: StrictBool = False
 
     @model_validator(mode="after")
     def _check(self) -> "CopyTaskRequest":
@@ -53,7 +58,8 @@ class CopyTaskRequest(BaseModel):
 
 
 class CopyTaskService:
-    def __init__(self, tasks: TaskService, engine: Engine, *, max_items: int):
+    def __init__(self, db: Database, tasks: TaskService, engine: Engine, *, max_items: int):
+        self.db = db
         self.tasks = tasks
         self.engine = engine
         self.max_items = max_items
@@ -83,7 +89,7 @@ class CopyTaskService:
 
     def _check_shops(self, station_id: str, req: CopyTaskRequest) -> None:
         wanted = [req.source_shop_id, req.target_shop_id]
-        shops = self.tasks.db.run(
+        shops = self.db.run(
             lambda cur: catalog_repo.shops_of_station(cur, station_id, wanted))
         for field, shop_id in (("source_shop_id", req.source_shop_id),
                                ("target_shop_id", req.target_shop_id)):
@@ -92,11 +98,11 @@ class CopyTaskService:
 
     def _ids_from_filter(self, station_id: str, req: CopyTaskRequest) -> list[int]:
         f = req.filter
-        ids = self.tasks.db.run(lambda cur: catalog_repo.product_ids_matching(
+        ids = self.db.run(lambda cur: catalog_repo.product_ids_matching(
             cur, station_id, req.source_shop_id, category=f.category,
             name_contains=f.name_contains, limit=self.max_items + 1))
         if not ids:
-            raise InvalidInput("filter: no product of the source shop matches")
+            raise NotFound("filter: no product of the source shop matches")
         if len(ids) > self.max_items:
             raise TooLarge(f"filter: matches more than {self.max_items} products")
         return ids

@@ -24,6 +24,7 @@ from typing import Any
 
 from chalicelib.adapters import task_repo
 from chalicelib.adapters.aws import QueueMessage, WorkQueue
+from chalicelib.adapters.db import Database
 from chalicelib.domain.task import TaskStatus
 from chalicelib.observability import logger, metrics
 from chalicelib.service.engine import Engine
@@ -54,7 +55,8 @@ DEAD_LETTER_REASON = ("任务消息多次投递均失败，已转入死信队列
 
 
 class DeadLetters:
-    def __init__(self, dlq: WorkQueue, work_queue: WorkQueue, engine: Engine):
+    def __init__(self, db: Database, dlq: WorkQueue, work_queue: WorkQueue, engine: Engine):
+        self.db = db
         self.dlq = dlq
         self.work_queue = work_queue
         self.engine = engine
@@ -108,11 +110,11 @@ class DeadLetters:
             cur.execute("INSERT IGNORE INTO tbl_dead_letter (message_id, task_id, settled_at)"
                         " VALUES (%s, %s, UTC_TIMESTAMP(3))", (message_id, task_id))
             return cur.rowcount == 1
-        return self.engine.db.run(tx)
+        return self.db.run(tx)
 
     def prune(self) -> int:
         """Forget settled messages older than any message the DLQ can still hold."""
-        return self.engine.db.run(lambda cur: cur.execute(
+        return self.db.run(lambda cur: cur.execute(
             "DELETE FROM tbl_dead_letter WHERE settled_at < UTC_TIMESTAMP(3) - INTERVAL %s DAY"
             " LIMIT 10000", (LEDGER_KEEP_DAYS,)))
 
@@ -123,7 +125,7 @@ class DeadLetters:
                 return False
             lifecycle.finish(cur, task, TaskStatus.FAILED, reason=reason)
             return True
-        return self.engine.db.run(tx)
+        return self.db.run(tx)
 
     def redrive(self, limit: int | None = None) -> RedriveReport:
         """Move up to `limit` messages (all, by default) back to the work queue, each sent

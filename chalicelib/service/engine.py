@@ -304,6 +304,8 @@ class Engine:
             return RunResult.COMPLETE
         if hasattr(claim.processor, "process_batch"):
             return self._execute_batches(task_id, seq, token, claim, remaining_ms)
+        if remaining_ms() < self.settings.deadline_margin_ms:
+            return RunResult.DEADLINE   # no time for one worst-case item: hand it on
         processor, settings = claim.processor, self.settings
         run = _ChunkRun(iter(claim.work), max(1, min(settings.chunk_threads, len(claim.work))),
                         settings.outcome_batch_size)

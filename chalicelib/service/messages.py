@@ -11,13 +11,14 @@ import json
 from typing import Any, Callable
 
 from chalicelib.domain.run import RunResult
+from chalicelib.errors import InvalidInput
 
 RemainingMs = Callable[[], int]
 Handler = Callable[[dict[str, Any], RemainingMs], RunResult]
 
 
-class MalformedMessage(ValueError):
-    pass
+class MalformedMessage(InvalidInput):
+    """A work-queue message nobody can handle: SQS redelivers it, then dead-letters it."""
 
 
 class MessageRouter:

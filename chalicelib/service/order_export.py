@@ -22,7 +22,7 @@ import uuid
 from dataclasses import dataclass
 from typing import Annotated, Any, Callable, Iterator, Literal, Optional
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from chalicelib.adapters import order_repo, task_repo
 from chalicelib.adapters.aws import FileStore, WorkQueue
@@ -32,9 +32,11 @@ from chalicelib.adapters.s3_multipart import MultipartWriter
 from chalicelib.config import Settings
 from chalicelib.domain.run import RunResult
 from chalicelib.domain.task import TaskStatus, TaskType
-from chalicelib.errors import InvalidInput, NotFound, Unavailable
+from chalicelib.errors import Conflict, InvalidInput, NotFound, PlatformError, Unavailable
+from chalicelib.fields import Choice, LocalDate, LocalDateTime, Text
 from chalicelib.observability import logger
 from chalicelib.service import lifecycle
+from chalicelib.service.messages import MalformedMessage
 from chalicelib.service.tasks import NewTask, TaskService
 
 TASK_NAME = "order_detail_export"
@@ -57,36 +59,32 @@ MIN_YEAR, MAX_YEAR = 1000, 9998       # MySQL DATETIME's range, with room for th
 QUERY_TYPE_NAMES = {1: "order date", 2: "operation cycle", 3: "receive date"}
 
 
+_Date = LocalDate(MIN_YEAR, MAX_YEAR)
+_CycleTime = LocalDateTime(MIN_YEAR, MAX_YEAR, " T")
+
+
 class OrderDetailQuery(BaseModel):
-    """Query string of GET /station/sales_analysis/orderdetail (seed parameters)."""
-    model_config = ConfigDict(extra="ignore", str_strip_whitespace=True)
-    query_type: Annotated[int, Field(ge=1, le=3,
-                                     description="1 order date, 2 operation cycle, 3 receive date")]
-    start_date: Optional[dt.date] = Field(None, description="query_type 1 and 3")
-    end_date: Optional[dt.date] = Field(None, description="query_type 1 and 3 (inclusive)")
-    time_config_id: Optional[Annotated[str, Field(min_length=1, max_length=32)]] = Field(
-        None, description="query_type 2")
-    cycle_start_time: Optional[dt.datetime] = Field(None, description="query_type 2")
-    cycle_end_time: Optional[dt.datetime] = Field(None, description="query_type 2 (inclusive)")
-    status: Optional[Annotated[int, Field(ge=0, le=127)]] = None
-    search_text: Optional[Annotated[str, Field(min_length=1, max_length=64)]] = Field(
+    """Query string of GET /station/sales_analysis/orderdetail (seed parameters). The
+    conditional parameters are a oneOf on query_type (QUERY_TYPE_FIELDS)."""
+    model_config = ConfigDict(extra="ignore", json_schema_extra={"oneOf": [
+        {"properties": {"query_type": {"enum": sorted(t for t in QUERY_TYPE_FIELDS
+                                                      if QUERY_TYPE_FIELDS[t] == fields)}},
+         "required": list(fields)}
+        for fields in dict.fromkeys(QUERY_TYPE_FIELDS.values())]})
+    query_type: Choice(QUERY_TYPE_NAMES, query=True,
+                       description="1 order date, 2 operation cycle, 3 receive date")
+    start_date: Optional[_Date] = Field(None, description="query_type 1 and 3")
+    end_date: Optional[_Date] = Field(None, description="query_type 1 and 3 (inclusive)")
+    time_config_id: Optional[Text(32, strict=False)] = Field(None, description="query_type 2")
+    cycle_start_time: Optional[_CycleTime] = Field(None, description="query_type 2")
+    cycle_end_time: Optional[_CycleTime] = Field(None, description="query_type 2 (inclusive)")
+    status: Optional[Choice(ORDER_STATUS_LABELS, query=True, description=", ".join(
+        f"{k} {v}" for k, v in ORDER_STATUS_LABELS.items()))] = None
+    search_text: Optional[Text(64, strict=False)] = Field(
         None, description="order number or customer name contains")
-    search_area: Optional[Annotated[str, Field(min_length=1, max_length=64)]] = Field(
+    search_area: Optional[Text(64, strict=False)] = Field(
         None, description="area (地理标签) equals")
     format: Literal["xlsx", "csv", "yongyou"] = "xlsx"
-
-    @field_validator("start_date", "end_date", "cycle_start_time", "cycle_end_time")
-    @classmethod
-    def _in_range(cls, value: Any) -> Any:
-        if value is None:
-            return None
-        if not MIN_YEAR <= value.year <= MAX_YEAR:
-            raise ValueError(f"give a date between {MIN_YEAR} and {MAX_YEAR}")
-        if isinstance(value, dt.datetime):
-            if value.tzinfo is not None:
-                raise ValueError("give the local time without a time zone")
-            return value.replace(microsecond=0)
-        return value
 
     @model_validator(mode="after")
     def _conditional(self) -> "OrderDetailQuery":
@@ -236,12 +234,12 @@ def write_export(database_url: str, files: FileStore, key: str, flt: OrderFilter
 
 
 # -- the service -----------------------------------------------------------------------------
-class LostClaim(Exception):
+class LostClaim(Conflict):
     """Another run of the same export took the task over (this one's lease had expired)."""
 
 
-class DeadlineReached(Exception):
-    pass
+class DeadlineReached(PlatformError):
+    """The worker nears its Lambda deadline."""
 
 
 def export_message(task_id: int) -> dict[str, Any]:
@@ -298,7 +296,7 @@ class OrderExportService:
         try:
             task_id = int(msg["task_id"])
         except (KeyError, TypeError, ValueError):
-            raise ValueError(f"export message without task_id: {msg!r}") from None
+            raise MalformedMessage(f"export message without task_id: {msg!r}") from None
         claim = self.db.run(lambda cur: self._claim(cur, task_id))
         if claim is None:
             return RunResult.SKIPPED        # a duplicate delivery: running elsewhere, or finished
@@ -449,7 +447,7 @@ class Heartbeat:
             return
         self._next = now + self.svc.settings.export_heartbeat_s
         if self.remaining_ms() < self.svc.settings.deadline_margin_ms:
-            raise DeadlineReached()
+            raise DeadlineReached("near the worker's deadline")
         progress = min(99, self.rows * 100 // self.total) if self.total else 0
         if not self.svc.heartbeat(self.task_id, self.run, progress):
-            raise LostClaim()
+            raise LostClaim("another run took the export over")

@@ -19,14 +19,15 @@ from dataclasses import dataclass
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Annotated, Any, Optional, Sequence
 
-from pydantic import (BaseModel, BeforeValidator, ConfigDict, Field, StrictStr, ValidationError,
-                      WithJsonSchema, model_validator)
+from pydantic import BaseModel, ConfigDict, Field, StrictStr, ValidationError, model_validator
 
 from chalicelib.adapters import order_import_repo, order_repo
 from chalicelib.adapters.chunk_repo import utcnow
+from chalicelib.adapters.db import Database
 from chalicelib.domain.chunk import DetailOutcome, Outcome
 from chalicelib.adapters.order_import_repo import NewOrder, NewOrderLine
 from chalicelib.domain.task import TaskType
+from chalicelib.fields import LocalDateTime, Text as FieldText
 from chalicelib.errors import InvalidInput, NotFound, TooLarge
 from chalicelib.service.engine import Engine, WorkItem
 from chalicelib.service.tasks import Created, NewTask, TaskService
@@ -34,24 +35,11 @@ from chalicelib.service.tasks import Created, NewTask, TaskService
 TASK_NAME = "order_import"
 BUSINESS_NAME = "订单批量导入"
 BUSINESS_ID = 3002
-DATETIME_FORMAT = "%Y-%m-%d %H:%M:%S"
 MAX_LINES = 200                       # lines per order
 NEW_ORDER_STATUS = 1                  # 待确认 (the export's status labels)
 LOCAL_TIME = dt.timezone(dt.timedelta(hours=8))   # China Standard Time: no DST
 _CENT = Decimal("0.01")
 _MAX_AMOUNT = Decimal("999999999999.99")          # DECIMAL(14, 2)
-
-
-def _datetime(value: Any) -> dt.datetime:
-    if isinstance(value, str):
-        try:
-            parsed = dt.datetime.strptime(value.strip(), DATETIME_FORMAT)
-        except ValueError:
-            pass
-        else:
-            if parsed.year >= 1970:
-                return parsed
-    raise ValueError("must be 'YYYY-MM-DD HH:MM:SS'")
 
 
 def Text(lo: int, hi: int) -> Any:
@@ -63,9 +51,7 @@ def Code(lo: int, hi: int) -> Any:
     return Annotated[str, Field(min_length=lo, max_length=hi, coerce_numbers_to_str=True)]
 
 
-DateTimeText = Annotated[dt.datetime, BeforeValidator(_datetime), WithJsonSchema(
-    {"type": "string", "pattern": r"^\d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2}$",
-     "examples": ["2026-11-28 08:00:00"]})]
+DateTimeText = LocalDateTime(1970, 9999, text="'YYYY-MM-DD HH:MM:SS'")
 
 
 class OrderLineRow(BaseModel):
@@ -98,26 +84,19 @@ class OrderRow(BaseModel):
         return self
 
 
-def _row_schema() -> dict[str, Any]:
-    """OrderRow's JSON schema with its line schema inlined (for order_data's items)."""
-    schema = OrderRow.model_json_schema()
-    line = schema.pop("$defs")["OrderLineRow"]
-    schema["properties"]["lines"]["items"] = line
-    return schema
-
-
 class OrderBatchSubmit(BaseModel):
-    """Body of POST /station/order/batch/submit (the seed's fields)."""
-    model_config = ConfigDict(extra="ignore", str_strip_whitespace=True)
-    task_id: Annotated[StrictStr, Field(min_length=1, max_length=64,
-                                        description="the caller's task id (user_task_id)")]
-    time_config_id: Annotated[StrictStr, Field(min_length=1, max_length=32,
-                                               description="operation cycle (运营周期) id")]
-    order_data: Annotated[list[Any], Field(description="orders, one per row; each an OrderRow"
-                                                       " (checked per row by the worker)",
-                                           json_schema_extra=lambda s: s.update(
-                                               items=_row_schema()))]
-    file_name: Annotated[StrictStr, Field(min_length=1, max_length=255)]
+    """Body of POST /station/order/batch/submit (the seed's fields). order_data's maxItems
+    is the setting ORDER_IMPORT_MAX_ROWS (added to the description by api/openapi.py)."""
+    model_config = ConfigDict(extra="ignore")
+    task_id: FieldText(64, description="the caller's task id (user_task_id)")
+    time_config_id: FieldText(32, description="operation cycle (运营周期) id")
+    order_data: Annotated[list[Any], Field(
+        description="orders, one per row, each an OrderRow (components/schemas/OrderRow). The"
+                    " worker checks each row: a bad row (of any JSON value) fails alone with"
+                    " its row number in the error report, the good rows are imported",
+        json_schema_extra={"minItems": 1, "items": {
+            "description": "an OrderRow, checked by the worker"}})]
+    file_name: FieldText(255)
 
 
 def amount(line: OrderLineRow) -> Decimal:
@@ -201,7 +180,9 @@ def to_new_order(task_id: int, row_no: int, row: OrderRow, time_config: dict[str
 
 
 class OrderImportService:
-    def __init__(self, tasks: TaskService, engine: Engine, *, max_rows: int, part_rows: int):
+    def __init__(self, db: Database, tasks: TaskService, engine: Engine, *, max_rows: int,
+                 part_rows: int):
+        self.db = db
         self.tasks = tasks
         self.engine = engine
         self.max_rows = max_rows
@@ -213,7 +194,7 @@ class OrderImportService:
             raise InvalidInput("order_data: give at least one order")
         if rows > self.max_rows:
             raise TooLarge(f"order_data: at most {self.max_rows} orders per batch, got {rows}")
-        found = self.tasks.db.run(
+        found = self.db.run(
             lambda cur: order_repo.time_config(cur, station_id, req.time_config_id))
         if found is None:
             raise NotFound(f"time_config_id: operation cycle {req.time_config_id!r} not found")

@@ -11,6 +11,8 @@ from dataclasses import dataclass, field
 from typing import Any, Callable
 
 from chalicelib.adapters import chunk_repo, task_repo
+from chalicelib.adapters.aws import FileStore
+from chalicelib.adapters.db import Database
 from chalicelib.observability import logger, metrics
 from chalicelib.service.dead_letters import DeadLetters
 from chalicelib.service.engine import Engine
@@ -33,20 +35,21 @@ class SweepReport:
 
 
 class Sweeper:
-    def __init__(self, engine: Engine, *, stale_queued_s: int = 900,
+    def __init__(self, db: Database, files: FileStore, engine: Engine, *,
+                 max_chunk_attempts: int, stale_queued_s: int = 900,
                  dead_letters: DeadLetters | None = None,
                  repairs: dict[str, Callable[[], dict[str, int]]] | None = None):
         """repairs: other kinds of work that keep their own state (exports), each a
         function that repairs what it owns and returns counts."""
-        self.engine = engine
+        self.db, self.files, self.engine = db, files, engine
+        self.max_chunk_attempts = max_chunk_attempts
         self.stale_queued_s = stale_queued_s
         self.dead_letters = dead_letters
         self.repairs = repairs or {}
 
     def sweep(self) -> SweepReport:
         report = SweepReport()
-        db = self.engine.db
-        max_attempts = self.engine.settings.max_chunk_attempts
+        db, max_attempts = self.db, self.max_chunk_attempts
         for task_id, seq in db.run(lambda cur: chunk_repo.expired_past_attempts(
                 cur, max_attempts, BATCH)):
             failed: list[bool] = []
@@ -69,7 +72,7 @@ class Sweeper:
         for task_id in db.run(lambda cur: task_repo.running_ids_with_all_chunks_done(cur, BATCH)):
             ok: list[bool] = []
             if self._guard(report, task_id, lambda: ok.append(
-                    finalize_task(db, self.engine.files, task_id))) and ok and ok[0]:
+                    finalize_task(db, self.files, task_id))) and ok and ok[0]:
                 report.finalized += 1
         if self.dead_letters is not None:
             seen: list[int] = []

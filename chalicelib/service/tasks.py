@@ -10,13 +10,12 @@ import json
 from dataclasses import dataclass
 from typing import Any, Callable, Sequence
 
-import pymysql
 from pymysql.cursors import DictCursor
 
 from chalicelib.adapters import task_repo
 from chalicelib.adapters.db import Database
 from chalicelib.domain.task import TaskStatus, check_transition
-from chalicelib.errors import InvalidInput, NotFound
+from chalicelib.errors import DuplicateKey, InvalidInput, NotFound
 from chalicelib.service import lifecycle
 
 # Called inside the creating transaction with the new task id: the chunk plan of an
@@ -65,12 +64,10 @@ class TaskService:
                     type_=new.type, user_task_id=new.user_task_id, repeat=new.repeat,
                     message_show=new.message_show, business_id=new.business_id,
                     business_name=new.business_name, total_items=new.total_items)
-            except pymysql.err.IntegrityError:
+            except DuplicateKey:
                 # Lost a race with an identical request: the unique key kept one task.
-                cur.connection.rollback()
-                cur.connection.begin()
                 existing = task_repo.find_open_duplicate(cur, new.station_id, new.name,
-                                                         new.user_task_id or "")
+                                                         new.user_task_id or "", locking=True)
                 if existing is None:
                     raise
                 return Created(existing, False)

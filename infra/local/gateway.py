@@ -94,6 +94,13 @@ class GatewayRequestHandler(ChaliceRequestHandler):
     # the base class binds do_* to its own _generic_handle; rebind them to ours
     do_GET = do_PUT = do_POST = do_HEAD = do_DELETE = do_PATCH = do_OPTIONS = _generic_handle
 
+    def __getattr__(self, name: str) -> Any:
+        """Any other method (TRACE, CONNECT, PROPFIND, ...) is ours too, so a route answers
+        405 with Allow as API Gateway does, not http.server's 501 HTML page."""
+        if name.startswith("do_"):
+            return self._generic_handle
+        raise AttributeError(name)
+
     def _send_error_response(self, error: LocalGatewayException) -> None:
         """401 NotAuthorizedError (no credential), 403 ForbiddenError (the authorizer
         denied), 500 InvalidAuthorizerError (it returned nothing)."""

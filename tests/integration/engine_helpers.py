@@ -9,6 +9,7 @@ from typing import Any, Callable, Iterator
 from chalicelib.bootstrap import Services, services
 from chalicelib.config import get_settings
 from chalicelib.domain.chunk import ChunkState
+from chalicelib.service.sweeper import Sweeper
 from infra.local.demo import ensure_products, ensure_shop
 
 
@@ -124,3 +125,9 @@ def app_runtime(monkeypatch: Any, stack_env: dict[str, str], workers: int,
                       worker_concurrency={"work": workers}, access_log=False) as rt:
         yield rt
     bootstrap.reset()
+
+
+def sweeper(svc: Services, **kw: Any) -> Sweeper:
+    """A sweeper of the engine's repairs only (no dead letters, no kind repairs)."""
+    return Sweeper(svc.db, svc.files, svc.engine,
+                   max_chunk_attempts=svc.settings.max_chunk_attempts, **kw)

@@ -48,7 +48,7 @@ def test_create_from_a_filter(api, station_token):
     ({"product_ids": [-1]}, 400, 40001, "product_ids"),
     ({"product_ids": None}, 400, 40001, "exactly one"),
     ({"filter": {"category": "水果"}}, 400, 40001, "exactly one"),
-    ({"product_ids": None, "filter": {"category": "none-such"}}, 400, 40001, "no product"),
+    ({"product_ids": None, "filter": {"category": "none-such"}}, 404, 40400, "no product"),
     ({"source_shop_id": "abc"}, 400, 40001, "source_shop_id"),
     ({"repeat": "maybe"}, 400, 40001, "repeat"),
 ])

@@ -8,8 +8,7 @@ import pymysql
 import pytest
 
 from chalicelib.adapters.db import Database, parse_url
-from chalicelib.service.sweeper import Sweeper
-from tests.integration.engine_helpers import create_copy, drain, seed_shops, services_with
+from tests.integration.engine_helpers import create_copy, drain, seed_shops, services_with, sweeper
 from tests.mysql_fault_proxy import MySQLFaultProxy
 
 
@@ -40,7 +39,7 @@ def test_lost_commit_reply_creates_one_task_and_n_downstream_creates(
     assert proxy.commits_lost == 1, "the fault did not fire"
 
     drain(svc)
-    Sweeper(svc.engine, stale_queued_s=0).sweep()            # re-sends anything left queued
+    sweeper(svc, stale_queued_s=0).sweep()            # re-sends anything left queued
     drain(svc)
     assert _count(svc.db, "SELECT COUNT(*) AS n FROM tbl_async_task") == 1
     assert _count(svc.db, "SELECT COUNT(*) AS n FROM tbl_task_chunk WHERE task_id=%s",

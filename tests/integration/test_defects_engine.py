@@ -7,10 +7,10 @@ import json
 import threading
 from typing import Iterator
 
-import pymysql
 import pytest
 
 from chalicelib.adapters.db import parse_url
+from chalicelib.errors import DatabaseUnavailable
 from tests.integration.engine_helpers import create_copy, receive, seed_shops, services_with
 from tests.mysql_fault_proxy import MySQLFaultProxy
 
@@ -47,7 +47,7 @@ def test_failed_flush_stops_the_item_threads(db_clean, product_center, database_
     create_copy(svc, shops, shops["product_ids"])
     [message] = receive(svc)
     proxy.go_down_after_commit_of(b"INSERT INTO tbl_task_detail")    # after the first flush
-    with pytest.raises(pymysql.err.OperationalError):
+    with pytest.raises(DatabaseUnavailable):
         svc.messages.handle(message["Body"], lambda: 10 ** 9)
     assert proxy.down
     # When the handler has returned, no item thread is left calling the product center.
@@ -108,3 +108,25 @@ def test_a_downstream_reason_with_a_lone_surrogate_is_stored(db_clean):
     assert svc.db.run(lambda cur: chunk_repo.record_outcomes(cur, task["id"], 0, token, 60,
                                                              [outcome]))
     assert details(task["id"])[0]["reason"] == "bad ? name"
+
+
+# -- suspected 1: the deadline margin covers the worst single item ---------------------------
+def test_no_item_is_in_flight_when_the_invocation_deadline_comes(db_clean, product_center):
+    """Every create times out (the fake holds it): each item takes attempts x timeout plus
+    backoffs. With the margin configured below that (500 ms), the engine must still stop
+    taking items early enough that the chunk is saved before the Lambda deadline."""
+    import time
+    product_center.configure(timeout_rate=1.0, timeout_hold_s=5)
+    shops = seed_shops(20)
+    svc = services_with(chunk_size=20, chunk_threads=1, product_center_timeout_s=0.4,
+                        product_center_max_attempts=4, deadline_margin_ms=500,
+                        chain_chunks=False)
+    create_copy(svc, shops, shops["product_ids"])
+    [message] = receive(svc)
+    budget_s = 0.8       # what the invocation has left: above the configured 500 ms margin
+    deadline = time.monotonic() + budget_s
+    outcome = svc.messages.handle(message["Body"],
+                                  lambda: max(0, int((deadline - time.monotonic()) * 1000)))
+    finished = time.monotonic()
+    assert finished <= deadline, f"worked {finished - deadline:.2f}s past the deadline"
+    assert product_center.stats()["in_flight"] == 0

@@ -9,6 +9,7 @@ import urllib.request
 from chalicelib.adapters import chunk_repo
 from chalicelib.api.present import task_item
 from chalicelib.domain.chunk import ChunkState, DetailOutcome, Outcome
+from chalicelib.domain.run import RunResult
 from chalicelib.domain.task import TaskStatus
 from tests.factories import raw_row
 from tests.integration.engine_helpers import (DONE, chunks, count, create_copy, details, drain,
@@ -99,8 +100,8 @@ def test_duplicate_delivery_is_acknowledged_without_work(db_clean, product_cente
     svc = services_with(chunk_size=5)
     task = create_copy(svc, shops, shops["product_ids"])
     [body] = queue_bodies(svc)
-    assert svc.engine.run_chunk(task["id"], body["chunk"], lambda: 10 ** 9) == "complete"
-    assert svc.engine.run_chunk(task["id"], body["chunk"], lambda: 10 ** 9) == "skipped"
+    assert svc.engine.run_chunk(task["id"], body["chunk"], lambda: 10 ** 9) == RunResult.COMPLETE
+    assert svc.engine.run_chunk(task["id"], body["chunk"], lambda: 10 ** 9) == RunResult.SKIPPED
     assert product_center.stats()["requests"] == 5
     assert raw_row(task["id"])["succeeded_items"] == 5
 
@@ -111,7 +112,7 @@ def test_a_chunk_leased_by_a_live_worker_is_skipped(db_clean):
     task = create_copy(svc, shops, shops["product_ids"])
     queue_bodies(svc)
     svc.db.run(lambda cur: chunk_repo.claim(cur, task["id"], 0, "a" * 32, 300))
-    assert svc.engine.run_chunk(task["id"], 0, lambda: 10 ** 9) == "skipped"
+    assert svc.engine.run_chunk(task["id"], 0, lambda: 10 ** 9) == RunResult.SKIPPED
     assert details(task["id"]) == []
 
 
@@ -131,7 +132,7 @@ def test_expired_lease_is_taken_over_and_finished_work_is_not_redone(db_clean, p
     svc.db.run(lambda cur: cur.execute(
         "UPDATE tbl_task_chunk SET lease_until = UTC_TIMESTAMP(3) - INTERVAL 1 SECOND"))
     # the dead worker cannot write any more once its lease expired and was taken over
-    assert svc.engine.run_chunk(task["id"], 0, lambda: 10 ** 9) == "complete"
+    assert svc.engine.run_chunk(task["id"], 0, lambda: 10 ** 9) == RunResult.COMPLETE
     assert not svc.db.run(lambda cur: chunk_repo.record_outcomes(cur, task["id"], 0, dead, 300, []))
     assert product_center.stats()["requests"] == 4
     row = raw_row(task["id"])
@@ -158,7 +159,7 @@ def test_deadline_saves_progress_and_requeues_the_rest(db_clean, product_center)
     [chunk] = chunks(task["id"])
     assert chunk["state"] == int(ChunkState.QUEUED) and chunk["attempts"] == 0
     assert [b["chunk"] for b in queue_bodies(svc)] == [0]       # the rest is re-queued
-    assert svc.engine.run_chunk(task["id"], 0, lambda: 10 ** 9) == "complete"
+    assert svc.engine.run_chunk(task["id"], 0, lambda: 10 ** 9) == RunResult.COMPLETE
     row = raw_row(task["id"])
     assert row["status"] == TaskStatus.FINISHED and row["succeeded_items"] == 30
     assert product_center.stats()["creates"] == 30
@@ -172,10 +173,10 @@ def test_downstream_down_retries_then_fails_items_with_a_reason(db_clean, produc
     task = create_copy(svc, shops, shops["product_ids"])
     queue_bodies(svc)
     for attempt in range(2):
-        assert svc.engine.run_chunk(task["id"], 0, lambda: 10 ** 9) == "unavailable"
+        assert svc.engine.run_chunk(task["id"], 0, lambda: 10 ** 9) == RunResult.UNAVAILABLE
         assert details(task["id"]) == []
     assert product_center.stats()["requests"] == 2 * 3 * 2
-    assert svc.engine.run_chunk(task["id"], 0, lambda: 10 ** 9) == "complete"
+    assert svc.engine.run_chunk(task["id"], 0, lambda: 10 ** 9) == RunResult.COMPLETE
     row = raw_row(task["id"])
     assert row["status"] == TaskStatus.FAILED
     assert all("下游系统或数据库不可用" in d["reason"] for d in details(task["id"]))
@@ -202,7 +203,7 @@ def test_next_chunk_runs_in_place_when_nothing_else_waits(db_clean, product_cent
     svc = services_with(chunk_size=4, chunk_window=1)
     task = create_copy(svc, shops, shops["product_ids"])
     [body] = queue_bodies(svc)
-    assert svc.engine.run_chunk(task["id"], body["chunk"], lambda: 10 ** 9) == "complete"
+    assert svc.engine.run_chunk(task["id"], body["chunk"], lambda: 10 ** 9) == RunResult.COMPLETE
     assert queue_bodies(svc) == []                 # no SQS trip between the 3 chunks
     assert raw_row(task["id"])["status"] == TaskStatus.FINISHED
     assert [c["state"] for c in chunks(task["id"])] == [DONE] * 3
@@ -216,7 +217,7 @@ def test_next_chunk_goes_through_the_queue_when_other_work_waits(db_clean, produ
     bodies = queue_bodies(svc)
     assert [b["task_id"] for b in bodies] == [big["id"], small["id"]]
     svc.queue.send([bodies[1]])                    # the small task's message waits
-    assert svc.engine.run_chunk(big["id"], 0, lambda: 10 ** 9) == "complete"
+    assert svc.engine.run_chunk(big["id"], 0, lambda: 10 ** 9) == RunResult.COMPLETE
     assert [(b["task_id"], b["chunk"]) for b in queue_bodies(svc)] == [
         (small["id"], 0), (big["id"], 1)]        # handed on behind the waiting message
 
@@ -226,5 +227,6 @@ def test_no_chaining_near_the_deadline(db_clean, product_center):
     svc = services_with(chunk_size=4, chunk_window=1, deadline_margin_ms=1000)
     task = create_copy(svc, shops, shops["product_ids"])
     queue_bodies(svc)
-    assert svc.engine.run_chunk(task["id"], 0, lambda: 2500) == "complete"
+    margin = svc.engine.settings.deadline_margin_ms   # at least the worst item's time
+    assert svc.engine.run_chunk(task["id"], 0, lambda: int(2.5 * margin)) == RunResult.COMPLETE
     assert [b["chunk"] for b in queue_bodies(svc)] == [1]

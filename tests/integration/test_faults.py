@@ -20,10 +20,10 @@ import pytest
 from chalicelib.adapters import chunk_repo
 from chalicelib.domain.chunk import ChunkState
 from chalicelib.domain.task import TaskStatus
-from chalicelib.service.sweeper import Sweeper
 from tests.factories import raw_row
 from tests.integration.engine_helpers import (app_runtime, chunks, create_copy, details, drain,
-                                              queue_bodies, receive, seed_shops, services_with)
+                                              queue_bodies, receive, seed_shops, services_with,
+                                              sweeper)
 from tests.integration.conftest import http, wait_for
 
 pytestmark = pytest.mark.faults
@@ -55,11 +55,11 @@ def test_poison_chunk_fails_with_a_reason_after_its_attempts(db_clean, product_c
     svc = services_with(chunk_size=4, chunk_window=1, max_chunk_attempts=2)
     task = create_copy(svc, shops, shops["product_ids"])
     queue_bodies(svc)                                   # the first message is "lost"
-    sweeper = Sweeper(svc.engine)
+    repairs = sweeper(svc)
     for attempt in (1, 2):                              # the worker dies on every attempt
         assert crash_claim(svc, task["id"], 0)
         expire_leases(svc, task["id"])
-        report = sweeper.sweep()
+        report = repairs.sweep()
         if attempt == 1:
             assert report.expired_leases == 1 and report.failed_chunks == 0
             assert [b["chunk"] for b in queue_bodies(svc)] == [0]
@@ -95,7 +95,7 @@ def test_two_sweepers_at_once_do_not_double_process(db_clean, product_center):
     def run_sweeper() -> None:
         own = services_with(chunk_size=4, chunk_window=15, max_chunk_attempts=3)
         barrier.wait()
-        reports.append(Sweeper(own.engine).sweep())
+        reports.append(sweeper(own).sweep())
     threads = [threading.Thread(target=run_sweeper) for _ in range(2)]
     for t in threads:
         t.start()

@@ -5,6 +5,7 @@ Every wait polls a real condition (a file, a port, a PID) under a deadline.
 """
 from __future__ import annotations
 
+import http.client as http_client
 import json
 import os
 import signal
@@ -312,6 +313,20 @@ def test_unknown_route_and_method(runtime: LocalRuntime) -> None:
     assert status == 405 and body["code"] == 40500
     status, body = http(runtime, "/open/abc", method="POST")
     assert status == 200 and body["name"] == "abc"
+
+
+@pytest.mark.parametrize("method", ["DELETE", "TRACE", "PROPFIND", "HEAD"])
+def test_undeclared_method_is_405_with_allow(runtime: LocalRuntime, method: str) -> None:
+    """Any method a route does not declare, not only those http.server knows (no 501 page)."""
+    conn = http_client.HTTPConnection("127.0.0.1", runtime.port, timeout=10)
+    conn.request(method, "/hello")
+    resp = conn.getresponse()
+    raw = resp.read()
+    assert resp.status == 405 and resp.getheader("Allow") == "GET"
+    assert resp.getheader("Content-Type").startswith("application/json")
+    if method != "HEAD":
+        assert json.loads(raw) == json.loads(error_body(405))
+    conn.close()
 
 
 def _send(sqs_url: str, endpoint: str, body: str) -> str:

@@ -7,6 +7,7 @@ import time
 from typing import Any
 
 from chalicelib.bootstrap import services
+from chalicelib.domain.run import RunResult
 from chalicelib.domain.task import TaskStatus
 from tests.factories import raw_row
 from tests.integration.engine_helpers import (app_runtime, chunks, create_copy, details, drain,
@@ -43,7 +44,7 @@ def test_a_chunk_yields_to_waiting_work_after_its_slice(db_clean, product_center
     _, body = take(svc)
     small = create_copy(svc, shops, shops["product_ids"][200:])      # its message waits
     started = time.monotonic()
-    assert svc.messages.handle(body, lambda: 10 ** 9) == "sliced"
+    assert svc.messages.handle(body, lambda: 10 ** 9) == RunResult.SLICED
     assert time.monotonic() - started < 0.5 + 1.0               # not the chunk's ~1 s+
     first = chunks(big["id"])[0]
     assert (first["state"], first["attempts"], first["lease_token"]) == (1, 0, None)
@@ -68,7 +69,7 @@ def test_nothing_waiting_means_no_slice(db_clean, product_center):
     big = create_copy(svc, shops, shops["product_ids"])
     _, body = take(svc)
     started = time.monotonic()
-    assert svc.messages.handle(body, lambda: 10 ** 9) == "complete"   # both chunks, chained
+    assert svc.messages.handle(body, lambda: 10 ** 9) == RunResult.COMPLETE   # both chunks, chained
     assert time.monotonic() - started > 1.0                     # ran well past its slice
     assert raw_row(big["id"])["status"] == TaskStatus.FINISHED
     assert [c["attempts"] for c in chunks(big["id"])] == [1, 1]

@@ -10,7 +10,7 @@ from chalicelib.domain.task import TaskStatus
 from infra.local.demo import ensure_products, ensure_shop
 from tests.factories import raw_row
 from tests.integration.engine_helpers import (create_copy, details, queue_bodies, seed_shops,
-                                              services_with)
+                                              services_with, sweeper)
 
 
 def active_by_station() -> dict[str, int]:
@@ -67,7 +67,6 @@ def test_the_station_bound_holds_with_many_tasks_and_others_are_not_held(db_clea
 
 def test_a_stranded_station_is_released_by_the_sweeper_within_its_bound(db_clean,
                                                                          product_center):
-    from chalicelib.service.sweeper import Sweeper
     shops = seed_shops(20)
     svc = services_with(chunk_size=5, chunk_window=2, station_max_chunks=2)
     task = create_copy(svc, shops, shops["product_ids"])
@@ -77,5 +76,5 @@ def test_a_stranded_station_is_released_by_the_sweeper_within_its_bound(db_clean
                     (task["id"],))
     svc.db.run(strand)
     queue_bodies(svc)                     # (their messages are gone too)
-    report = Sweeper(svc.engine).sweep()
+    report = sweeper(svc).sweep()
     assert report.stalled_tasks == 1 and active_by_station() == {"s001": 2}

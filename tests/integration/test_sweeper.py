@@ -5,10 +5,9 @@ from chalicelib.adapters import chunk_repo
 from chalicelib.domain.chunk import DetailOutcome, Outcome
 from chalicelib.domain.task import TaskStatus
 from chalicelib.service import lifecycle
-from chalicelib.service.sweeper import Sweeper
 from tests.factories import raw_row
-from tests.integration.engine_helpers import (chunks, create_copy, drain, queue_bodies,
-                                              seed_shops, services_with)
+from tests.integration.engine_helpers import (chunks, create_copy, drain, queue_bodies, seed_shops,
+                                              services_with, sweeper)
 
 
 
@@ -18,8 +17,8 @@ def test_lost_message_of_a_queued_chunk_is_sent_again(db_clean):
     svc = services_with(chunk_size=4)
     task = create_copy(svc, shops, shops["product_ids"][:4])
     assert len(queue_bodies(svc)) == 1                      # ... and then the message is lost
-    assert Sweeper(svc.engine, stale_queued_s=3600).sweep().stale_queued == 0
-    report = Sweeper(svc.engine, stale_queued_s=0).sweep()
+    assert sweeper(svc, stale_queued_s=3600).sweep().stale_queued == 0
+    report = sweeper(svc, stale_queued_s=0).sweep()
     assert report.stale_queued == 1
     drain(svc)
     assert raw_row(task["id"])["status"] == TaskStatus.FINISHED
@@ -36,9 +35,9 @@ def test_stalled_task_gets_its_next_chunk_queued(db_clean):
         "UPDATE tbl_task_chunk SET state=0, queued_at=NULL WHERE task_id=%s AND seq=1",
         (task["id"],)))
     queue_bodies(svc)
-    assert Sweeper(svc.engine).sweep().stalled_tasks == 1
+    assert sweeper(svc).sweep().stalled_tasks == 1
     assert [b["chunk"] for b in queue_bodies(svc)] == [1]
-    assert Sweeper(svc.engine).sweep().stalled_tasks == 0       # now queued: nothing to do
+    assert sweeper(svc).sweep().stalled_tasks == 0       # now queued: nothing to do
 
 
 def test_unfinalized_task_is_finalized(db_clean):
@@ -57,7 +56,7 @@ def test_unfinalized_task_is_finalized(db_clean):
     svc.db.run(lambda cur: task_repo.add_outcomes(cur, task["id"], 4, 0))
     svc.db.run(lambda cur: chunk_repo.complete(cur, task["id"], 0, token))   # ... worker dies here
     assert raw_row(task["id"])["status"] == TaskStatus.RUNNING
-    assert Sweeper(svc.engine).sweep().finalized == 1
+    assert sweeper(svc).sweep().finalized == 1
     row = raw_row(task["id"])
     assert row["status"] == TaskStatus.FINISHED and row["result"]["succeeded"] == 4
     assert [c["state"] for c in chunks(task["id"])] == [3]

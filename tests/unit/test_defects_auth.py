@@ -76,3 +76,19 @@ def test_the_gateways_cache_ttl_is_the_configured_one():
     from chalicelib.config import get_settings
     [handler] = app_module.app.builtin_auth_handlers
     assert handler.ttl_seconds == get_settings().auth_cache_ttl_s <= 300
+
+
+# -- suspected 1 (#13): the prod margin was shorter than the worst single item ---------------
+def test_the_worst_item_with_prod_settings_exceeds_the_old_margin_and_sets_the_new_one():
+    from chalicelib.adapters.product_center import ProductCenterClient, RateLimiter
+    from chalicelib.config import Settings
+    from chalicelib.service.deadline import deadline_margin_ms
+    prod = Settings(product_center_rate=100, worker_concurrency=8, deadline_margin_ms=30_000)
+    client = ProductCenterClient("http://127.0.0.1:9", timeout_s=prod.product_center_timeout_s,
+                                 max_attempts=prod.product_center_max_attempts,
+                                 rate_limiter=RateLimiter(100 / 8))
+    worst = client.worst_call_s(prod.chunk_threads)
+    assert worst > 30          # 4 x (2 + 5) s + 3 x 2 s backoff + 4 x 10/12.5 s budget wait
+    assert worst == 4 * (2 + 5 + 10 / 12.5) + 3 * 2
+    assert deadline_margin_ms(prod, worst) >= worst * 1000
+    client.close()

@@ -1,0 +1,108 @@
+"""What each route answers in `data`: the models /openapi.json describes the responses with.
+
+The views build plain dicts (chalicelib/api/present.py and the *_views modules); these
+models only describe them. schemathesis' response_schema_conformance check compares every
+fuzzed answer with them, and tests/unit/test_openapi.py checks a task item against them.
+"""
+from __future__ import annotations
+
+from typing import Any, Literal, Optional
+
+from pydantic import BaseModel, Field
+
+from chalicelib.domain.task import TaskStatus, TaskType
+
+# ISO 8601 with the station's offset (chalicelib/service/station_time.py)
+_TIME = {"format": "date-time",
+         "pattern": r"^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}[+-][0-9]{2}:[0-9]{2}$",
+         "examples": ["2026-11-28T08:00:00+08:00"]}
+
+
+class _Out(BaseModel):
+    pass
+
+
+class Counts(_Out):
+    total: int = Field(ge=0)
+    succeeded: int = Field(ge=0)
+    failed: int = Field(ge=0)
+    cancelled: int = Field(ge=0)
+
+
+class TaskItem(_Out):
+    """One task as the frontend shows it (the seed's task item plus counts and links)."""
+    task_id: int = Field(gt=0)
+    user_task_id: str = Field(description="the caller's id, \"\" when none was given")
+    task_name: str
+    business_name: str
+    status: TaskStatus = Field(description="1 已经提交 submitted, 2 正在执行 running, 3 已经完成 "
+                                           "finished, 4 部分成功 partial success, 5 执行失败 failed")
+    reason: Optional[str] = Field(description="why it ended 4 or 5 (in Chinese), or \"\"")
+    progress: int = Field(ge=0, le=100)
+    type: TaskType = Field(description="0 import, 1 export, 2 process")
+    result: Any = Field(description=(
+        "JSON written when the task ended, null before. Engine tasks: {total, succeeded, "
+        "failed} (+ cancelled: true, not_run after a cancel) and error_report_url (an "
+        "expiring link) when items failed; exports: link (an expiring link to the file) "
+        "and rows. S3 keys are never shown."))
+    run_count: int = Field(ge=0)
+    cancelled: bool
+    counts: Counts
+    create_time: str = Field(json_schema_extra=_TIME)
+    start_time: Optional[str] = Field(json_schema_extra=_TIME)
+    end_time: Optional[str] = Field(json_schema_extra=_TIME)
+
+
+class InternalTaskItem(TaskItem):
+    created: bool = Field(description="false when an unfinished task with the same station, "
+                                      "name and user_task_id was returned instead (repeat=false)")
+
+
+class TaskList(_Out):
+    finish: bool = Field(description="true when no listed task (of that filter) is unfinished")
+    tasks: list[TaskItem]
+    limit: int = Field(ge=1)
+    offset: int = Field(ge=0)
+
+
+class CancelReport(_Out):
+    cancelled: list[int] = Field(description="task ids now cancelled (they end 4 or 5)")
+    already_final: list[int] = Field(description="task ids that had ended before; unchanged")
+
+
+class RetryAnswer(_Out):
+    task_id: int = Field(gt=0)
+    run_count: int = Field(ge=0)
+    status: TaskStatus
+
+
+class CopyCreated(_Out):
+    task_id: int = Field(gt=0)
+    task_url: str = Field(examples=["/task/get?task_id=7"])
+    created: bool = Field(description="false: an unfinished task with this user_task_id "
+                                      "was returned (repeat=false)")
+    task: TaskItem
+
+
+class ImportCreated(_Out):
+    task_url: str = Field(examples=["/task/get?task_id=7"])
+    task_id: int = Field(gt=0)
+    created: bool
+
+
+class ExportLink(_Out):
+    """At most EXPORT_SYNC_THRESHOLD (20) matching orders: the file at once."""
+    async_: Literal[0] = Field(alias="async")
+    link: str = Field(description="expiring link to the file")
+
+
+class ExportTask(_Out):
+    """More orders: an export task to poll."""
+    async_: Literal[1] = Field(alias="async")
+    task_id: int = Field(gt=0)
+    task_url: str = Field(examples=["/task/get?task_id=9"])
+
+
+def schema_of(model: Any) -> dict[str, Any]:
+    return model.model_json_schema(mode="serialization", by_alias=True,
+                                   ref_template="#/components/schemas/{model}")
