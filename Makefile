@@ -66,10 +66,10 @@ docs-viewer: deps
 fuzz: deps
 	$(PY) -m pytest -q tests/integration/test_fuzz_api.py
 
-## make bench [SECTIONS='copy cost']: benchmarks, results in bench/results.json (a subset
-## updates its own figures and keeps the others)
+## make bench [SECTIONS=api_poll,copy]: benchmarks, results in bench/results.json
+comma := ,
 bench: deps
-	$(PY) -m bench.run $(foreach s,$(SECTIONS),--only $(s))
+	$(PY) -m bench.run $(addprefix --only ,$(subst $(comma), ,$(SECTIONS)))
 
 ## make profile [TAG=before]: py-spy of a worker during a zero-latency copy, cProfile of the
 ## API creating a 100,000-item task; top entries in bench/profile/ (bench/profile.py)

@@ -19,7 +19,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from chalicelib.config import get_settings  # noqa: E402
 from chalicelib.fields import MAX_BIGINT  # noqa: E402
-from chalicelib.service.order_export import QUERY_TYPE_FIELDS  # noqa: E402
+from chalicelib.service.export_query import QUERY_TYPE_FIELDS  # noqa: E402
 
 _RANGES = {fields[-2:]: fields[-2:] for fields in QUERY_TYPE_FIELDS.values()}
 

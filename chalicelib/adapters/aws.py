@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import threading
+import time
 from dataclasses import dataclass
 from typing import Any, Iterable
 
@@ -31,9 +32,11 @@ def client(service: str) -> Any:
 
 
 def reset_clients() -> None:
-    """Forget cached clients (tests that point the process at another endpoint)."""
+    """Forget cached clients (tests that point the process at another endpoint or other
+    credentials: boto3's default session caches the credentials it resolved, so it goes too)."""
     with _lock:
         _clients.clear()
+        boto3.DEFAULT_SESSION = None
 
 
 @dataclass(frozen=True)
@@ -114,12 +117,19 @@ class WorkQueue:
 
 
 class FileStore:
-    """Private S3 bucket for exports and error reports; users get expiring links."""
+    """Private S3 bucket for exports and error reports; users get expiring links.
+
+    Signing a link costs ~1 ms of CPU, per task on every /task/list poll; a warm instance
+    hands out the same link again while it has at least half its lifetime left, so a link
+    a client gets is valid for LINK_TTL_SECONDS / 2 at least."""
+
+    LINK_CACHE_MAX = 4096
 
     def __init__(self, bucket: str, link_ttl_s: int, s3: Any | None = None):
         self.bucket = bucket
         self._ttl = link_ttl_s
         self._s3 = s3
+        self._links: dict[str, tuple[str, float]] = {}
 
     @property
     def s3(self) -> Any:
@@ -129,5 +139,13 @@ class FileStore:
         self.s3.put_object(Bucket=self.bucket, Key=key, Body=data, ContentType=content_type)
 
     def link(self, key: str) -> str:
-        return self.s3.generate_presigned_url(
+        now = time.monotonic()
+        cached = self._links.get(key)
+        if cached is not None and now < cached[1]:
+            return cached[0]
+        url = self.s3.generate_presigned_url(
             "get_object", Params={"Bucket": self.bucket, "Key": key}, ExpiresIn=self._ttl)
+        if len(self._links) >= self.LINK_CACHE_MAX:
+            self._links.clear()
+        self._links[key] = (url, now + self._ttl / 2)
+        return url

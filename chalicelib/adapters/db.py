@@ -25,7 +25,6 @@ once for the current secret and connects with it.
 """
 from __future__ import annotations
 
-import logging
 import os
 import re
 import ssl
@@ -41,6 +40,8 @@ import pymysql.cursors
 
 from chalicelib.errors import DatabaseUnavailable
 from tenacity import retry, retry_if_exception, stop_after_delay, wait_exponential_jitter
+
+from chalicelib.observability import logger
 
 T = TypeVar("T")
 
@@ -68,7 +69,6 @@ ACCESS_DENIED = 1045
 # The RDS CA bundle, when the package ships one (docs/deploy.md says when that is needed);
 # otherwise verification uses the system trust store (RDS Proxy's ACM certificates).
 RDS_CA_BUNDLE = Path(__file__).resolve().parent.parent / "certs" / "rds-global-bundle.pem"
-log = logging.getLogger(__name__)
 
 
 def storable_text(text: str) -> str:
@@ -93,9 +93,16 @@ def tls_mode(url: str) -> str | None:
 
 
 def connect_kwargs(url: str) -> dict[str, Any]:
-    """parse_url's parameters plus `ssl` (a context, or None for DISABLED)."""
+    """parse_url's parameters plus the TLS arguments of pymysql.connect: `ssl` (a context)
+    for REQUIRED and VERIFY_*, `ssl_disabled` for DISABLED; nothing for PREFERRED or no
+    mode, which pymysql 1.2 treats as "TLS when the server offers it, unverified"."""
     params = _parse(url)
-    params["ssl"] = ssl_context(params.pop("tls"))
+    tls = params.pop("tls")
+    mode = tls.get("mode")
+    if mode == "DISABLED":
+        params["ssl_disabled"] = True
+    elif mode not in (None, "PREFERRED"):
+        params["ssl"] = ssl_context(tls)
     return params
 
 
@@ -137,7 +144,7 @@ def ssl_context(tls: dict[str, str]) -> ssl.SSLContext | None:
     when shipped, else the system trust store). Deployed stages get VERIFY_IDENTITY when
     the URL names no mode (config.get_runtime_settings)."""
     mode = tls.get("mode") or "DISABLED"
-    if mode == "DISABLED":
+    if mode in ("DISABLED", "PREFERRED"):
         return None
     ca = tls.get("ca")
     if ca is None and mode.startswith("VERIFY") and RDS_CA_BUNDLE.is_file():
@@ -214,7 +221,7 @@ class Database:
         self._local = threading.local()
 
     def _set_url(self, url: str) -> None:
-        self._tls_mode = tls_mode(url) or "DISABLED"
+        self._tls_mode = tls_mode(url) or "PREFERRED"
         self._params = connect_kwargs(url)
 
     def _open(self) -> pymysql.connections.Connection:
@@ -238,8 +245,8 @@ class Database:
             fresh = self._refresh_url()      # once: a rotated password, re-read now
             if not fresh:
                 raise
-            log.warning("database refused the password (1045); connecting with the "
-                        "re-read secret")
+            logger.warning("database refused the password (1045); connecting with the "
+                           "re-read secret")
             self._set_url(fresh)
             return self._open()
 

@@ -65,7 +65,8 @@ def _provider(kind: str) -> Any:
 def _failure(what: str, err: Exception) -> SecretUnavailable:
     cause = err.__cause__ or err.__context__ or err     # Powertools re-raises in except
     code = getattr(cause, "response", {}).get("Error", {}).get("Code") or type(cause).__name__
-    return SecretUnavailable(f"{what}: {code}: {cause}")
+    text = " ".join(str(cause).split())[:300]       # one log line, whatever AWS answered
+    return SecretUnavailable(f"{what}: {code}: {text}")
 
 
 def read_parameter(name: str, *, max_age: int = DEFAULT_MAX_AGE_S, force: bool = False) -> str:

@@ -25,6 +25,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 import pymysql
 
@@ -104,9 +105,14 @@ def _pid_alive(pid: int) -> bool:
 class MariaDB:
     """One mariadbd on `datadir` listening on 127.0.0.1:`port`."""
 
-    def __init__(self, datadir: Path | str, port: int = DEFAULT_PORT) -> None:
+    def __init__(self, datadir: Path | str, port: int = DEFAULT_PORT, *,
+                 server_args: tuple[str, ...] = (), client_ssl: Any = None) -> None:
+        """server_args: extra mariadbd options (e.g. TLS: --ssl-cert ... and
+        --require-secure-transport=ON); client_ssl: the `ssl` argument of this handle's
+        own connections (an SSLContext) when the server requires TLS."""
         self.datadir = Path(datadir).resolve()
         self.port = int(port)
+        self.server_args, self.client_ssl = tuple(server_args), client_ssl
         self.pid: int | None = None
         self._proc: subprocess.Popen | None = None
         self.last_start_s: float | None = None     # wall time of the last start(), for reports
@@ -116,6 +122,14 @@ class MariaDB:
     @property
     def pid_file(self) -> Path:
         return self.datadir / "mysqld.pid"
+
+    @property
+    def tmpdir(self) -> Path:
+        """Its own temp dir: /tmp is shared by every server on the machine, and servers in
+        other PID namespaces name their temporary tables alike (#sql-temptable-<pid>-...)."""
+        path = self.datadir.parent / f".{self.datadir.name}.tmp"
+        path.mkdir(parents=True, exist_ok=True)
+        return path
 
     @property
     def error_log(self) -> Path:
@@ -195,6 +209,8 @@ class MariaDB:
 
     # -- SQL helpers ----------------------------------------------------------------------
     def connect(self, database: str | None = None, **kwargs) -> pymysql.Connection:
+        if self.client_ssl is not None:
+            kwargs.setdefault("ssl", self.client_ssl)
         return pymysql.connect(host="127.0.0.1", port=self.port, user="root", password="",
                                database=database, charset="utf8mb4", autocommit=True,
                                **kwargs)
@@ -230,6 +246,8 @@ class MariaDB:
             "--skip-performance-schema",
             "--loose-innodb-buffer-pool-load-at-startup=0",
             "--loose-innodb-buffer-pool-dump-at-shutdown=0",
+            f"--tmpdir={self.tmpdir}",
+            *self.server_args,
         ]
 
     def _initialise(self) -> bool:
@@ -244,7 +262,8 @@ class MariaDB:
                                         dir=self.datadir.parent))
         cmd = [_binary("mariadb-install-db") or "mariadb-install-db", "--no-defaults",
                "--auth-root-authentication-method=normal", f"--datadir={scratch}",
-               "--skip-test-db", "--skip-name-resolve", "--user=root", _INNODB_LOG_FILE_SIZE]
+               "--skip-test-db", "--skip-name-resolve", "--user=root", _INNODB_LOG_FILE_SIZE,
+               f"--tmpdir={self.tmpdir}"]
         done = subprocess.run(cmd, stdin=subprocess.DEVNULL, capture_output=True, text=True)
         if done.returncode != 0:
             shutil.rmtree(scratch, ignore_errors=True)

@@ -106,9 +106,13 @@ class LocalRuntime:
                  http: bool = True, access_log: bool = True, poll_wait_s: int = 1,
                  chalice_config: dict[str, Any] | None = None,
                  stop_grace_s: float = 3.0, api_concurrency: int | None = None,
-                 api_pool: bool = True, api_read_timeout_s: float | None = None) -> None:
+                 api_pool: bool = True, api_read_timeout_s: float | None = None,
+                 function_env: dict[str, dict[str, str]] | None = None) -> None:
         self.app_ref, self.stage, self.host, self.port = app_ref, stage, host, port
         self.env = dict(env or {})
+        # function name -> environment of that function only, over `env` (e.g. each
+        # function's own AWS credentials, as each Lambda gets its role's)
+        self.function_env = {k: dict(v) for k, v in (function_env or {}).items()}
         self.schedule_interval_s = schedule_interval_s
         self.worker_concurrency = dict(worker_concurrency or {})
         self.project_dir = Path(project_dir).resolve()
@@ -161,6 +165,8 @@ class LocalRuntime:
         try:
             self._apply_environ(self._function_env(API_FUNCTION_NAME))
             self.app = load_app(self.app_ref, self.project_dir)
+            from infra.local.api_pool import check_connection_budget
+            check_connection_budget(self)      # refuses a stage over its DB_CONNECTION_BUDGET
             if self.http:
                 self._start_http()
             self._plan_instances()
@@ -234,6 +240,7 @@ class LocalRuntime:
         merged.update(function_config(self.chalice_config, self.stage,
                                       function).environment_variables)
         merged.update(self.env)
+        merged.update(self.function_env.get(function, {}))
         return {k: str(v) for k, v in merged.items()}
 
     def _apply_environ(self, values: dict[str, str]) -> None:

@@ -47,7 +47,8 @@ def test_database_url_tls_options():
     assert parse_url(url) == {"host": "db.example.com", "port": 3306, "user": "app",
                               "password": "pw", "database": "a"}
     assert tls_mode(url) == "VERIFY_CA" and tls_mode("mysql://db/a") is None
-    assert connect_kwargs("mysql://db/a?ssl_mode=disabled")["ssl"] is None
+    assert connect_kwargs("mysql://db/a?ssl_mode=disabled")["ssl_disabled"] is True
+    assert "ssl" not in connect_kwargs("mysql://db/a")      # pymysql's own PREFERRED
     required = connect_kwargs("mysql://db/a?ssl-mode=REQUIRED")["ssl"]
     assert required.verify_mode == ssl.CERT_NONE and not required.check_hostname
     identity = connect_kwargs("mysql://db/a?ssl-mode=verify-identity")["ssl"]

@@ -17,7 +17,7 @@ from chalicelib.errors import InvalidInput
 from chalicelib.service.engine import WorkItem, _ChunkRun
 from chalicelib.service.finalize import error_report_csv
 from chalicelib.service.messages import MalformedMessage, MessageRouter
-from chalicelib.service.order_export import OrderDetailQuery, build_filter
+from chalicelib.service.export_query import OrderDetailQuery, build_filter
 from chalicelib.service.order_import import OrderRow, row_reason
 
 D = dt.datetime
