@@ -5,6 +5,7 @@ boto3 honours AWS_ENDPOINT_URL itself, so the same code talks to AWS, moto or Lo
 from __future__ import annotations
 
 import json
+import sys
 import threading
 import time
 from dataclasses import dataclass
@@ -36,7 +37,9 @@ def reset_clients() -> None:
     credentials: boto3's default session caches the credentials it resolved, so it goes too)."""
     with _lock:
         _clients.clear()
-        boto3.DEFAULT_SESSION = None
+        boto3 = sys.modules.get("boto3")     # not imported yet: no session to forget
+        if boto3 is not None:
+            boto3.DEFAULT_SESSION = None
 
 
 @dataclass(frozen=True)
