@@ -66,7 +66,7 @@ docs-viewer: deps
 fuzz: deps
 	$(PY) -m pytest -q tests/integration/test_fuzz_api.py
 
-## make bench [SECTIONS=api_poll,copy]: benchmarks, results in bench/results.json
+## make bench [SECTIONS=api_poll,copy or SECTIONS='fairness budget']: benchmarks, results in bench/results.json
 comma := ,
 bench: deps
 	$(PY) -m bench.run $(addprefix --only ,$(subst $(comma), ,$(SECTIONS)))

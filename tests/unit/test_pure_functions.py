@@ -14,7 +14,8 @@ from pydantic import ValidationError
 from chalicelib.domain.chunk import DetailOutcome, Outcome
 from chalicelib.domain.run import RunResult
 from chalicelib.errors import InvalidInput
-from chalicelib.service.engine import WorkItem, _ChunkRun
+from chalicelib.service.engine import _ChunkRun
+from chalicelib.service.processors import WorkItem
 from chalicelib.service.finalize import error_report_csv
 from chalicelib.service.messages import MalformedMessage, MessageRouter
 from chalicelib.service.export_query import OrderDetailQuery, build_filter
