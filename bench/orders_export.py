@@ -43,7 +43,7 @@ def _reset_peaks(pids: list[int]) -> None:
 
 def run_export(bench: Any, fmt: str) -> tuple[float, float, float, dict[str, Any]]:
     """(seconds, peak RSS MB of the busiest worker, idle RSS MB, task result) for one export."""
-    from chalicelib.service.order_export import OrderDetailQuery
+    from chalicelib.service.export_query import OrderDetailQuery
     pids = _worker_pids(bench)
     idle = max(_status_kb(pid, "VmRSS") for pid in pids) / 1024
     _reset_peaks(pids)

@@ -65,6 +65,11 @@ class Settings:
     budget_latency_ratio: float = 2.0
     budget_block_s: float = 0.25
     worker_concurrency: int = 4
+    # The API function's reserved concurrency (must equal api_handler's reserved_concurrency)
+    # and the database connections the stage may open (chalicelib/connection_budget.py;
+    # 0 = not checked): a configuration that could open more is refused at start-up.
+    api_concurrency: int = 10
+    db_connection_budget: int = 0
     # A chunk gives its worker up after this many seconds when other work waits (0 = never).
     slice_seconds: float = 5.0
     # Chunks one station may have queued or running at once (0 = WORKER_CONCURRENCY).
@@ -201,6 +206,8 @@ def get_runtime_settings() -> Settings:
         deployed_problems = deployed_setting_problems(settings)
         if deployed_problems:
             raise ConfigurationError(deployed_problems[0])
+    from chalicelib.connection_budget import check_settings
+    check_settings(settings)
     return settings
 
 

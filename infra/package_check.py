@@ -210,6 +210,8 @@ def main(argv: list[str] | None = None) -> int:
         for stage in args.stages or DEFAULT_STAGES:
             stage_problems = stage_policy_problems(stage)
             stage_problems += stage_setting_problems(stage)
+            from infra.budget import stage_budget      # DB connections vs DB_CONNECTION_BUDGET
+            stage_problems += [f"[{stage}] {p}" for p in stage_budget(stage)[2]]
             stage_problems += check_stage(stage, Path(tmp))
             print(f"package-check {stage}: {'ok' if not stage_problems else 'FAILED'}")
             problems += stage_problems

@@ -12,6 +12,11 @@ It fires once.
 `go_down_after_commit_of(b"INSERT INTO tbl_task_detail")`: once a transaction containing
 that text has committed (its reply delivered), the server "goes away": every connection is
 cut and new ones are closed at once, until `come_back()`.
+
+`hold_reply_to(b"SELECT CONCAT_WS(", hold_s=3, signal_after_s=2)`: the answer to the first
+query containing that text reaches the client only after hold_s (a slow, selective query:
+the server is scanning and sends nothing); `signal` is set once it has been held for
+signal_after_s, so a test can act at that point of the fault's timeline.
 """
 from __future__ import annotations
 
@@ -38,6 +43,8 @@ class MySQLFaultProxy:
         self._socks: set[socket.socket] = set()
         self._down_trigger: bytes | None = None
         self.down = False
+        self._hold: tuple[bytes, float, float] | None = None
+        self.signal = threading.Event()
         threading.Thread(target=self._accept, daemon=True, name="fault-proxy").start()
 
     def url_for(self, database_url: str) -> str:
@@ -53,6 +60,11 @@ class MySQLFaultProxy:
     def go_down_after_commit_of(self, trigger: bytes) -> None:
         with self._lock:
             self._down_trigger = trigger
+
+    def hold_reply_to(self, trigger: bytes, hold_s: float, signal_after_s: float) -> None:
+        with self._lock:
+            self._hold = (trigger, hold_s, signal_after_s)
+            self.signal.clear()
 
     def come_back(self) -> None:
         self.down = False
@@ -100,6 +112,7 @@ class _Conn:
         self.drop_reply = threading.Event()
         self.down_trigger_seen = False
         self.down_after_reply = threading.Event()
+        self.hold: tuple[float, float] | None = None     # (hold_s, signal_after_s)
 
     def client_to_server(self) -> None:
         buf = b""
@@ -129,6 +142,12 @@ class _Conn:
         if not payload or payload[0] != COM_QUERY:
             return
         query = payload[1:]
+        hold = self.proxy._hold
+        if hold is not None and hold[0] in query:
+            with self.proxy._lock:
+                if self.proxy._hold is not None:
+                    self.proxy._hold = None
+                    self.hold = (hold[1], hold[2])
         down = self.proxy._down_trigger
         if down is not None and down in query:
             self.down_trigger_seen = True
@@ -151,6 +170,13 @@ class _Conn:
                     break
                 if self.drop_reply.is_set():   # the server committed; its OK is lost
                     break
+                if self.hold is not None:
+                    hold_s, signal_after_s = self.hold
+                    self.hold = None
+                    release = threading.Event()
+                    release.wait(signal_after_s)   # the fault's timeline, not a test wait
+                    self.proxy.signal.set()
+                    release.wait(hold_s - signal_after_s)
                 self.client.sendall(data)
                 if self.down_after_reply.is_set():    # that COMMIT's reply went through
                     self.proxy._go_down()

@@ -5,12 +5,11 @@ boto3 honours AWS_ENDPOINT_URL itself, so the same code talks to AWS, moto or Lo
 from __future__ import annotations
 
 import json
+import sys
 import threading
+import time
 from dataclasses import dataclass
 from typing import Any, Iterable
-
-import boto3
-from botocore.config import Config
 
 from chalicelib.errors import QueueUnavailable
 
@@ -21,6 +20,10 @@ _lock = threading.Lock()
 def client(service: str) -> Any:
     with _lock:
         if service not in _clients:
+            # boto3 is imported here, on first use, not with the app: a cold API call that
+            # never touches SQS or S3 (a task list without links) does not pay for it.
+            import boto3
+            from botocore.config import Config
             # SigV4 for presigned links: the only scheme newer regions accept.
             cfg = Config(retries={"max_attempts": 5, "mode": "standard"},
                          max_pool_connections=20, s3={"addressing_style": "path"},
@@ -34,7 +37,9 @@ def reset_clients() -> None:
     credentials: boto3's default session caches the credentials it resolved, so it goes too)."""
     with _lock:
         _clients.clear()
-        boto3.DEFAULT_SESSION = None
+        boto3 = sys.modules.get("boto3")     # not imported yet: no session to forget
+        if boto3 is not None:
+            boto3.DEFAULT_SESSION = None
 
 
 @dataclass(frozen=True)
@@ -115,12 +120,19 @@ class WorkQueue:
 
 
 class FileStore:
-    """Private S3 bucket for exports and error reports; users get expiring links."""
+    """Private S3 bucket for exports and error reports; users get expiring links.
+
+    Signing a link costs ~1 ms of CPU, per task on every /task/list poll; a warm instance
+    hands out the same link again while it has at least half its lifetime left, so a link
+    a client gets is valid for LINK_TTL_SECONDS / 2 at least."""
+
+    LINK_CACHE_MAX = 4096
 
     def __init__(self, bucket: str, link_ttl_s: int, s3: Any | None = None):
         self.bucket = bucket
         self._ttl = link_ttl_s
         self._s3 = s3
+        self._links: dict[str, tuple[str, float]] = {}
 
     @property
     def s3(self) -> Any:
@@ -130,5 +142,13 @@ class FileStore:
         self.s3.put_object(Bucket=self.bucket, Key=key, Body=data, ContentType=content_type)
 
     def link(self, key: str) -> str:
-        return self.s3.generate_presigned_url(
+        now = time.monotonic()
+        cached = self._links.get(key)
+        if cached is not None and now < cached[1]:
+            return cached[0]
+        url = self.s3.generate_presigned_url(
             "get_object", Params={"Bucket": self.bucket, "Key": key}, ExpiresIn=self._ttl)
+        if len(self._links) >= self.LINK_CACHE_MAX:
+            self._links.clear()
+        self._links[key] = (url, now + self._ttl / 2)
+        return url

@@ -114,30 +114,36 @@ def _list_filter(station_id: str, type_: int | None, status: int | None
 def list_shown(cur: DictCursor, station_id: str, *, type_: int | None, status: int | None,
                limit: int, offset: int) -> tuple[bool, list[dict[str, Any]]]:
     """(any unfinished, page): the station's shown tasks newest first, and whether any shown
-    task matching the filter is unfinished, in one statement (one derived row joined to the
-    page, so an empty page still answers the flag).
+    task matching the filter is unfinished.
 
-    The indexes are named: left to itself, the optimizer (MariaDB 10.11 and MySQL 8 alike)
-    walks the primary key backwards for ORDER BY id DESC LIMIT, which reads the whole table
-    for a station whose tasks are old. Plans: docs/api-load.md (python -m bench.api_explain).
+    One statement: the flag is an uncorrelated scalar subquery (evaluated once) on every row
+    of the page, read in index order with no temporary table or sort. Only an empty page
+    past the first needs a second statement for the flag (an empty first page means no
+    task matches at all). The indexes are named: left to itself, the optimizer (MariaDB
+    10.11 and MySQL 8 alike) walks the primary key backwards for ORDER BY id DESC LIMIT,
+    which reads the whole table for a station whose tasks are old.
+    Plans: docs/api-load.md (python -m bench.api_explain).
     """
     where, args = _list_filter(station_id, type_, status)
     page_index = "idx_station_shown_status" if status is not None else "idx_station_shown"
-    cur.execute(
-        "SELECT b.busy, t.* FROM (SELECT EXISTS(SELECT 1 FROM tbl_async_task"
-        f" FORCE INDEX (idx_station_shown_status) WHERE {where} AND status IN (%s, %s))"
-        f" AS busy) b LEFT JOIN (SELECT {_COLUMNS} FROM tbl_async_task"
-        f" FORCE INDEX ({page_index}) WHERE {where}"
-        " ORDER BY id DESC LIMIT %s OFFSET %s) t ON 1=1 ORDER BY t.id DESC",
-        (*args, int(TaskStatus.SUBMITTED), int(TaskStatus.RUNNING), *args, limit, offset))
+    busy_sql = ("SELECT EXISTS(SELECT 1 FROM tbl_async_task FORCE INDEX"
+                f" (idx_station_shown_status) WHERE {where} AND status IN (%s, %s))")
+    busy_args = (*args, int(TaskStatus.SUBMITTED), int(TaskStatus.RUNNING))
+    cur.execute(f"SELECT {_COLUMNS}, ({busy_sql}) AS busy FROM tbl_async_task"
+                f" FORCE INDEX ({page_index}) WHERE {where} ORDER BY id DESC LIMIT %s OFFSET %s",
+                (*busy_args, *args, limit, offset))
     rows = cur.fetchall()
-    busy = bool(rows[0]["busy"]) if rows else False
-    page = []
+    if rows:
+        busy = bool(rows[0]["busy"])
+    elif offset:
+        cur.execute(f"{busy_sql} AS busy", busy_args)
+        busy = bool(cur.fetchone()["busy"])
+    else:
+        busy = False
     for row in rows:
-        if row["id"] is not None:
-            del row["busy"]
-            page.append(_decode(row))
-    return busy, page
+        del row["busy"]
+        _decode(row)
+    return busy, list(rows)
 
 
 def list_any_station(cur: DictCursor, *, station_id: str | None = None, status: int | None = None,

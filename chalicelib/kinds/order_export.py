@@ -5,8 +5,8 @@ from typing import TYPE_CHECKING, Any
 
 from chalicelib.api.present import task_url
 from chalicelib.kinds.base import TaskKind
-from chalicelib.service.order_export import (MESSAGE_KIND, TASK_NAME, OrderDetailQuery,
-                                             OrderExportService)
+from chalicelib.service.export_query import OrderDetailQuery
+from chalicelib.service.order_export import MESSAGE_KIND, TASK_NAME, OrderExportService
 
 if TYPE_CHECKING:
     from chalicelib.bootstrap import Services

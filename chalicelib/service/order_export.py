@@ -8,36 +8,34 @@ streams the rows from MySQL through a server-side cursor into the file writer an
 S3 by multipart upload (memory flat whatever the row count), refreshes progress and its
 claim every EXPORT_HEARTBEAT_S, and finishes the task 3 with `result.file_key` (shown by
 /task/get as an expiring `link`) or 5 with a reason. docs/exports.md has the details.
+
+The query model and filter are export_query.py, the formats export_formats.py, the file
+writers export_writer.py; this module is the service (request, worker, repairs).
 """
 from __future__ import annotations
 
-import csv
 import datetime as dt
-import io
 import json
 import shutil
 import tempfile
+import threading
 import time
 import uuid
 from dataclasses import dataclass
-from typing import Annotated, Any, Callable, Iterator, Literal, Optional
-
-import xlsxwriter
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from typing import Any, Callable
 
 from chalicelib.adapters import order_repo, task_repo
 from chalicelib.adapters.aws import FileStore, WorkQueue
 from chalicelib.adapters.db import Database
-from chalicelib.adapters.order_repo import OrderFilter
-from chalicelib.adapters.s3_multipart import MultipartWriter
-from chalicelib.adapters.xlsx_rows import RowStreamWorksheet
 from chalicelib.config import Settings
 from chalicelib.domain.run import RunResult
 from chalicelib.domain.task import TaskStatus, TaskType
 from chalicelib.errors import Conflict, InvalidInput, NotFound, PlatformError, Unavailable
-from chalicelib.fields import Choice, LocalDate, LocalDateTime, Text
 from chalicelib.observability import logger
 from chalicelib.service import lifecycle
+from chalicelib.service.export_formats import FORMATS, XLSX_TMP_BYTES_PER_ROW
+from chalicelib.service.export_query import OrderDetailQuery, build_filter
+from chalicelib.service.export_writer import write_export
 from chalicelib.service.messages import MalformedMessage
 from chalicelib.service.tasks import NewTask, TaskService
 
@@ -45,192 +43,6 @@ TASK_NAME = "order_detail_export"
 BUSINESS_NAME = "订单明细导出"
 BUSINESS_ID = 3001
 MESSAGE_KIND = "export"
-XLSX_MAX_ROWS = 1_048_576           # per worksheet, header included
-# XlsxWriter's constant_memory mode keeps the sheet's XML (~800 bytes a row of demo data) in
-# a temp file, and copies it once more while packaging: an XLSX export needs about this
-# much temp space per row (1M rows: ~1.8 GB; Lambda's default /tmp is 512 MB).
-XLSX_TMP_BYTES_PER_ROW = 1800
-
-# tbl_order.status as the users read it.
-ORDER_STATUS_LABELS = {1: "待确认", 2: "已确认", 3: "配送中", 4: "已签收", 5: "已取消"}
-
-QUERY_TYPE_FIELDS = {1: ("start_date", "end_date"),
-                     2: ("time_config_id", "cycle_start_time", "cycle_end_time"),
-                     3: ("start_date", "end_date")}
-MIN_YEAR, MAX_YEAR = 1000, 9998       # MySQL DATETIME's range, with room for the range end
-QUERY_TYPE_NAMES = {1: "order date", 2: "operation cycle", 3: "receive date"}
-
-
-_Date = LocalDate(MIN_YEAR, MAX_YEAR)
-_CycleTime = LocalDateTime(MIN_YEAR, MAX_YEAR, " T")
-
-
-class OrderDetailQuery(BaseModel):
-    """Query string of GET /station/sales_analysis/orderdetail (seed parameters). The
-    conditional parameters are a oneOf on query_type (QUERY_TYPE_FIELDS)."""
-    model_config = ConfigDict(extra="ignore", json_schema_extra={"oneOf": [
-        {"properties": {"query_type": {"enum": sorted(t for t in QUERY_TYPE_FIELDS
-                                                      if QUERY_TYPE_FIELDS[t] == fields)}},
-         "required": list(fields)}
-        for fields in dict.fromkeys(QUERY_TYPE_FIELDS.values())]})
-    query_type: Choice(QUERY_TYPE_NAMES, query=True,
-                       description="1 order date, 2 operation cycle, 3 receive date")
-    start_date: Optional[_Date] = Field(None, description="query_type 1 and 3")
-    end_date: Optional[_Date] = Field(None, description="query_type 1 and 3 (inclusive)")
-    time_config_id: Optional[Text(32, strict=False)] = Field(None, description="query_type 2")
-    cycle_start_time: Optional[_CycleTime] = Field(None, description="query_type 2")
-    cycle_end_time: Optional[_CycleTime] = Field(None, description="query_type 2 (inclusive)")
-    status: Optional[Choice(ORDER_STATUS_LABELS, query=True, description=", ".join(
-        f"{k} {v}" for k, v in ORDER_STATUS_LABELS.items()))] = None
-    search_text: Optional[Text(64, strict=False)] = Field(
-        None, description="order number or customer name contains")
-    search_area: Optional[Text(64, strict=False)] = Field(
-        None, description="area (地理标签) equals")
-    format: Literal["xlsx", "csv", "yongyou"] = "xlsx"
-
-    @model_validator(mode="after")
-    def _conditional(self) -> "OrderDetailQuery":
-        missing = [name for name in QUERY_TYPE_FIELDS[self.query_type]
-                   if getattr(self, name) is None]
-        if missing:
-            raise ValueError(f"query_type {self.query_type} ({QUERY_TYPE_NAMES[self.query_type]})"
-                             f" needs {', '.join(missing)}")
-        return self
-
-
-# -- formats ---------------------------------------------------------------------------------
-@dataclass(frozen=True)
-class ExportFormat:
-    name: str
-    file_name: str
-    download_name: str                          # what the user's browser saves it as
-    content_type: str
-    sheet: str                                  # worksheet name (xlsx formats)
-    columns: tuple[tuple[str, str], ...]        # (header, order_repo.EXPORT_FIELDS name)
-
-    @property
-    def is_csv(self) -> bool:
-        return self.file_name.endswith(".csv")
-
-
-XLSX_TYPE = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
-DETAIL_COLUMNS = (
-    ("订单号", "order_no"), ("下单时间", "order_time"), ("收货时间", "receive_time"),
-    ("运营周期", "cycle_start"), ("客户", "customer_name"), ("地址", "address"),
-    ("地理标签", "area"), ("订单状态", "status"), ("商品编码", "sku"), ("商品名称", "name"),
-    ("单位", "unit"), ("数量", "quantity"), ("单价", "unit_price"), ("金额", "amount"))
-# Yonyou (用友 U8/T+) sales order import: header fields repeated on every body line.
-YONGYOU_COLUMNS = (
-    ("单据编号", "order_no"), ("单据日期", "order_date"), ("客户编码", "customer_id"),
-    ("客户名称", "customer_name"), ("收货地址", "address"), ("地区", "area"),
-    ("存货编码", "sku"), ("存货名称", "name"), ("主计量单位", "unit"), ("数量", "quantity"),
-    ("含税单价", "unit_price"), ("价税合计", "amount"), ("备注", "remark"))
-FORMATS = {
-    "xlsx": ExportFormat("xlsx", "orderdetail.xlsx", "订单明细.xlsx", XLSX_TYPE, "订单明细",
-                         DETAIL_COLUMNS),
-    "csv": ExportFormat("csv", "orderdetail.csv", "订单明细.csv", "text/csv; charset=utf-8", "",
-                        DETAIL_COLUMNS),
-    "yongyou": ExportFormat("yongyou", "orderdetail-yongyou.xlsx", "用友销售订单.xlsx", XLSX_TYPE,
-                            "销售订单", YONGYOU_COLUMNS),
-}
-
-
-def build_filter(station_id: str, q: OrderDetailQuery, max_range_days: int) -> OrderFilter:
-    """The query as an order filter; refuses reversed and too long ranges (InvalidInput)."""
-    if q.query_type == 2:
-        lo, hi = q.cycle_start_time, q.cycle_end_time
-        names = "cycle_end_time is before cycle_start_time"
-        too_long = hi - lo > dt.timedelta(days=max_range_days)
-        column, hi_excl = "cycle_start", hi + dt.timedelta(seconds=1)
-    else:
-        lo_d, hi_d = q.start_date, q.end_date
-        names = "end_date is before start_date"
-        lo, hi = dt.datetime.combine(lo_d, dt.time()), dt.datetime.combine(hi_d, dt.time())
-        too_long = (hi_d - lo_d).days + 1 > max_range_days
-        column = "order_time" if q.query_type == 1 else "receive_time"
-        hi_excl = hi + dt.timedelta(days=1)
-    if hi < lo:
-        raise InvalidInput(names)
-    if too_long:
-        raise InvalidInput(f"the range is longer than {max_range_days} days")
-    return OrderFilter(station_id=station_id, range_column=column, lo=lo, hi=hi_excl,
-                       time_config_id=q.time_config_id if q.query_type == 2 else None,
-                       status=q.status, search_text=q.search_text, search_area=q.search_area)
-
-
-# -- writing one file ------------------------------------------------------------------------
-Tick = Callable[[int], None]
-Batches = Iterator[list[tuple[str]]]
-
-
-def _write_csv(sink: MultipartWriter, fmt: ExportFormat, batches: Batches, tick: Tick) -> int:
-    head = io.StringIO()
-    csv.writer(head, lineterminator="\r\n").writerow([h for h, _ in fmt.columns])
-    # BOM: spreadsheet programs then read the Chinese text as UTF-8.
-    sink.write(("\ufeff" + head.getvalue()).encode("utf-8"))
-    rows = 0
-    for batch in batches:
-        sink.write(("\r\n".join([r[0] for r in batch]) + "\r\n").encode("utf-8"))
-        rows += len(batch)
-        tick(len(batch))
-    return rows
-
-
-def _write_xlsx(sink: MultipartWriter, fmt: ExportFormat, batches: Batches, tick: Tick,
-                tmpdir: str | None) -> int:
-    # constant_memory: one row in memory, rows go to a temp file in tmpdir; close() zips
-    # that file into `sink` (compressed as it goes), so the upload streams too.
-    with tempfile.TemporaryDirectory(dir=tmpdir or None, prefix="export-") as scratch:
-        book = xlsxwriter.Workbook(sink, {
-            "constant_memory": True, "tmpdir": scratch, "strings_to_numbers": False,
-            "strings_to_formulas": False, "strings_to_urls": False})
-        bold = book.add_format({"bold": True})
-        numeric = [field in order_repo.NUMERIC_FIELDS for _, field in fmt.columns]
-
-        def new_sheet(n: int) -> RowStreamWorksheet:
-            sheet = book.add_worksheet(fmt.sheet if n == 1 else f"{fmt.sheet}{n}",
-                                       worksheet_class=RowStreamWorksheet)
-            sheet.set_row_layout(numeric)
-            sheet.write_row(0, 0, [h for h, _ in fmt.columns], bold)
-            sheet.set_column(0, len(numeric) - 1, 14)
-            sheet.freeze_panes(1, 0)
-            return sheet
-        sheets = 1
-        sheet, row, rows = new_sheet(sheets), 1, 0
-        for batch in batches:
-            for (line,) in batch:
-                if row == XLSX_MAX_ROWS:
-                    sheets += 1
-                    sheet, row = new_sheet(sheets), 1
-                sheet.write_text_row(row, line)
-                row += 1
-            rows += len(batch)
-            tick(len(batch))
-        book.close()
-    return rows
-
-
-def write_export(database_url: str, files: FileStore, key: str, flt: OrderFilter,
-                 fmt: ExportFormat, *, part_size: int, tmpdir: str | None = None,
-                 tick: Tick = lambda n: None) -> int:
-    """Stream the filter's order lines into `key` on S3; returns the row count.
-
-    Any error (or an exception raised by `tick`) aborts the multipart upload: no object
-    appears and no parts are left stored.
-    """
-    fields = [field for _, field in fmt.columns]
-    sql, args = order_repo.export_query(flt, fields, style="csv" if fmt.is_csv else "fields",
-                                        status_labels=ORDER_STATUS_LABELS)
-    conn = order_repo.streaming_connection(database_url)
-    try:
-        with MultipartWriter(files.s3, files.bucket, key, content_type=fmt.content_type,
-                             download_name=fmt.download_name, part_size=part_size) as sink:
-            batches = order_repo.stream_batches(conn, sql, args)
-            if fmt.is_csv:
-                return _write_csv(sink, fmt, batches, tick)
-            return _write_xlsx(sink, fmt, batches, tick, tmpdir)
-    finally:
-        conn.close()
 
 
 # -- the service -----------------------------------------------------------------------------
@@ -308,14 +120,20 @@ class OrderExportService:
         except (ValueError, InvalidInput) as exc:
             self._fail(task_id, run, f"the stored query is no longer valid: {exc}")
             return RunResult.FAILED
+        # The claim is refreshed on the heartbeat's own thread, rows or not: a selective
+        # filter over a long range can scan for minutes without sending one.
+        with Heartbeat(self, task_id, run, 0, remaining_ms) as beat:
+            return self._write(task_id, run, task, q, flt, beat)
+
+    def _write(self, task_id: int, run: int, task: dict[str, Any], q: OrderDetailQuery,
+               flt: Any, beat: "Heartbeat") -> RunResult:
         fmt = FORMATS[q.format]
         key = f"exports/{task['station_id']}/{task_id}/{fmt.file_name}"
-        total = self.db.run(lambda cur: order_repo.count_order_lines(cur, flt))
+        total = beat.total = self.db.run(lambda cur: order_repo.count_order_lines(cur, flt))
         short = None if fmt.is_csv else self._tmp_shortfall(total)
         if short:
             self._fail(task_id, run, short)
             return RunResult.FAILED
-        beat = Heartbeat(self, task_id, run, total, remaining_ms)
         started = time.monotonic()
         try:
             rows = write_export(self.settings.database_url, self.files, key, flt, fmt,
@@ -430,24 +248,59 @@ class OrderExportService:
 
 
 class Heartbeat:
-    """Counts rows; every EXPORT_HEARTBEAT_S refreshes progress and the claim, and stops the
-    export (by raising) when the claim was taken over or the Lambda deadline is near."""
+    """Refreshes progress and the claim every EXPORT_HEARTBEAT_S, and stops the export
+    (tick() raises) when the claim was taken over or the Lambda deadline is near. Rows
+    drive it (tick); while none arrive (a selective filter scanning a long range) its own
+    thread keeps the claim alive. Use as a context manager around the export."""
 
     def __init__(self, svc: OrderExportService, task_id: int, run: int, total: int,
                  remaining_ms: Callable[[], int]):
         self.svc, self.task_id, self.run, self.total = svc, task_id, run, total
         self.remaining_ms = remaining_ms
         self.rows = 0
-        self._next = time.monotonic() + svc.settings.export_heartbeat_s
+        self.lost = False
+        self._interval = svc.settings.export_heartbeat_s
+        self._next = time.monotonic() + self._interval
+        self._last_beat = time.monotonic()
+        self._lock = threading.Lock()
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._idle_beats, daemon=True,
+                                        name=f"export-heartbeat-{task_id}")
+
+    def __enter__(self) -> "Heartbeat":
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join()
+
+    def _beat(self) -> None:
+        with self._lock:
+            self._last_beat = time.monotonic()
+            progress = min(99, self.rows * 100 // self.total) if self.total else 0
+            if not self.lost and not self.svc.heartbeat(self.task_id, self.run, progress):
+                self.lost = True
+
+    def _idle_beats(self) -> None:
+        wait = max(self._interval, 0.05)
+        while not self._stop.wait(wait):
+            if time.monotonic() - self._last_beat < wait:
+                continue        # rows are flowing: tick() beats
+            try:
+                self._beat()
+            except Exception:   # the DB is away: the next beat tries again
+                logger.exception("export heartbeat failed", extra={"task_id": self.task_id})
+            if self.lost:
+                return
 
     def tick(self, n: int) -> None:
         self.rows += n
         now = time.monotonic()
-        if now < self._next:
-            return
-        self._next = now + self.svc.settings.export_heartbeat_s
-        if self.remaining_ms() < self.svc.settings.deadline_margin_ms:
-            raise DeadlineReached("near the worker's deadline")
-        progress = min(99, self.rows * 100 // self.total) if self.total else 0
-        if not self.svc.heartbeat(self.task_id, self.run, progress):
+        if now >= self._next:
+            self._next = now + self._interval
+            if self.remaining_ms() < self.svc.settings.deadline_margin_ms:
+                raise DeadlineReached("near the worker's deadline")
+            self._beat()
+        if self.lost:
             raise LostClaim("another run took the export over")

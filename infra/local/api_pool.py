@@ -61,6 +61,7 @@ def _envelope(status: int, code: int, msg: str,
 THROTTLED = (429, *GATEWAY_RESPONSES["THROTTLED"][1:])
 TIMED_OUT = (504, *GATEWAY_RESPONSES["INTEGRATION_TIMEOUT"][1:])
 CRASHED = (502, *GATEWAY_RESPONSES["DEFAULT_5XX"][1:])     # Lambda crashed: API GW's 502
+UNAVAILABLE = (503, *GATEWAY_RESPONSES["AUTHORIZER_FAILURE"][1:])  # no instance ready
 
 
 # -- the instance process -----------------------------------------------------------------
@@ -100,62 +101,62 @@ class _Instance:
 class ApiPool:
     """Instances of the API function, scaled with demand up to `limit`.
 
+    Concurrency is counted as Lambda counts it, in requests in flight: a request beyond
+    `limit` of them is throttled at once. A request that finds no idle instance starts one
+    (at most `max_booting` boot at a time, so a burst does not start every cold start at
+    once on a small machine) and is served by the first instance that is free: the new one
+    once it is ready, or a warm one that finished meanwhile (Lambda would hold it for its
+    own new sandbox; here it never waits longer than that).
+
     spec_for(index) builds the InstanceSpec of instance `index`; `mp` is the runtime's
-    spawn context and `stop` its stop signal. `warm` instances are started at once (the
-    rest on demand). Thread-safe: the front server calls invoke() from many threads.
+    spawn context and `stop` its stop signal. `warm` instances are started at once.
+    Thread-safe: the front server calls invoke() from many threads.
     """
 
     def __init__(self, spec_for: Callable[[int], InstanceSpec], mp: Any, stop: StopSignal,
                  limit: int, *, timeout_s: float, warm: int = 1, idle_s: float = IDLE_S,
-                 init_timeout_s: float = INIT_TIMEOUT_S) -> None:
+                 init_timeout_s: float = INIT_TIMEOUT_S,
+                 max_booting: int = max(2, os.cpu_count() or 2)) -> None:
         if limit < 1:
             raise ValueError("API concurrency must be at least 1")
         self.limit, self.timeout_s, self.idle_s = limit, timeout_s, idle_s
-        self.init_timeout_s = init_timeout_s
+        self.init_timeout_s, self.max_booting = init_timeout_s, max_booting
         self._spec_for, self._mp, self._stop = spec_for, mp, stop
         self._instances: list[_Instance] = []
-        self._lock = threading.Lock()
+        self._cond = threading.Condition()
         self._indexes = itertools.count()
+        self._in_flight = self._waiting = 0
         self.throttled = 0
-        with self._lock:
+        with self._cond:
             for _ in range(min(warm, limit)):
                 self._spawn()
 
     @property
     def pids(self) -> list[int]:
-        with self._lock:
+        with self._cond:
             return [i.process.pid for i in self._instances]
 
     def invoke(self, event: dict[str, Any], context: Any = None) -> dict[str, Any]:
         """The instance's response to one proxy event (or the gateway's error response)."""
-        inst = self._acquire()
-        if inst is None:
-            self.throttled += 1
-            return _envelope(*THROTTLED, headers={"Retry-After": "1"})
+        with self._cond:
+            if self._in_flight >= self.limit:
+                self.throttled += 1
+                return _envelope(*THROTTLED, headers={"Retry-After": "1"})
+            self._in_flight += 1
         try:
-            if not inst.ready:
-                if not inst.conn.poll(self.init_timeout_s):
-                    raise TimeoutError("instance not ready")
-                inst.conn.recv()          # ("ready", pid)
-                inst.ready = True
-            inst.conn.send(event)
-            if not inst.conn.poll(self.timeout_s):
-                log.error("API instance %s timed out after %.0f s", inst.process.pid,
-                          self.timeout_s)
-                self._discard(inst)
-                return _envelope(*TIMED_OUT)
-            kind, payload = inst.conn.recv()
-        except (EOFError, OSError, TimeoutError) as exc:
-            log.error("API instance %s failed: %s", inst.process.pid, exc)
-            self._discard(inst)
-            return _envelope(*CRASHED)
-        self._release(inst)
-        return payload if kind == "ok" else _envelope(*CRASHED)
+            inst = self._acquire()
+            if inst is None:
+                return _envelope(*UNAVAILABLE)
+            return self._call(inst, event)
+        finally:
+            with self._cond:
+                self._in_flight -= 1
 
     def stop(self, grace_s: float = 3.0) -> None:
         """After the runtime's stop signal: join the instances, then end stragglers by PID."""
-        with self._lock:
+        with self._cond:
             instances, self._instances = self._instances, []
+            self._cond.notify_all()
         deadline = time.monotonic() + grace_s
         for inst in instances:
             inst.process.join(max(0.0, deadline - time.monotonic()))
@@ -163,6 +164,24 @@ class ApiPool:
             self._end(inst)
 
     # -- internals ------------------------------------------------------------------------
+    def _call(self, inst: _Instance, event: dict[str, Any]) -> dict[str, Any]:
+        try:
+            inst.conn.send(event)
+            if not inst.conn.poll(self.timeout_s):
+                log.error("API instance %s timed out after %.0f s", inst.process.pid,
+                          self.timeout_s)
+                self._discard(inst)
+                return _envelope(*TIMED_OUT)
+            kind, payload = inst.conn.recv()
+        except (EOFError, OSError) as exc:
+            log.error("API instance %s failed: %s", inst.process.pid, exc)
+            self._discard(inst)
+            return _envelope(*CRASHED)
+        with self._cond:
+            inst.busy, inst.last_used = False, time.monotonic()
+            self._cond.notify()
+        return payload if kind == "ok" else _envelope(*CRASHED)
+
     def _spawn(self) -> _Instance:
         spec = self._spec_for(next(self._indexes))
         parent, child = self._mp.Pipe(duplex=True)
@@ -172,38 +191,58 @@ class ApiPool:
         child.close()
         inst = _Instance(spec.index, proc, parent, last_used=time.monotonic())
         self._instances.append(inst)
+        threading.Thread(target=self._await_ready, args=(inst,), daemon=True,
+                         name=f"api-boot-{spec.index}").start()
         return inst
 
-    def _acquire(self) -> _Instance | None:
-        with self._lock:
-            now = time.monotonic()
-            for inst in list(self._instances):
-                if inst.busy:
-                    continue
-                if not inst.process.is_alive():
-                    self._instances.remove(inst)
-                    threading.Thread(target=self._end, args=(inst,), daemon=True).start()
-                elif now - inst.last_used > self.idle_s and inst.ready:
-                    self._instances.remove(inst)       # Lambda recycles idle sandboxes
-                    threading.Thread(target=self._end, args=(inst,), daemon=True).start()
-            idle = sorted((i for i in self._instances if not i.busy), key=lambda i: not i.ready)
-            if idle:
-                inst = idle[0]
-            elif len(self._instances) < self.limit:
-                inst = self._spawn()
-            else:
-                return None
-            inst.busy = True
-            return inst
+    def _await_ready(self, inst: _Instance) -> None:
+        try:
+            ready = inst.conn.poll(self.init_timeout_s) and inst.conn.recv()[0] == "ready"
+        except (EOFError, OSError):
+            ready = False
+        if not ready:
+            log.error("API instance %s did not start", inst.process.pid)
+            self._discard(inst)
+            return
+        with self._cond:
+            inst.ready, inst.last_used = True, time.monotonic()
+            self._cond.notify()
 
-    def _release(self, inst: _Instance) -> None:
-        with self._lock:
-            inst.busy, inst.last_used = False, time.monotonic()
+    def _acquire(self) -> _Instance | None:
+        deadline = time.monotonic() + self.init_timeout_s
+        with self._cond:
+            self._reap(time.monotonic())
+            self._waiting += 1
+            try:
+                while True:
+                    for inst in self._instances:
+                        if inst.ready and not inst.busy:
+                            inst.busy = True
+                            return inst
+                    booting = sum(1 for i in self._instances if not i.ready)
+                    if (booting < min(self._waiting, self.max_booting)
+                            and len(self._instances) < self.limit):
+                        self._spawn()
+                    left = deadline - time.monotonic()
+                    if left <= 0 or self._stop.is_set():
+                        return None
+                    self._cond.wait(left)
+            finally:
+                self._waiting -= 1
+
+    def _reap(self, now: float) -> None:
+        """End instances idle past idle_s (Lambda recycles idle sandboxes) and dead ones."""
+        for inst in list(self._instances):
+            if inst.ready and not inst.busy and (now - inst.last_used > self.idle_s
+                                                 or not inst.process.is_alive()):
+                self._instances.remove(inst)
+                threading.Thread(target=self._end, args=(inst,), daemon=True).start()
 
     def _discard(self, inst: _Instance) -> None:
-        with self._lock:
+        with self._cond:
             if inst in self._instances:
                 self._instances.remove(inst)
+            self._cond.notify_all()
         self._end(inst)
 
     @staticmethod
@@ -308,6 +347,12 @@ class PooledRequestHandler(GatewayRequestHandler):
     _deadline: _Deadline | None = None
     _served = False
 
+    def setup(self) -> None:
+        super().setup()
+        # headers and body go out in separate writes: without this, Nagle's algorithm
+        # holds the body until the client's delayed ACK (~40 ms on Linux)
+        self.connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+
     def handle_one_request(self) -> None:
         server: PooledGatewayServer = self.server  # type: ignore[assignment]
         # A new connection must start its request within the read timeout; a kept-alive
@@ -396,6 +441,13 @@ class PooledGatewayServer(GatewayServer):
         super().server_close()
         self.deadlines.close()
 
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        """A client that went away mid-answer is not the server's error."""
+        import sys
+        if isinstance(sys.exc_info()[1], ConnectionError):
+            return
+        super().handle_error(request, client_address)
+
 
 def api_concurrency(runtime: Any, config: Config) -> int:
     """The runtime's api_concurrency, else the stage's reserved concurrency of the API
@@ -407,10 +459,33 @@ def api_concurrency(runtime: Any, config: Config) -> int:
 
 def serve_pooled(runtime: Any, config: Config) -> tuple[PooledGatewayServer, ApiPool]:
     """The runtime's hook: the pool of API instances and the front server in front of it."""
+    runtime.api_concurrency = api_concurrency(runtime, config)
     pool = ApiPool(lambda index: runtime._spec("api", "api_handler", index), runtime._mp,
-                   runtime._stop, api_concurrency(runtime, config),
+                   runtime._stop, runtime.api_concurrency,
                    timeout_s=float(config.lambda_timeout or 60))
     server = PooledGatewayServer((runtime.host, runtime.port), runtime.app, config,
                                  runtime.access_log, pool,
                                  read_timeout_s=runtime.api_read_timeout_s or READ_TIMEOUT_S)
     return server, pool
+
+
+def check_connection_budget(runtime: Any) -> Any:
+    """The runtime's start-up check: the API pool's and the workers' concurrency as this
+    runtime will run them, against the stage's DB_CONNECTION_BUDGET (connection_budget.py)."""
+    from chalice.app import SQSEventConfig
+
+    from chalicelib.config import Settings
+    from chalicelib.connection_budget import check
+    env = runtime._function_env("api_handler")
+    settings = Settings.from_env(env)
+    config = runtime_config(runtime)
+    api = api_concurrency(runtime, config) if runtime.api_pool else settings.api_concurrency
+    workers = sum(int(runtime.worker_concurrency.get(
+        s.name, s.maximum_concurrency or runtime.default_concurrency))
+        for s in runtime.app.event_sources if isinstance(s, SQSEventConfig))
+    return check(api, workers, settings.db_connection_budget)
+
+
+def runtime_config(runtime: Any) -> Config:
+    from infra.local.runtime import API_FUNCTION_NAME, function_config
+    return function_config(runtime.chalice_config, runtime.stage, API_FUNCTION_NAME)

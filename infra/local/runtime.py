@@ -165,6 +165,8 @@ class LocalRuntime:
         try:
             self._apply_environ(self._function_env(API_FUNCTION_NAME))
             self.app = load_app(self.app_ref, self.project_dir)
+            from infra.local.api_pool import check_connection_budget
+            check_connection_budget(self)      # refuses a stage over its DB_CONNECTION_BUDGET
             if self.http:
                 self._start_http()
             self._plan_instances()

@@ -10,7 +10,7 @@ from typing import Any
 import openpyxl
 
 from chalicelib.bootstrap import services
-from chalicelib.service.order_export import DETAIL_COLUMNS
+from chalicelib.service.export_formats import DETAIL_COLUMNS
 from infra.local.seed_orders import Line, add_order, ensure_time_configs, seed_orders
 
 URL = "/station/sales_analysis/orderdetail"

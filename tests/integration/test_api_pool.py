@@ -156,3 +156,16 @@ def test_silent_and_trickling_clients_tie_up_no_instance(runtime: LocalRuntime,
         headers_only.close()
         assert get(runtime, "/open/normal")[0] == 200
         assert len(runtime.api_pids) <= LIMIT
+
+
+def test_runtime_refuses_a_stage_over_its_connection_budget(out_dir: Path) -> None:
+    from chalicelib.connection_budget import ConnectionBudgetExceeded
+    env = {"SAMPLE_OUT_DIR": str(out_dir), "DB_CONNECTION_BUDGET": "6"}
+    chalice_config = {"stages": {STAGE: {"lambda_functions": {
+        "api_handler": {"reserved_concurrency": LIMIT}}}}}   # 3 x 2 + sweeper 1 = 7
+    rt = LocalRuntime(SAMPLE_APP, stage=STAGE, port=0, env=env, project_dir=ROOT,
+                      worker_concurrency={"consume": 0}, chalice_config=chalice_config,
+                      access_log=False)
+    with pytest.raises(ConnectionBudgetExceeded, match="exceeds DB_CONNECTION_BUDGET=6"):
+        rt.start()
+    assert rt.api_pids == [] and rt.instances == []

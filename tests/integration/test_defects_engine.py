@@ -11,7 +11,8 @@ import pytest
 
 from chalicelib.adapters.db import parse_url
 from chalicelib.errors import DatabaseUnavailable
-from tests.integration.engine_helpers import create_copy, receive, seed_shops, services_with
+from tests.integration.engine_helpers import (create_copy, queue_bodies, receive, seed_shops,
+                                              services_with)
 from tests.mysql_fault_proxy import MySQLFaultProxy
 
 
@@ -23,6 +24,10 @@ def proxy(database_url: str) -> Iterator[MySQLFaultProxy]:
         yield fault
     finally:
         fault.close()
+
+
+def _delete(svc, message) -> None:
+    svc.queue.sqs.delete_message(QueueUrl=svc.queue.url, ReceiptHandle=message["ReceiptHandle"])
 
 
 def pool_is_idle(pool, threads: int, timeout_s: float = 10.0) -> bool:
@@ -47,9 +52,14 @@ def test_failed_flush_stops_the_item_threads(db_clean, product_center, database_
     create_copy(svc, shops, shops["product_ids"])
     [message] = receive(svc)
     proxy.go_down_after_commit_of(b"INSERT INTO tbl_task_detail")    # after the first flush
-    with pytest.raises(DatabaseUnavailable):
-        svc.messages.handle(message["Body"], lambda: 10 ** 9)
-    assert proxy.down
+    try:
+        with pytest.raises(DatabaseUnavailable):      # the DB is gone: the handler fails
+            svc.messages.handle(message["Body"], lambda: 10 ** 9)
+    finally:
+        went_down = proxy.down
+        proxy.come_back()
+        _delete(svc, message)
+    assert went_down
     # When the handler has returned, no item thread is left calling the product center.
     assert product_center.stats()["in_flight"] == 0
     calls = product_center.stats()["requests"]
@@ -128,5 +138,33 @@ def test_no_item_is_in_flight_when_the_invocation_deadline_comes(db_clean, produ
     outcome = svc.messages.handle(message["Body"],
                                   lambda: max(0, int((deadline - time.monotonic()) * 1000)))
     finished = time.monotonic()
+    _delete(svc, message)
+    queue_bodies(svc)                   # the re-queued chunk's message
     assert finished <= deadline, f"worked {finished - deadline:.2f}s past the deadline"
     assert product_center.stats()["in_flight"] == 0
+
+
+# -- suspected 3: downstream idempotency keys are never reused by another task -------------
+def test_a_restored_database_reusing_task_ids_does_not_reuse_downstream_keys(
+        db_clean, product_center):
+    """A database restored from a backup (or a second stage, or a re-created schema) hands
+    out task ids again. The downstream must see new keys for the new task, or it answers
+    the old task's products and creates nothing."""
+    from tests.integration.engine_helpers import drain
+    shops = seed_shops(3)
+    svc = services_with(chunk_size=10)
+    first = create_copy(svc, shops, shops["product_ids"])
+    drain(svc)
+    assert product_center.stats()["creates"] == 3
+
+    def restore(cur) -> None:          # back to a backup taken before `first` existed
+        for table in ("tbl_task_detail", "tbl_task_chunk"):
+            cur.execute(f"DELETE FROM {table} WHERE task_id=%s", (first["id"],))
+        cur.execute("DELETE FROM tbl_async_task WHERE id=%s", (first["id"],))
+        cur.execute(f"ALTER TABLE tbl_async_task AUTO_INCREMENT = {int(first['id'])}")
+    svc.db.run(restore)
+    second = create_copy(svc, shops, shops["product_ids"])
+    assert second["id"] == first["id"], "the restore did not reuse the id"
+    drain(svc)
+    stats = product_center.stats()
+    assert (stats["creates"], stats["replays"]) == (6, 0), stats

@@ -7,7 +7,7 @@ import urllib.parse
 import pytest
 
 from chalicelib.bootstrap import services
-from chalicelib.service.order_export import YONGYOU_COLUMNS
+from chalicelib.service.export_formats import YONGYOU_COLUMNS
 from infra.local.seed_orders import Line, add_order, ensure_time_configs
 from tests.integration.engine_helpers import count, queue_bodies
 from tests.integration.export_helpers import (HEADERS, URL, D, csv_rows, download, export,

@@ -14,7 +14,7 @@ from chalicelib.adapters import task_repo
 from chalicelib.bootstrap import services
 from chalicelib.domain.run import RunResult
 from chalicelib.service import lifecycle
-from chalicelib.service.order_export import YONGYOU_COLUMNS
+from chalicelib.service.export_formats import YONGYOU_COLUMNS
 from chalicelib.domain.task import FINAL_STATUSES, TaskStatus
 from infra.local.seed_orders import seed_orders
 from tests.integration.conftest import http, wait_for
