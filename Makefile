@@ -74,7 +74,7 @@ bench: deps
 ## make profile [TAG=before]: py-spy of a worker during a zero-latency copy, cProfile of the
 ## API creating a 100,000-item task; top entries in bench/profile/ (bench/profile.py)
 profile: deps
-	$(PY) -m bench.profile --tag $(or $(TAG),latest)
+	$(PY) -m bench.profile --tag $(or $(TAG),latest) $(PROFILE_ARGS)
 
 ## make migrate DATABASE_URL=mysql://...: apply schema migrations to any server
 migrate: deps

@@ -58,10 +58,10 @@ def fold_top(folded: str, top: int = TOP) -> str:
     return "\n".join(lines) + "\n"
 
 
-def profile_worker(bench, pid: int, tag: str, n: int) -> Path:
+def profile_worker(bench, pid: int, tag: str, n: int, rate: int) -> Path:
     folded = OUT / f"worker-{tag}.folded"
     spy = subprocess.Popen([str(Path(sys.executable).with_name("py-spy")), "record",
-                            "--pid", str(pid), "--rate", "250", "--gil", "--nonblocking", "--function",
+                            "--pid", str(pid), "--rate", str(rate), "--gil", "--nonblocking", "--function",
                             "--format", "raw", "--output", str(folded)],
                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
     try:
@@ -75,7 +75,8 @@ def profile_worker(bench, pid: int, tag: str, n: int) -> Path:
         raise RuntimeError(f"py-spy wrote nothing: {err}")
     text = fold_top(folded.read_text())
     out = OUT / f"worker-{tag}.txt"
-    out.write_text(f"worker pid {pid}, zero-latency copy of {n} items in {seconds:.2f} s "
+    out.write_text(f"worker pid {pid} sampled at {rate}/s, zero-latency copy of {n} items in"
+                   f" {seconds:.2f} s "
                    f"({n / seconds:,.0f} items/s, 4 workers x 10 threads)\n{text}")
     return out
 
@@ -113,13 +114,14 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--tag", default="latest")
     parser.add_argument("-n", type=int, default=int(os.environ.get("BENCH_N", "20000")))
+    parser.add_argument("--rate", type=int, default=250, help="py-spy samples per second")
     args = parser.parse_args(argv)
     OUT.mkdir(parents=True, exist_ok=True)
     from bench.run import Bench
     bench = Bench()
     try:
         workers = [i["pid"] for i in bench.runtime.instances if i["handler"] == "work"]
-        for path in (profile_worker(bench, workers[0], args.tag, args.n),
+        for path in (profile_worker(bench, workers[0], args.tag, args.n, args.rate),
                      profile_api(bench, args.tag)):
             print(f"--- {path.relative_to(ROOT)}")
             print("\n".join(path.read_text().splitlines()[:40]))
