@@ -7,7 +7,7 @@ from chalice import Chalice, CORSConfig, Rate
 
 from chalicelib import observability
 from chalicelib.api import auth, docs_views, internal_views, task_views, ui_views
-from chalicelib.api.http import endpoint
+from chalicelib.api.http import endpoint, native_errors_as_envelope
 from chalicelib.api.kind_views import kind_view
 from chalicelib.bootstrap import services
 from chalicelib.config import get_settings
@@ -15,6 +15,7 @@ from chalicelib.kinds import KINDS
 
 app = Chalice(app_name="async-task")
 observability.register(app)
+app.register_middleware(native_errors_as_envelope, "http")
 
 # Decorator arguments are read when Chalice loads the app; `chalice deploy --stage X`
 # loads it with stage X's environment, so each stage wires its own queue and CORS origin.

@@ -17,6 +17,10 @@ process per concurrent Lambda instance). Each figure is the median of RUNS runs.
     api_poll_p99_ms, api_poll_errors, copy_slowdown_under_polling   200 pollers on /task/list
                                    during a 20,000-item copy (bench/api_poll.py, --only api_poll)
     export_1m_{csv,xlsx}_s, …      order export figures (bench/orders_export.py, --only orders_export)
+    fairness_budgeted_s, …         time slices, station fairness, the shared budget
+                                   (bench/fairness.py, --only fairness / --only budget)
+    queue_lag_ms, cold_import_ms, cold_first_request_ms, task_list_p99_ms, worker_rss_mb
+                                   the platform's own cost (bench/cost.py, --only cost)
 """
 from __future__ import annotations
 
@@ -234,12 +238,15 @@ def copy_section(bench: Bench, results: dict[str, Any]) -> None:
 
 
 # name -> fn(bench, results): each section adds its figures to results.
+from bench.cost import cost_section  # noqa: E402
 from bench.orders_export import export_section  # noqa: E402
 from bench.orders_import import import_section  # noqa: E402
 from bench.api_poll import api_poll_section  # noqa: E402
+from bench.fairness import budget_section, fairness_section  # noqa: E402
 
 SECTIONS = {"copy": copy_section, "orders_export": export_section,
-            "orders_import": import_section, "api_poll": api_poll_section}
+            "orders_import": import_section, "api_poll": api_poll_section,
+            "fairness": fairness_section, "budget": budget_section, "cost": cost_section}
 
 
 def main(argv: list[str] | None = None) -> int:

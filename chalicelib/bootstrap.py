@@ -73,7 +73,7 @@ class Services:
         cfg = AimdConfig(ceiling=s.product_center_rate, floor=s.budget_floor,
                          decrease=s.budget_decrease, increase_per_s=s.budget_increase_per_s,
                          latency_ratio=s.budget_latency_ratio)
-        return SharedBudget(self.db, cfg, block_s=s.budget_block_s,
+        return SharedBudget(self.db, cfg, block_s=s.budget_block_s, threads=s.chunk_threads,
                             worker_share=s.product_center_rate / s.worker_concurrency,
                             on_rate=lambda rate: timings.gauge("ProductCenterBudget", rate))
 

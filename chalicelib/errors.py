@@ -51,6 +51,11 @@ class TooLarge(InvalidInput):
     http_status, code = 413, 41300
 
 
+class UnsupportedMediaType(InvalidInput):
+    """The body is not JSON (`Content-Type` other than application/json)."""
+    http_status, code = 415, 41500
+
+
 class Unavailable(PlatformError):
     """A dependency is down; the same request may succeed later."""
     http_status, code = 503, 50300

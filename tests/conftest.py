@@ -30,6 +30,9 @@ for _key, _value in _CHALICE_CONFIG["environment_variables"].items():
     os.environ.setdefault(_key, _value)
 CORS_ORIGIN = _CHALICE_CONFIG["stages"]["dev"]["environment_variables"]["CORS_ALLOW_ORIGIN"]
 os.environ.setdefault("CORS_ALLOW_ORIGIN", CORS_ORIGIN)
+# Tests that need an empty work queue purge it; SQS (and moto by default) allow one purge a
+# minute per queue, which would make test order matter.
+os.environ.setdefault("MOTO_SQS_ENFORCE_STRICT_QUEUE_PURGE_BEHAVIOUR", "false")
 TEST_DB = f"async_task_test_{os.getpid()}"
 TOKEN_SECRET = "test-token-secret-0123456789abcdef0123"
 INTERNAL_KEY = "test-internal-key-0123456789abcdef0123"

@@ -21,9 +21,6 @@ from chalicelib.config import get_settings  # noqa: E402
 from chalicelib.fields import MAX_BIGINT  # noqa: E402
 from chalicelib.service.export_query import QUERY_TYPE_FIELDS  # noqa: E402
 
-_RANGES = {fields[-2:]: fields[-2:] for fields in QUERY_TYPE_FIELDS.values()}
-
-
 def _parse(text: Any) -> dt.datetime | None:
     for fmt in ("%Y-%m-%d %H:%M:%S", "%Y-%m-%dT%H:%M:%S", "%Y-%m-%d"):
         try:
@@ -35,7 +32,8 @@ def _parse(text: Any) -> dt.datetime | None:
 
 def _export_range(query: dict[str, Any]) -> None:
     params = query.get("params") if isinstance(query.get("params"), dict) else query
-    fields = QUERY_TYPE_FIELDS.get(params.get("query_type"))
+    query_type = params.get("query_type")      # the coverage phase may send it as text
+    fields = QUERY_TYPE_FIELDS.get(int(query_type) if str(query_type).isdigit() else query_type)
     if not fields:
         return
     start_name, end_name = fields[-2:]

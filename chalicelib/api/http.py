@@ -14,7 +14,8 @@ from typing import Any, Callable
 from chalice import Response
 from pydantic import BaseModel, ValidationError
 
-from chalicelib.errors import InvalidInput, MalformedBody, PlatformError
+from chalicelib.errors import (InvalidInput, MalformedBody, PlatformError,
+                               UnsupportedMediaType)
 from chalicelib.observability import logger
 
 JSON_HEADERS = {"Content-Type": "application/json; charset=utf-8"}
@@ -28,6 +29,21 @@ def envelope(data: Any = None, *, code: int = 0, msg: str = "", status: int = 20
 
 def error_response(exc: PlatformError) -> Response:
     return envelope(None, code=exc.code, msg=exc.msg, status=exc.http_status)
+
+
+def native_errors_as_envelope(event: Any, get_response: Callable[[Any], Response]) -> Response:
+    """HTTP middleware: the answers Chalice makes by itself before a view runs (a
+    Content-Type the route does not take, a method it does not have) become the platform's
+    `{code, msg}` with the same status and headers, like every other refusal."""
+    response = get_response(event)
+    native = response.body
+    if not (isinstance(native, dict) and set(native) == {"Code", "Message"}):
+        return response
+    status = response.status_code
+    code = UnsupportedMediaType.code if status == 415 else status * 100
+    body = envelope(None, code=code, msg=str(native["Message"]), status=status)
+    body.headers = {**response.headers, **body.headers}
+    return body
 
 
 def endpoint(view: Callable[..., Any]) -> Callable[..., Response]:

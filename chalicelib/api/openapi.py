@@ -27,7 +27,8 @@ from chalicelib.api.docs_views import ASSET_NAMES as DOCS_ASSET_NAMES
 from chalicelib.api.ui_views import ASSET_NAMES
 from chalicelib.config import Settings, get_settings
 from chalicelib.errors import (Conflict, Forbidden, InvalidInput, MalformedBody, NotFound,
-                               PlatformError, TooLarge, Unauthenticated, Unavailable)
+                               PlatformError, TooLarge, Unauthenticated, Unavailable,
+                               UnsupportedMediaType)
 from chalicelib.kinds import KINDS
 from chalicelib.service.order_import import OrderRow
 
@@ -43,13 +44,14 @@ ERROR_CODES: dict[int, tuple[int, str]] = {
     40500: (405, "method not allowed on this route"),
     40900: (409, "the task's status forbids the operation"),
     41300: (413, "too many items"),
+    41500: (415, "the body is not JSON (Content-Type other than application/json)"),
     50000: (500, "unexpected server error"),
     50300: (503, "a dependency (the database) is unavailable"),
 }
 # The error classes of chalicelib/errors.py, each with its code above.
 ERROR_CLASSES: tuple[type[PlatformError], ...] = (
     InvalidInput, MalformedBody, Unauthenticated, Forbidden, NotFound, Conflict, TooLarge,
-    PlatformError, Unavailable)
+    UnsupportedMediaType, PlatformError, Unavailable)
 
 @dataclass(frozen=True)
 class Operation:
@@ -121,6 +123,7 @@ assert {p.rsplit("/", 1)[1] for p, _ in OPERATIONS if p.startswith("/internal/")
 
 # What each task kind's route answers and the rules JSON Schema cannot state between two of
 # its fields (chalicelib/kinds declares the route, its request model and its errors).
+ANY_DATA = object()                     # `data` not described (any JSON value)
 KIND_DOCS: dict[str, tuple[Any, str]] = {
     "/station/product/copy_task": (out.CopyCreated, (
         "source_shop_id and target_shop_id must differ (40001). A shop of another station,"
@@ -135,9 +138,10 @@ KIND_DOCS: dict[str, tuple[Any, str]] = {
 }
 OPERATIONS.update({
     (k.path, k.method): Operation(k.summary, BEARER, errors=k.errors,
-                                  data=KIND_DOCS[k.path][0], description=KIND_DOCS[k.path][1],
+                                  data=KIND_DOCS.get(k.path, (ANY_DATA, ""))[0],
+                                  description=KIND_DOCS.get(k.path, (ANY_DATA, ""))[1],
                                   **{"query" if k.in_query else "body": k.request_model})
-    for k in KINDS})
+    for k in KINDS})     # a kind without KIND_DOCS is described too (its data unspecified)
 
 
 def _codes(op: Operation) -> list[int]:
@@ -149,7 +153,7 @@ def _codes(op: Operation) -> list[int]:
     if op.query or op.body:
         codes.add(40001)
     if op.body:
-        codes.add(40002)
+        codes |= {40002, 41500}
     return sorted(codes)
 
 
@@ -196,13 +200,18 @@ def _query_parameters(model: type[BaseModel], components: dict[str, Any]) -> lis
             obj["required"] = required
         if schema.get("description"):
             obj["description"] = schema["description"]
-        return [{"name": "params", "in": "query", "required": True, "style": "form",
-                 "explode": True, "schema": obj}]
+        param = {"name": "params", "in": "query", "required": True, "style": "form",
+                 "explode": True, "schema": obj}
+        if schema.get("examples"):
+            param["example"] = schema["examples"][0]
+        return [param]
     return [{"name": name, "in": "query", "required": name in required, "schema": prop}
             for name, prop in props.items()]
 
 
 def _data_schema(data: Any, components: dict[str, Any]) -> dict[str, Any]:
+    if data is ANY_DATA:
+        return {}
     if data is None:
         return {"type": "null"}
     if isinstance(data, tuple):
@@ -218,13 +227,21 @@ def _error_responses(codes: list[int]) -> dict[str, Any]:
         "description": "; ".join(f"{c}: {ERROR_CODES[c][1]}" for c in cs),
         "content": {"application/json": {"schema": {
             "allOf": [{"$ref": "#/components/schemas/Error"},
-                      {"properties": {"code": {"enum": cs}}}]}}}}
+                      {"properties": {"code": {"enum": cs}}}]},
+            "example": {"code": cs[0], "msg": ERROR_CODES[cs[0]][1], "data": None}}}}
         for status, cs in sorted(by_status.items())}
+
+
+TAGS = {"/task/": "tasks", "/station/": "task kinds", "/internal/": "internal (workers)"}
+
+
+def _tag(path: str) -> str:
+    return next((tag for prefix, tag in TAGS.items() if path.startswith(prefix)), "pages")
 
 
 def _operation(path: str, method: str, op: Operation, components: dict[str, Any],
                settings: Settings) -> dict[str, Any]:
-    out_: dict[str, Any] = {"summary": op.summary,
+    out_: dict[str, Any] = {"summary": op.summary, "tags": [_tag(path)],
                             "operationId": f"{method.lower()}{path.replace('/', '_')}"
                             .replace("{", "").replace("}", "").replace(".", "_")}
     if op.description:
@@ -296,7 +313,9 @@ def build_spec() -> dict[str, Any]:
                  "description": "Every JSON response is {code, msg, data}; code 0 is success, "
                                 "errors carry a non-zero code (docs/errors.md) and data null. "
                                 "A method a path does not declare is 405 (code 40500) with an "
-                                "Allow header; an unknown path is 404 (40400)."},
+                                "Allow header from the local runtime, 404 (40400) from API "
+                                "Gateway; an unknown path is 404 (40400). The page /docs "
+                                "shows this description."},
         "paths": paths,
         "components": {
             "schemas": components,

@@ -32,8 +32,8 @@ def _exactly_one(a: Any, b: Any, names: str) -> None:
 
 
 class TaskGetQuery(_Model):
-    model_config = ConfigDict(json_schema_extra=exactly_one({"task_id": {}},
-                                                            {"user_task_id": {}}))
+    model_config = ConfigDict(json_schema_extra={
+        **exactly_one({"task_id": {}}, {"user_task_id": {}}), "examples": [{"task_id": 7}]})
     task_id: Optional[QueryId] = None
     user_task_id: Optional[Text(64, strict=False)] = None
 

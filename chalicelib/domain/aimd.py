@@ -42,15 +42,22 @@ class Health:
     latency_s: float = 0.0          # mean latency of the answered calls
     baseline_s: float = 0.0         # that worker's recent low latency (0: none yet)
     since_s: float = 0.0            # when these observations began
+    previous_s: float = 0.0         # that worker's mean latency in its report before (0: none)
+
+    def slow(self, cfg: AimdConfig) -> bool:
+        """Latency well above the baseline (a queue builds up at the downstream)."""
+        return (self.baseline_s > 0 and self.calls > 0
+                and self.latency_s > cfg.latency_ratio * self.baseline_s
+                and self.latency_s - self.baseline_s > cfg.latency_margin_s)
 
     def congested(self, cfg: AimdConfig) -> bool:
         if self.throttled > 0:
             return True
         if self.errors > max(1.0, cfg.error_share * self.calls):
             return True
-        return (self.baseline_s > 0 and self.calls > 0
-                and self.latency_s > cfg.latency_ratio * self.baseline_s
-                and self.latency_s - self.baseline_s > cfg.latency_margin_s)
+        # slow and still getting slower: the queue grows. Slow but faster than before: it
+        # drains after a cut, and cutting again for the same queue would overshoot.
+        return self.slow(cfg) and (self.previous_s <= 0 or self.latency_s >= self.previous_s)
 
     def cut(self, cfg: AimdConfig) -> float:
         """The multiplicative factor: cfg.decrease, or deeper when a large share of the
@@ -82,6 +89,8 @@ def step(state: RateState, health: Health, now_s: float, cfg: AimdConfig) -> Rat
     if health.congested(cfg):
         if fresh:
             return RateState(clamp(rate * health.cut(cfg), cfg), now_s, now_s)
+        return replace(state, rate=rate, updated_s=now_s)
+    if health.slow(cfg):            # draining: hold the rate until latency is back
         return replace(state, rate=rate, updated_s=now_s)
     if health.calls > 0 and fresh:
         # Additive in wall time: reports of many workers add up to increase_per_s per second.
@@ -121,12 +130,14 @@ def next_slot(grant: Grant, taken: int, now_s: float, grace_s: float) -> tuple[i
     return index, grant.start_s + index * grant.interval_s
 
 
-def next_block(previous: int, used: int, exhausted: bool, largest: int) -> int:
+def next_block(previous: int, used: int, exhausted: bool, largest: int, smallest: int = 1
+               ) -> int:
     """Block size of a worker's next reservation: doubles while the worker uses whole
-    blocks, shrinks to what it used when tokens went unused (so an idle or slow worker
-    does not hold slots others could use)."""
-    size = previous * 2 if exhausted and used >= previous else max(1, used)
-    return max(1, min(largest, size))
+    blocks, shrinks to what it used when tokens went unused (an idle or slow worker does
+    not hold slots others could use), never below `smallest` (its threads: one block
+    serves every waiting thread at once) nor above `largest`."""
+    size = previous * 2 if exhausted and used >= previous else used
+    return max(1, min(largest, max(smallest, size)))
 
 
 def ewma(previous: float, value: float, elapsed_s: float, tau_s: float) -> float:

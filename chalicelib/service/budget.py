@@ -37,6 +37,7 @@ class SharedBudget:
 
     def __init__(self, db: Database, cfg: aimd.AimdConfig, *, worker_share: float,
                  block_s: float = 0.25, burst_s: float = 0.05, grace_s: float = 0.05,
+                 threads: int = 1,
                  name: str = NAME, clock: Callable[[], float] = time.time,
                  sleep: Callable[[float], None] = time.sleep,
                  on_rate: Callable[[float], None] | None = None):
@@ -49,7 +50,8 @@ class SharedBudget:
         self._grant: aimd.Grant | None = None
         self._taken = 0             # tokens of the grant handed out or skipped
         self._used = 0              # ... handed out
-        self._block = 1
+        self._threads = max(1, threads)
+        self._block = self._threads
         self.reservations = 0
         self._health_lock = threading.Lock()
         self._calls = self._throttled = self._errors = 0
@@ -57,6 +59,7 @@ class SharedBudget:
         self._baseline = 0.0
         self._baseline_at = 0.0
         self._since = clock()
+        self._previous = 0.0
 
     # -- the limiter interface -------------------------------------------------------
     @property
@@ -78,6 +81,12 @@ class SharedBudget:
         if due > now:
             self._sleep(due - now)
 
+    def worst_wait_s(self, callers: int = 1) -> float:
+        """The longest acquire() may block for the last of `callers` threads: their tokens
+        at the current rate, behind a block of every other worker (the deadline margin)."""
+        workers = max(1.0, self.cfg.ceiling / self._share) if self._share > 0 else 1.0
+        return callers / max(self.cfg.floor, self.rate) + workers * self._block_s
+
     def observe(self, kind: str, latency_s: float) -> None:
         """One attempt's outcome: "ok" (also a permanent refusal: the service is healthy),
         "throttled" (429) or "error" (5xx, timeout, connection)."""
@@ -96,7 +105,8 @@ class SharedBudget:
         largest = max(1, int(self.rate * self._block_s))
         if self._grant is not None:
             exhausted = self._taken >= self._grant.n and self._used >= self._grant.n
-            self._block = aimd.next_block(self._block, self._used, exhausted, largest)
+            self._block = aimd.next_block(self._block, self._used, exhausted, largest,
+                                          self._threads)
         else:
             self._block = min(largest, self._block)
         health = self._take_health()
@@ -133,8 +143,9 @@ class SharedBudget:
             self._calls = self._throttled = self._errors = 0
             self._latency_sum = 0.0
             since, self._since = self._since, self._clock()
-        baseline = self._baseline
+        baseline, previous = self._baseline, self._previous
         if answered:
+            self._previous = mean
             now = self._clock()
             if self._baseline <= 0:
                 self._baseline = mean
@@ -142,7 +153,7 @@ class SharedBudget:
                 self._baseline = aimd.ewma(self._baseline, mean, now - self._baseline_at,
                                            BASELINE_TAU_S)
             self._baseline_at = now
-        return aimd.Health(calls, throttled, errors, mean, baseline, since)
+        return aimd.Health(calls, throttled, errors, mean, baseline, since, previous)
 
 
 def current(db: Database, name: str = NAME) -> dict[str, Any] | None:

@@ -6,6 +6,7 @@ task, its chunk plan and queues the first window of chunks; the engine does the 
 """
 from __future__ import annotations
 
+import uuid
 from dataclasses import dataclass
 from typing import Annotated, Any, Optional, Sequence
 
@@ -19,10 +20,12 @@ from chalicelib.adapters.product_center import (CreateProduct, DownstreamUnavail
 from chalicelib.domain.task import TaskType
 from chalicelib.fields import Id, Text, exactly_one
 from chalicelib.errors import InvalidInput, NotFound, TooLarge
-from chalicelib.service.engine import Engine, WorkItem
+from chalicelib.service.engine import Engine
+from chalicelib.service.processors import WorkItem
 from chalicelib.service.tasks import Created, NewTask, TaskService
 
 TASK_NAME = "product_copy"
+KEY_NAMESPACE = "idempotency_ns"    # task input field: the downstream keys' namespace
 BUSINESS_NAME = "商品复制"
 BUSINESS_ID = 2001
 
@@ -72,7 +75,10 @@ class CopyTaskService:
             ids = self._ids_from_filter(station_id, req)
         task_input = {"source_shop_id": req.source_shop_id, "target_shop_id": req.target_shop_id,
                       "filter": req.filter.model_dump() if req.filter else None,
-                      "product_count": len(ids)}
+                      "product_count": len(ids),
+                      # the downstream idempotency keys' namespace: never the same for two
+                      # tasks, whatever stage, database or restore made them
+                      KEY_NAMESPACE: uuid.uuid4().hex}
         new = NewTask(station_id=station_id, name=TASK_NAME, type=int(TaskType.PROCESS),
                       input=task_input, user_task_id=req.user_task_id, repeat=req.repeat,
                       business_id=BUSINESS_ID, business_name=BUSINESS_NAME, total_items=len(ids))
@@ -108,6 +114,12 @@ class CopyTaskService:
         return ids
 
 
+@dataclass(frozen=True)
+class CopyItem:
+    product: CreateProduct
+    key: str            # Idempotency-Key: <task's key namespace>-<detail seq>
+
+
 @dataclass
 class CopyProcessor:
     """The engine's item processor for product_copy tasks."""
@@ -119,12 +131,14 @@ class CopyProcessor:
                                                  task_input["source_shop_id"],
                                                  [item_id for _, item_id in items])
         target = task_input["target_shop_id"]
+        # tasks made before keys had a namespace keep their task-id keys (replays stay safe)
+        namespace = task_input.get(KEY_NAMESPACE) or str(task["id"])
         work = []
         for seq, item_id in items:
             p = products.get(item_id)
-            payload = None if p is None else CreateProduct(
+            payload = None if p is None else CopyItem(CreateProduct(
                 shop_id=target, source_product_id=item_id, name=p["name"],
-                price_cents=p["price_cents"])
+                price_cents=p["price_cents"]), f"{namespace}-{seq}")
             work.append(WorkItem(seq=seq, item_id=item_id, payload=payload))
         return work
 
@@ -134,7 +148,7 @@ class CopyProcessor:
             return DetailOutcome(item.seq, item.item_id, Outcome.FAILED,
                                  reason="product not found in the source shop")
         try:
-            new_id = self.client.create_product(item.payload, f"{task_id}-{item.seq}")
+            new_id = self.client.create_product(item.payload.product, item.payload.key)
         except PermanentItemError as exc:
             return DetailOutcome(item.seq, item.item_id, Outcome.FAILED, reason=exc.msg)
         except DownstreamUnavailable:

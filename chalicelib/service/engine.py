@@ -15,7 +15,7 @@ import time
 import uuid
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import Any, Callable, Iterator, Protocol, Sequence
+from typing import Any, Callable, Iterator, Sequence
 
 from chalicelib.adapters import chunk_repo, schedule_repo, task_repo
 from chalicelib.adapters.aws import FileStore, WorkQueue
@@ -24,40 +24,16 @@ from chalicelib.adapters.db import Database
 from chalicelib.config import Settings
 from chalicelib.domain.chunking import plan_chunks
 from chalicelib.domain.run import RunResult
-from chalicelib.domain.task import CANCELLED_REASON, TaskStatus, progress_percent
+from chalicelib.domain.task import CANCELLED_REASON, TaskStatus
 from chalicelib.observability import logger, metrics
 from chalicelib.service.finalize import finalize_task
+from chalicelib.service.outcomes import item_metrics, record, settle_rest
+from chalicelib.service.processors import BatchProcessor, ItemProcessor, WorkItem
 from chalicelib.service.messages import MalformedMessage
 from chalicelib.service import lifecycle
 from chalicelib.service.scheduling import StationScheduler
 from chalicelib.service.slices import Slice, others_waiting
 from chalicelib.service.tasks import Created, NewTask, OnCreated, TaskService
-
-
-@dataclass(frozen=True)
-class WorkItem:
-    seq: int
-    item_id: int
-    payload: Any
-
-
-class ItemProcessor(Protocol):
-    def prepare(self, cur: Any, task: dict[str, Any], task_input: dict[str, Any],
-                items: Sequence[tuple[int, int]]) -> list[WorkItem]: ...
-
-    def process(self, task_id: int, item: WorkItem) -> DetailOutcome | None: ...
-
-
-class BatchProcessor(Protocol):
-    """A processor whose work is database writes: the engine hands it a batch of items
-    inside the very transaction that records their outcomes under the chunk's lease, so
-    the writes and the outcomes commit together or not at all (a worker whose lease was
-    taken over rolls its writes back). Runs on the worker's own thread, no pool."""
-    def prepare(self, cur: Any, task: dict[str, Any], task_input: dict[str, Any],
-                items: Sequence[tuple[int, int]]) -> list[WorkItem]: ...
-
-    def process_batch(self, cur: Any, task_id: int, items: Sequence[WorkItem]
-                      ) -> list[DetailOutcome]: ...
 
 
 class _LeaseLost(Exception):
@@ -66,41 +42,6 @@ class _LeaseLost(Exception):
 
 def chunk_message(task_id: int, seq: int) -> dict[str, Any]:
     return {"kind": "chunk", "task_id": task_id, "chunk": seq}
-
-
-# -- recording outcomes (one transaction each; shared with the sweeper) -------------------
-def record(cur: Any, task_id: int, seq: int, token: str, lease_s: int,
-           outcomes: Sequence[DetailOutcome]) -> dict[str, Any] | None:
-    """Write outcomes under the chunk's lease and advance the task's counters and progress.
-
-    Returns the task's counters (with its `cancelled` flag), or None if the lease is lost.
-    """
-    if not chunk_repo.record_outcomes(cur, task_id, seq, token, lease_s, outcomes):
-        return None
-    by_kind = {kind: sum(1 for o in outcomes if o.outcome == kind) for kind in Outcome}
-    counts = task_repo.add_outcomes(cur, task_id, by_kind[Outcome.SUCCEEDED],
-                                    by_kind[Outcome.FAILED], by_kind[Outcome.CANCELLED])
-    task_repo.set_progress(cur, task_id, progress_percent(
-        counts["total_items"], counts["succeeded_items"], counts["failed_items"],
-        counts["cancelled_items"]))
-    return counts
-
-
-def _item_metrics(outcomes: Sequence[DetailOutcome]) -> None:
-    ok = sum(1 for o in outcomes if o.outcome == Outcome.SUCCEEDED)
-    metrics.add_metric(name="ItemsSucceeded", unit="Count", value=ok)
-    metrics.add_metric(name="ItemsFailed", unit="Count", value=len(outcomes) - ok)
-
-
-def settle_rest(cur: Any, task_id: int, seq: int, token: str, lease_s: int,
-                outcome: Outcome, reason: str) -> int:
-    """Give every item of a leased chunk that has no outcome yet `outcome` with `reason`."""
-    items = chunk_repo.chunk_items(cur, task_id, seq)
-    done = chunk_repo.finished_seqs(cur, task_id, items[0][0], len(items)) if items else set()
-    rest = [DetailOutcome(s, item_id, outcome, reason=reason)
-            for s, item_id in items if s not in done]
-    record(cur, task_id, seq, token, lease_s, rest)
-    return len(rest)
 
 
 class Engine:
@@ -310,15 +251,18 @@ class Engine:
         run = _ChunkRun(iter(claim.work), max(1, min(settings.chunk_threads, len(claim.work))),
                         settings.outcome_batch_size)
 
+        process = processor.process
+
         def runner() -> None:
             try:
-                while (item := run.take()) is not None:
+                item = run.take()
+                while item is not None:
                     try:
-                        outcome = processor.process(task_id, item)
+                        outcome = process(task_id, item)
                     except Exception:
                         logger.exception("item failed unexpectedly", extra={"seq": item.seq})
                         outcome = None
-                    run.put(outcome)
+                    item = run.put_and_take(outcome)    # one lock hand-off per item
             finally:
                 run.runner_done()
 
@@ -384,7 +328,7 @@ class Engine:
                 logger.warning("lease lost; another worker owns the chunk",
                                extra={"task_id": task_id, "chunk": seq})
                 return RunResult.LEASE_LOST
-            _item_metrics(outcomes)
+            item_metrics(outcomes)
             if counts["cancelled"]:
                 return RunResult.CANCELLED
         return RunResult.COMPLETE
@@ -399,7 +343,7 @@ class Engine:
             logger.warning("lease lost; another worker owns the chunk",
                            extra={"task_id": task_id, "chunk": seq})
             return RunResult.LEASE_LOST
-        _item_metrics(batch)
+        item_metrics(batch)
         return RunResult.CANCELLED if counts["cancelled"] else None
 
     def _settle(self, task_id: int, seq: int, token: str, outcome: Outcome, reason: str) -> None:
@@ -482,17 +426,29 @@ class _ChunkRun:
 
     def take(self) -> WorkItem | None:
         with self._cond:
-            return None if self.stopped else next(self._items, None)
+            return self._next()
 
     def put(self, outcome: DetailOutcome | None) -> None:
         with self._cond:
-            if outcome is None:
-                self.left_pending += 1
-                return
-            self._batch.append(outcome)
-            self.handled += 1
-            if len(self._batch) >= self._batch_size:
-                self._cond.notify()
+            self._put(outcome)
+
+    def put_and_take(self, outcome: DetailOutcome | None) -> WorkItem | None:
+        """put() then take() under one lock: a runner's one hand-off per item."""
+        with self._cond:
+            self._put(outcome)
+            return self._next()
+
+    def _next(self) -> WorkItem | None:
+        return None if self.stopped else next(self._items, None)
+
+    def _put(self, outcome: DetailOutcome | None) -> None:
+        if outcome is None:
+            self.left_pending += 1
+            return
+        self._batch.append(outcome)
+        self.handled += 1
+        if len(self._batch) >= self._batch_size:
+            self._cond.notify()
 
     def runner_done(self) -> None:
         with self._cond:

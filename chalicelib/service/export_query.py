@@ -30,7 +30,8 @@ class OrderDetailQuery(BaseModel):
         {"properties": {"query_type": {"enum": sorted(t for t in QUERY_TYPE_FIELDS
                                                       if QUERY_TYPE_FIELDS[t] == fields)}},
          "required": list(fields)}
-        for fields in dict.fromkeys(QUERY_TYPE_FIELDS.values())]})
+        for fields in dict.fromkeys(QUERY_TYPE_FIELDS.values())], "examples": [
+        {"query_type": 1, "start_date": "2026-03-01", "end_date": "2026-03-31", "format": "csv"}]})
     query_type: Choice(QUERY_TYPE_NAMES, query=True,
                        description="1 order date, 2 operation cycle, 3 receive date")
     start_date: Optional[_Date] = Field(None, description="query_type 1 and 3")

@@ -29,7 +29,8 @@ from chalicelib.adapters.order_import_repo import NewOrder, NewOrderLine
 from chalicelib.domain.task import TaskType
 from chalicelib.fields import LocalDateTime, Text as FieldText
 from chalicelib.errors import InvalidInput, NotFound, TooLarge
-from chalicelib.service.engine import Engine, WorkItem
+from chalicelib.service.engine import Engine
+from chalicelib.service.processors import WorkItem
 from chalicelib.service.tasks import Created, NewTask, TaskService
 
 TASK_NAME = "order_import"

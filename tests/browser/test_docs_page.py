@@ -25,9 +25,9 @@ def test_docs_page_renders_every_operation(served, open_page):
     blocks = page.locator(".opblock")
     expect(blocks).to_have_count(len(OPERATIONS))
     # A rule between query parameters is shown: /task/get's exploded object, oneOf.
-    page.locator("#operations-default-get_task_get .opblock-summary").click()
-    expect(page.locator("#operations-default-get_task_get")).to_contain_text("params")
-    expect(page.locator("#operations-default-get_task_get")).to_contain_text("40400")
+    page.locator("#operations-tasks-get_task_get .opblock-summary").click()
+    expect(page.locator("#operations-tasks-get_task_get")).to_contain_text("params")
+    expect(page.locator("#operations-tasks-get_task_get")).to_contain_text("40400")
     shot("docs")
     page.reload()
     expect(blocks).to_have_count(len(OPERATIONS))

@@ -19,7 +19,8 @@ from chalicelib.service.budget import SharedBudget
 def worker_budget(database_url: str, rate: float, workers: int = 2, **kw: Any) -> SharedBudget:
     """What one worker process builds: its own database connection, the shared row."""
     cfg = AimdConfig(ceiling=rate, **kw)
-    return SharedBudget(Database(database_url, retry_for_s=1), cfg, worker_share=rate / workers)
+    return SharedBudget(Database(database_url, retry_for_s=1), cfg, worker_share=rate / workers,
+                        threads=10)
 
 
 def hammer(fake_url: str, limiter: SharedBudget, seconds: float, threads: int = 10) -> int:
@@ -118,3 +119,45 @@ def test_throttling_backs_the_shared_rate_off_and_health_brings_it_back(
     product_center.configure(capacity_per_s=0)
     hammer(product_center.url, limiter, 2.0)
     assert row(database_url)["rate"] > backed_off + 50
+
+
+def test_the_fake_serves_its_capacity_then_queues_then_refuses_with_retry_after(
+        db_clean, product_center):
+    import urllib3
+    product_center.configure(latency_ms=1, capacity_per_s=50, capacity_queue_s=0.1)
+    pool = urllib3.PoolManager(maxsize=20)
+    answers, latencies = [], []
+
+    def one(i: int) -> None:                            # 20 at once: 0.4 s of its capacity
+        started = time.monotonic()
+        r = pool.request("POST", product_center.url + "/product/create",
+                         body=b'{"shop_id":1,"source_product_id":%d,"name":"p","price_cents":1}' % i,
+                         headers={"Idempotency-Key": f"cap-{i}"})
+        latencies.append(time.monotonic() - started)
+        answers.append((r.status, r.headers.get("Retry-After")))
+    threads = [threading.Thread(target=one, args=(i,)) for i in range(20)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    served = [a for a in answers if a[0] == 200]
+    refused = [a for a in answers if a[0] == 429]
+    assert served and refused and len(served) + len(refused) == 20
+    assert all(after is not None and int(after) >= 1 for _, after in refused)
+    assert max(latencies) > 0.015                        # queued beyond 1/capacity
+    assert product_center.stats()["throttled"] == len(refused)
+    product_center.configure(capacity_per_s=0)
+
+
+def test_the_budget_rate_is_published_as_a_metric(db_clean, database_url, product_center):
+    from chalicelib.observability import metrics, timings
+    timings.publish()
+    metrics.clear_metrics()
+    seen: list[float] = []
+    limiter = SharedBudget(Database(database_url), AimdConfig(ceiling=80), worker_share=20,
+                           on_rate=lambda rate: (seen.append(rate),
+                                                 timings.gauge("ProductCenterBudget", rate)))
+    limiter.acquire()
+    published = timings.publish()
+    metrics.clear_metrics()
+    assert seen == [80] and published["ProductCenterBudget"] == 80

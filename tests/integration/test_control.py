@@ -6,7 +6,7 @@ from typing import Any
 
 from chalicelib.domain.chunk import Outcome
 from chalicelib.domain.task import TaskStatus
-from chalicelib.service.engine import WorkItem
+from chalicelib.service.processors import WorkItem
 from tests.factories import make_task, raw_row
 from tests.integration.engine_helpers import create_copy, details, drain, seed_shops, services_with
 

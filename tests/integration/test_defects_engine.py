@@ -142,3 +142,29 @@ def test_no_item_is_in_flight_when_the_invocation_deadline_comes(db_clean, produ
     queue_bodies(svc)                   # the re-queued chunk's message
     assert finished <= deadline, f"worked {finished - deadline:.2f}s past the deadline"
     assert product_center.stats()["in_flight"] == 0
+
+
+# -- suspected 3: downstream idempotency keys are never reused by another task -------------
+def test_a_restored_database_reusing_task_ids_does_not_reuse_downstream_keys(
+        db_clean, product_center):
+    """A database restored from a backup (or a second stage, or a re-created schema) hands
+    out task ids again. The downstream must see new keys for the new task, or it answers
+    the old task's products and creates nothing."""
+    from tests.integration.engine_helpers import drain
+    shops = seed_shops(3)
+    svc = services_with(chunk_size=10)
+    first = create_copy(svc, shops, shops["product_ids"])
+    drain(svc)
+    assert product_center.stats()["creates"] == 3
+
+    def restore(cur) -> None:          # back to a backup taken before `first` existed
+        for table in ("tbl_task_detail", "tbl_task_chunk"):
+            cur.execute(f"DELETE FROM {table} WHERE task_id=%s", (first["id"],))
+        cur.execute("DELETE FROM tbl_async_task WHERE id=%s", (first["id"],))
+        cur.execute(f"ALTER TABLE tbl_async_task AUTO_INCREMENT = {int(first['id'])}")
+    svc.db.run(restore)
+    second = create_copy(svc, shops, shops["product_ids"])
+    assert second["id"] == first["id"], "the restore did not reuse the id"
+    drain(svc)
+    stats = product_center.stats()
+    assert (stats["creates"], stats["replays"]) == (6, 0), stats

@@ -19,7 +19,7 @@ from schemathesis.generation import GenerationMode
 from chalicelib.api.openapi import build_spec
 from tests.integration.conftest import check_error_body as _check
 
-EXAMPLES_PER_MODE = int(os.environ.get("FUZZ_EXAMPLES", "120"))
+EXAMPLES_PER_MODE = int(os.environ.get("FUZZ_EXAMPLES", "50"))
 MIN_REQUESTS = 1000
 
 

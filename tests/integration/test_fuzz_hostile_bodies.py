@@ -102,3 +102,14 @@ def test_fuzz_deep_nesting_and_surrogates(running_api: str, station_token: str,
     post()
     get()
     assert len(sent) >= 100 and all(s < 500 for s in sent)
+
+
+def test_a_body_of_another_media_type_is_refused_in_the_envelope(api, station_token):
+    # Chalice itself refuses a content type a route does not take (415); that answer must
+    # be the platform's {code, msg}, as every other refusal is, and change nothing.
+    for ctype in ("text/plain", "OJ4e", "application/x-www-form-urlencoded"):
+        status, body = api.request("POST", "/task/clear_show", body=b'{"task_ids": [1]}',
+                                   token=station_token, headers={"content-type": ctype})
+        assert status == 415
+        assert body["code"] == 41500 and body["data"] is None
+        assert ctype in body["msg"]

@@ -12,21 +12,18 @@ from chalicelib.domain.task import TaskStatus
 from tests.factories import raw_row
 from tests.integration.engine_helpers import (app_runtime, chunks, create_copy, details, drain,
                                               queue_bodies, receive, seed_shops, services_with)
-from tests.integration.test_flow import wait_for
+from tests.integration.conftest import wait_for
 
 
-def quiet_queue(svc: Any, timeout_s: float = 90) -> None:
-    """No message left in the queue, delayed re-queues of earlier tests included (a slice
-    reads the queue's depth, so leftovers would count as waiting work)."""
+def quiet_queue(svc: Any) -> None:
+    """No message left in the queue: delayed re-queues and in-flight leftovers of earlier
+    tests are purged (a slice reads the queue's depth, so they would count as waiting work)."""
     names = ["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesDelayed",
              "ApproximateNumberOfMessagesNotVisible"]
-
-    def empty() -> bool:
-        queue_bodies(svc)
-        attrs = svc.queue.sqs.get_queue_attributes(QueueUrl=svc.queue.url,
-                                                   AttributeNames=names)["Attributes"]
-        return all(int(attrs[n]) == 0 for n in names)
-    wait_for(empty, timeout_s, "an empty work queue")
+    svc.queue.sqs.purge_queue(QueueUrl=svc.queue.url)
+    attrs = svc.queue.sqs.get_queue_attributes(QueueUrl=svc.queue.url,
+                                               AttributeNames=names)["Attributes"]
+    assert all(int(attrs[n]) == 0 for n in names), attrs
 
 
 def take(svc: Any) -> tuple[dict[str, Any], str]:

@@ -46,6 +46,14 @@ def test_a_large_refused_share_cuts_deeper_down_to_the_deepest_cut():
                 ).rate == pytest.approx(360)
 
 
+def test_a_slow_downstream_that_drains_is_held_not_cut_again():
+    rising = Health(calls=20, latency_s=0.30, baseline_s=0.05, since_s=10.0, previous_s=0.2)
+    falling = Health(calls=20, latency_s=0.20, baseline_s=0.05, since_s=10.0, previous_s=0.3)
+    assert step(RateState(100, 10.0, 0.0), rising, 11.0, CFG).rate == 50
+    held = step(RateState(100, 10.0, 0.0), falling, 11.0, CFG)
+    assert (held.rate, held.decreased_s, held.updated_s) == (100, 0.0, 11.0)
+
+
 def test_noise_is_not_congestion():
     assert not Health(calls=100, errors=1, latency_s=0.05, baseline_s=0.05).congested(CFG)
     # twice the baseline but only a few ms above it (latency near zero)
@@ -114,6 +122,8 @@ def test_block_size_doubles_while_used_and_shrinks_to_use():
     assert next_block(40, 40, True, 50) == 50
     assert next_block(40, 7, False, 50) == 7
     assert next_block(4, 0, False, 50) == 1
+    assert next_block(40, 3, False, 50, smallest=10) == 10      # one token per thread
+    assert next_block(5, 5, True, 8, smallest=10) == 8          # the largest wins
 
 
 def test_ewma_moves_by_elapsed_time():

@@ -159,3 +159,9 @@ def test_spec_is_served_without_auth():
     assert body["openapi"].startswith("3.1")
     assert json.dumps(body, sort_keys=True) == json.dumps(build_spec(), sort_keys=True)
     assert set(OPERATIONS) == _documented()
+
+
+def test_every_registered_kind_has_its_answer_typed():
+    from chalicelib.api.openapi import KIND_DOCS
+    from chalicelib.kinds import KINDS
+    assert {k.path for k in KINDS} <= set(KIND_DOCS), "add the kind's answer to KIND_DOCS"
