@@ -18,7 +18,7 @@ loaded. Stopping is by PID: SIGTERM, then SIGKILL after a grace period.
 With `function_python` (test-deployed, serve), Lambda runs the functions as host processes
 on that interpreter (the `process` runtime executor of infra/localstack_executor, installed
 into LocalStack's venv, which also emulates API Gateway's TOKEN authorizers and gateway
-response templates): docs/deploy.md section 7.
+response templates): docs/deploy.md section 8.
 """
 from __future__ import annotations
 
