@@ -6,7 +6,7 @@ VENV   ?= .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed-$(shell cat requirements.txt requirements-dev.txt | md5sum | cut -c1-12)
 
-.PHONY: docs-viewer cli deploy package-check test-localstack test-deployed fuzz run test test-faults test-unit test-integration test-browser bench migrate clean deps seed-orders
+.PHONY: docs-viewer profile cli deploy package-check test-localstack test-deployed fuzz run test test-faults test-unit test-integration test-browser bench migrate clean deps seed-orders
 
 deps: $(STAMP)
 
@@ -70,6 +70,11 @@ fuzz: deps
 comma := ,
 bench: deps
 	$(PY) -m bench.run $(addprefix --only ,$(subst $(comma), ,$(SECTIONS)))
+
+## make profile [TAG=before]: py-spy of a worker during a zero-latency copy, cProfile of the
+## API creating a 100,000-item task; top entries in bench/profile/ (bench/profile.py)
+profile: deps
+	$(PY) -m bench.profile --tag $(or $(TAG),latest) $(PROFILE_ARGS)
 
 ## make migrate DATABASE_URL=mysql://...: apply schema migrations to any server
 migrate: deps

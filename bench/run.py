@@ -19,6 +19,8 @@ process per concurrent Lambda instance). Each figure is the median of RUNS runs.
     export_1m_{csv,xlsx}_s, …      order export figures (bench/orders_export.py, --only orders_export)
     fairness_budgeted_s, …         time slices, station fairness, the shared budget
                                    (bench/fairness.py, --only fairness / --only budget)
+    queue_lag_ms, cold_import_ms, cold_first_request_ms, task_list_p99_ms, worker_rss_mb
+                                   the platform's own cost (bench/cost.py, --only cost)
 """
 from __future__ import annotations
 
@@ -236,6 +238,7 @@ def copy_section(bench: Bench, results: dict[str, Any]) -> None:
 
 
 # name -> fn(bench, results): each section adds its figures to results.
+from bench.cost import cost_section  # noqa: E402
 from bench.orders_export import export_section  # noqa: E402
 from bench.orders_import import import_section  # noqa: E402
 from bench.api_poll import api_poll_section  # noqa: E402
@@ -243,7 +246,7 @@ from bench.fairness import budget_section, fairness_section  # noqa: E402
 
 SECTIONS = {"copy": copy_section, "orders_export": export_section,
             "orders_import": import_section, "api_poll": api_poll_section,
-            "fairness": fairness_section, "budget": budget_section}
+            "fairness": fairness_section, "budget": budget_section, "cost": cost_section}
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -10,7 +10,7 @@ import ipaddress
 import os
 from dataclasses import dataclass, fields, replace
 from functools import lru_cache
-from typing import Callable
+from typing import Callable, Mapping
 from urllib.parse import urlparse
 
 from chalicelib.adapters.secrets import SecretUnavailable, resolve_secrets
@@ -200,7 +200,7 @@ def get_runtime_settings() -> Settings:
                 parse_zone(pair.partition("=")[2] if "=" in pair else pair)
             except ValueError as err:
                 raise ConfigurationError(f"STATION_TIME_ZONE(S): {err}") from None
-    deployed = bool(os.environ.get("AWS_LAMBDA_FUNCTION_NAME"))
+    deployed = on_aws(os.environ)
     settings = replace(settings, database_url=database_url_for(settings.database_url, deployed))
     if deployed:                                        # never the repo's defaults
         deployed_problems = deployed_setting_problems(settings)
@@ -209,6 +209,13 @@ def get_runtime_settings() -> Settings:
     from chalicelib.connection_budget import check_settings
     check_settings(settings)
     return settings
+
+
+def on_aws(env: Mapping[str, str]) -> bool:
+    """A function deployed on AWS: Lambda sets AWS_LAMBDA_FUNCTION_NAME. One that an
+    emulator runs (LocalStack sets AWS_ENDPOINT_URL in its functions) keeps the local
+    defaults: its product center and MySQL are the test's private ones, on loopback."""
+    return bool(env.get("AWS_LAMBDA_FUNCTION_NAME")) and not env.get("AWS_ENDPOINT_URL")
 
 
 def database_url_for(url: str, deployed: bool) -> str:
@@ -231,7 +238,7 @@ def database_url_refresher() -> Callable[[], str | None] | None:
     env = dict(os.environ)
     if env.get("DATABASE_URL") or source_of(env, "database_url") is None:
         return None
-    deployed = bool(env.get("AWS_LAMBDA_FUNCTION_NAME"))
+    deployed = on_aws(env)
 
     def refresh() -> str | None:
         fresh = read_field(env, "database_url", force=True)

@@ -5,13 +5,11 @@ boto3 honours AWS_ENDPOINT_URL itself, so the same code talks to AWS, moto or Lo
 from __future__ import annotations
 
 import json
+import sys
 import threading
 import time
 from dataclasses import dataclass
 from typing import Any, Iterable
-
-import boto3
-from botocore.config import Config
 
 from chalicelib.errors import QueueUnavailable
 
@@ -22,6 +20,10 @@ _lock = threading.Lock()
 def client(service: str) -> Any:
     with _lock:
         if service not in _clients:
+            # boto3 is imported here, on first use, not with the app: a cold API call that
+            # never touches SQS or S3 (a task list without links) does not pay for it.
+            import boto3
+            from botocore.config import Config
             # SigV4 for presigned links: the only scheme newer regions accept.
             cfg = Config(retries={"max_attempts": 5, "mode": "standard"},
                          max_pool_connections=20, s3={"addressing_style": "path"},
@@ -35,7 +37,9 @@ def reset_clients() -> None:
     credentials: boto3's default session caches the credentials it resolved, so it goes too)."""
     with _lock:
         _clients.clear()
-        boto3.DEFAULT_SESSION = None
+        boto3 = sys.modules.get("boto3")     # not imported yet: no session to forget
+        if boto3 is not None:
+            boto3.DEFAULT_SESSION = None
 
 
 @dataclass(frozen=True)

@@ -23,16 +23,13 @@ from __future__ import annotations
 
 import json
 import logging
+import random
 import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Protocol
 from urllib.parse import urlsplit
-
-import urllib3
-from tenacity import (RetryCallState, RetryError, Retrying, retry_if_exception_type,
-                      stop_after_attempt, wait_random_exponential)
 
 from chalicelib.errors import PlatformError, Unavailable
 
@@ -75,6 +72,21 @@ class CreateProduct:
     source_product_id: int
     name: str
     price_cents: int
+
+    def body(self) -> bytes:
+        """The request body: compact JSON, UTF-8 (what json.dumps with separators=(",", ":"),
+        ensure_ascii=False gives), built without a JSONEncoder per call."""
+        shop, source, price = self.shop_id, self.source_product_id, self.price_cents
+        if type(shop) is int and type(source) is int and type(price) is int:
+            return (f'{{"shop_id":{shop},"source_product_id":{source},"name":{_STR(self.name)},'
+                    f'"price_cents":{price}}}').encode()
+        return json.dumps({"shop_id": shop, "source_product_id": source, "name": self.name,
+                           "price_cents": price}, separators=(",", ":"),
+                          ensure_ascii=False).encode()
+
+
+# One encoder for every body (json.dumps with options builds a new one per call).
+_STR = json.JSONEncoder(ensure_ascii=False).encode
 
 
 class Limiter(Protocol):
@@ -143,6 +155,8 @@ class ProductCenterClient:
         if max_attempts < 1:
             raise ValueError("max_attempts must be >= 1")
         self._path = urlsplit(base_url).path.rstrip("/") + CREATE_PATH
+        import urllib3      # here, not with the module: the API process never makes a client
+        self._errors = urllib3.exceptions
         # block=True: threads wait for a free connection instead of opening throwaway ones.
         self._pool = urllib3.connection_from_url(
             base_url, maxsize=pool_size, block=True, retries=False,
@@ -150,28 +164,32 @@ class ProductCenterClient:
         self._limiter = rate_limiter
         self._on_retry = on_retry
         self._on_latency = on_latency
+        self._max_attempts = max_attempts
+        self._backoff_base_s = backoff_base_s
         self._backoff_max_s = backoff_max_s
-        self._max_attempts, self._timeouts_s = max_attempts, (connect_timeout_s, timeout_s)
-        self._jitter = wait_random_exponential(multiplier=backoff_base_s, max=backoff_max_s)
-        # Tenacity keeps per-call state in a threading.local, so one Retrying serves all threads.
-        self._retrying = Retrying(
-            stop=stop_after_attempt(max_attempts), wait=self._wait,
-            retry=retry_if_exception_type(_Transient), before_sleep=self._before_sleep)
+        self._timeouts_s = (connect_timeout_s, timeout_s)
 
     def create_product(self, item: CreateProduct, idempotency_key: str) -> int:
         """Create the product (or get back the one this key created) and return its id."""
-        body = json.dumps({"shop_id": item.shop_id, "source_product_id": item.source_product_id,
-                           "name": item.name, "price_cents": item.price_cents},
-                          separators=(",", ":"), ensure_ascii=False).encode()
         headers = {"Content-Type": "application/json", "Idempotency-Key": idempotency_key}
+        body = item.body()
         try:
-            return self._retrying(self._attempt, body, headers)
-        except RetryError as exc:
-            last = exc.last_attempt
-            reason = str(last.exception()) if last.failed else "no result"
-            raise DownstreamUnavailable(
-                f"product center unavailable after {last.attempt_number} attempt(s): {reason}"
-            ) from last.exception()
+            # The common case is one attempt: no retry machinery on that path.
+            return self._attempt(body, headers)
+        except _Transient as exc:
+            return self._retry(body, headers, exc)
+
+    def _retry(self, body: bytes, headers: dict[str, str], failed: _Transient) -> int:
+        """Attempts 2..max_attempts under the same key, each after its backoff."""
+        for attempt in range(1, self._max_attempts):
+            self._before_sleep(attempt, failed)
+            time.sleep(self._wait(attempt, failed))
+            try:
+                return self._attempt(body, headers)
+            except _Transient as exc:
+                failed = exc
+        raise DownstreamUnavailable(f"product center unavailable after {self._max_attempts}"
+                                    f" attempt(s): {failed.reason}") from failed
 
     def worst_call_s(self, callers: int = 1) -> float:
         """The longest one create_product() can take with these settings: every attempt
@@ -212,22 +230,25 @@ class ProductCenterClient:
         try:
             resp = self._pool.urlopen("POST", self._path, body=body, headers=headers,
                                       redirect=False)
-        except urllib3.exceptions.NewConnectionError as exc:   # a TimeoutError subclass
+        except self._errors.NewConnectionError as exc:   # a TimeoutError subclass
             raise _Transient(f"connection error: {exc}") from exc
-        except urllib3.exceptions.TimeoutError as exc:
+        except self._errors.TimeoutError as exc:
             raise _Transient(f"timeout: {exc}") from exc
-        except urllib3.exceptions.HTTPError as exc:
+        except self._errors.HTTPError as exc:
             raise _Transient(f"connection error: {exc}") from exc
         finally:
             if self._on_latency is not None:
                 self._on_latency(time.monotonic() - started)
         status, doc = resp.status, _json(resp.data)
-        code, msg = doc.get("code"), doc.get("msg")
-        msg = msg if isinstance(msg, str) and msg else resp.data[:200].decode("utf-8", "replace")
+        code = doc.get("code")
         if status == 200 and code == 0:
             product_id = (doc.get("data") or {}).get("product_id")
             if type(product_id) is int:
                 return product_id
+        msg = doc.get("msg")
+        msg = msg if isinstance(msg, str) and msg else resp.data[:200].decode("utf-8", "replace")
+        if status == 200 and code == 0:
+            pass    # a 200 without a usable product id: garbled (below)
         elif status in (429, 408) or status >= 500:
             raise _Transient(f"HTTP {status}: {msg}", _retry_after(resp.headers.get("Retry-After")),
                              throttled=status == 429)
@@ -237,19 +258,19 @@ class ProductCenterClient:
         # Garbled or unexpected answers: retrying under the same key is safe.
         raise _Transient(f"unexpected answer HTTP {status}: {resp.data[:200]!r}")
 
-    def _wait(self, state: RetryCallState) -> float:
-        """Retry-After when the server gave one (capped), otherwise full-jitter backoff."""
-        exc = state.outcome.exception() if state.outcome else None
-        if isinstance(exc, _Transient) and exc.retry_after_s is not None:
+    def _wait(self, attempt: int, exc: _Transient) -> float:
+        """Retry-After when the server gave one (capped), otherwise full-jitter exponential
+        backoff: uniform(0, min(max, base * 2^(attempt-1))), attempt = the one that failed."""
+        if exc.retry_after_s is not None:
             return min(exc.retry_after_s, self._backoff_max_s)
-        return self._jitter(state)
+        return random.uniform(0, min(self._backoff_max_s,
+                                     self._backoff_base_s * 2 ** (attempt - 1)))
 
-    def _before_sleep(self, state: RetryCallState) -> None:
+    def _before_sleep(self, attempt: int, exc: _Transient) -> None:
         if self._on_retry is None:
             return
-        exc = state.outcome.exception() if state.outcome else None
         try:
-            self._on_retry(state.attempt_number, getattr(exc, "reason", str(exc)))
+            self._on_retry(attempt, exc.reason)
         except Exception:   # a broken metrics hook must not fail product creation
             log.exception("on_retry callback failed")
 

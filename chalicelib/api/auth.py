@@ -10,8 +10,6 @@ import hmac
 import time
 from typing import Any
 
-import jwt
-
 from chalicelib.errors import Forbidden, Unauthenticated
 
 _ALGORITHM = "HS256"
@@ -19,6 +17,7 @@ _ALGORITHM = "HS256"
 
 def issue_token(station_id: str, secret: str, *, ttl_s: int = 12 * 3600,
                 user: str = "demo") -> str:
+    import jwt      # on first use: PyJWT (and the cryptography it probes for) is not cheap
     now = int(time.time())
     return jwt.encode({"station_id": station_id, "sub": user, "iat": now, "exp": now + ttl_s},
                       secret, algorithm=_ALGORITHM)
@@ -42,6 +41,7 @@ def verify_token(header_value: str | None, secret: str, *,
     scheme, _, token = header_value.partition(" ")
     if scheme.lower() != "bearer" or not token:
         raise Unauthenticated("credential must be 'Bearer <token>'")
+    import jwt
     try:
         claims = jwt.decode(token, secret, algorithms=[_ALGORITHM],
                             options={"require": ["exp", "station_id"]})

@@ -251,15 +251,18 @@ class Engine:
         run = _ChunkRun(iter(claim.work), max(1, min(settings.chunk_threads, len(claim.work))),
                         settings.outcome_batch_size)
 
+        process = processor.process
+
         def runner() -> None:
             try:
-                while (item := run.take()) is not None:
+                item = run.take()
+                while item is not None:
                     try:
-                        outcome = processor.process(task_id, item)
+                        outcome = process(task_id, item)
                     except Exception:
                         logger.exception("item failed unexpectedly", extra={"seq": item.seq})
                         outcome = None
-                    run.put(outcome)
+                    item = run.put_and_take(outcome)    # one lock hand-off per item
             finally:
                 run.runner_done()
 
@@ -423,17 +426,29 @@ class _ChunkRun:
 
     def take(self) -> WorkItem | None:
         with self._cond:
-            return None if self.stopped else next(self._items, None)
+            return self._next()
 
     def put(self, outcome: DetailOutcome | None) -> None:
         with self._cond:
-            if outcome is None:
-                self.left_pending += 1
-                return
-            self._batch.append(outcome)
-            self.handled += 1
-            if len(self._batch) >= self._batch_size:
-                self._cond.notify()
+            self._put(outcome)
+
+    def put_and_take(self, outcome: DetailOutcome | None) -> WorkItem | None:
+        """put() then take() under one lock: a runner's one hand-off per item."""
+        with self._cond:
+            self._put(outcome)
+            return self._next()
+
+    def _next(self) -> WorkItem | None:
+        return None if self.stopped else next(self._items, None)
+
+    def _put(self, outcome: DetailOutcome | None) -> None:
+        if outcome is None:
+            self.left_pending += 1
+            return
+        self._batch.append(outcome)
+        self.handled += 1
+        if len(self._batch) >= self._batch_size:
+            self._cond.notify()
 
     def runner_done(self) -> None:
         with self._cond:

@@ -5,15 +5,12 @@ from __future__ import annotations
 import csv
 import io
 import tempfile
-from typing import Callable, Iterator
-
-import xlsxwriter
+from typing import Any, Callable, Iterator
 
 from chalicelib.adapters import order_repo
 from chalicelib.adapters.aws import FileStore
 from chalicelib.adapters.order_repo import OrderFilter
 from chalicelib.adapters.s3_multipart import MultipartWriter
-from chalicelib.adapters.xlsx_rows import RowStreamWorksheet
 from chalicelib.service.export_formats import ORDER_STATUS_LABELS, XLSX_MAX_ROWS, ExportFormat
 
 Tick = Callable[[int], None]
@@ -37,6 +34,8 @@ def _write_xlsx(sink: MultipartWriter, fmt: ExportFormat, batches: Batches, tick
                 tmpdir: str | None) -> int:
     # constant_memory: one row in memory, rows go to a temp file in tmpdir; close() zips
     # that file into `sink` (compressed as it goes), so the upload streams too.
+    import xlsxwriter   # imported by an export that writes XLSX, not by every cold start
+    from chalicelib.adapters.xlsx_rows import RowStreamWorksheet
     with tempfile.TemporaryDirectory(dir=tmpdir or None, prefix="export-") as scratch:
         book = xlsxwriter.Workbook(sink, {
             "constant_memory": True, "tmpdir": scratch, "strings_to_numbers": False,
@@ -44,7 +43,7 @@ def _write_xlsx(sink: MultipartWriter, fmt: ExportFormat, batches: Batches, tick
         bold = book.add_format({"bold": True})
         numeric = [field in order_repo.NUMERIC_FIELDS for _, field in fmt.columns]
 
-        def new_sheet(n: int) -> RowStreamWorksheet:
+        def new_sheet(n: int) -> Any:
             sheet = book.add_worksheet(fmt.sheet if n == 1 else f"{fmt.sheet}{n}",
                                        worksheet_class=RowStreamWorksheet)
             sheet.set_row_layout(numeric)

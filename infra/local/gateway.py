@@ -86,7 +86,7 @@ class GatewayRequestHandler(ChaliceRequestHandler):
             super()._generic_handle()
         except Exception as exc:   # the authorizer or a middleware raised
             status, failure = gateway_failure(exc)
-            if status != 401:
+            if status == 500:          # 401 and 503 are answers; their cause is logged once
                 log.error("request %s %s failed:\n%s", self.command, self.path,
                           traceback.format_exc())
             self._send_json(status, failure)

@@ -52,6 +52,7 @@ def test_a_deployed_function_refuses_the_repos_built_in_keys(monkeypatch):
                  "PRODUCT_CENTER_URL_PARAMETER"):
         monkeypatch.delenv(name, raising=False)
     monkeypatch.setenv("AWS_LAMBDA_FUNCTION_NAME", "async-task-dev-work")
+    monkeypatch.delenv("AWS_ENDPOINT_URL", raising=False)
     get_runtime_settings.cache_clear()
     try:
         with pytest.raises(RuntimeError, match="TOKEN_SECRET is not configured"):

@@ -71,3 +71,11 @@ def test_a_disallowed_origin_gets_no_cors_grant():
     _refuse_other_origins("https://evil.example.net", refused)
     assert not any(h.startswith("Access-Control-") for h in refused)
     assert refused["X-Correlation-Id"] == "c" and refused["Vary"] == "Origin"
+
+
+def test_only_a_function_on_aws_gets_the_deployed_rules():
+    from chalicelib.config import on_aws
+    assert on_aws({"AWS_LAMBDA_FUNCTION_NAME": "async-task-prod-work"})
+    assert not on_aws({})                                   # make run, tests
+    assert not on_aws({"AWS_LAMBDA_FUNCTION_NAME": "f",      # LocalStack runs it
+                       "AWS_ENDPOINT_URL": "http://localhost.localstack.cloud:4566"})

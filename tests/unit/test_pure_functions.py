@@ -177,3 +177,17 @@ def test_wait_batch_wakes_on_a_full_batch_and_on_a_runner_exit():
     run.runner_done()               # a runner leaves: wakes too, with what there is
     waiter.join(10)
     assert got[1] == ([], 1)
+
+
+def test_put_and_take_is_put_then_take():
+    run = _ChunkRun(items(3), threads=1, batch_size=2)
+    item = run.take()
+    seen = []
+    while item is not None:
+        seen.append(item.seq)
+        item = run.put_and_take(ok(item.seq) if item.seq != 1 else None)
+    assert seen == [0, 1, 2] and (run.handled, run.left_pending) == (2, 1)
+    run.stop()
+    assert run.put_and_take(None) is None        # a stopped run hands out nothing more
+    batch, _ = run.wait_batch(0)
+    assert [o.seq for o in batch] == [0, 2]
