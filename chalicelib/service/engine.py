@@ -10,12 +10,11 @@ did and re-queues the rest. Kinds of task plug in an ItemProcessor.
 from __future__ import annotations
 
 import json
-import threading
 import time
 import uuid
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import Any, Callable, Iterator, Sequence
+from typing import Any, Callable, Sequence
 
 from chalicelib.adapters import chunk_repo, schedule_repo, task_repo
 from chalicelib.adapters.aws import FileStore, WorkQueue
@@ -27,6 +26,7 @@ from chalicelib.domain.run import RunResult
 from chalicelib.domain.task import CANCELLED_REASON, TaskStatus
 from chalicelib.observability import logger, metrics
 from chalicelib.service.finalize import finalize_task
+from chalicelib.service.chunk_run import ChunkRun
 from chalicelib.service.outcomes import item_metrics, record, settle_rest
 from chalicelib.service.processors import BatchProcessor, ItemProcessor, WorkItem
 from chalicelib.service.messages import MalformedMessage
@@ -248,7 +248,7 @@ class Engine:
         if remaining_ms() < self.settings.deadline_margin_ms:
             return RunResult.DEADLINE   # no time for one worst-case item: hand it on
         processor, settings = claim.processor, self.settings
-        run = _ChunkRun(iter(claim.work), max(1, min(settings.chunk_threads, len(claim.work))),
+        run = ChunkRun(iter(claim.work), max(1, min(settings.chunk_threads, len(claim.work))),
                         settings.outcome_batch_size)
 
         process = processor.process
@@ -408,67 +408,3 @@ class Claim:
     work: list[WorkItem]
     attempts: int
     cancelled: bool = False
-
-
-class _ChunkRun:
-    """Shared state of one chunk's runner threads and the thread that records outcomes."""
-
-    def __init__(self, items: Iterator[WorkItem], threads: int, batch_size: int):
-        self._items = items
-        self._cond = threading.Condition()
-        self._batch: list[DetailOutcome] = []
-        self._batch_size = batch_size
-        self.running = threads
-        self._seen_running = threads
-        self.handled = 0
-        self.left_pending = 0      # items the downstream could not take this time
-        self.stopped = False
-
-    def take(self) -> WorkItem | None:
-        with self._cond:
-            return self._next()
-
-    def put(self, outcome: DetailOutcome | None) -> None:
-        with self._cond:
-            self._put(outcome)
-
-    def put_and_take(self, outcome: DetailOutcome | None) -> WorkItem | None:
-        """put() then take() under one lock: a runner's one hand-off per item."""
-        with self._cond:
-            self._put(outcome)
-            return self._next()
-
-    def _next(self) -> WorkItem | None:
-        return None if self.stopped else next(self._items, None)
-
-    def _put(self, outcome: DetailOutcome | None) -> None:
-        if outcome is None:
-            self.left_pending += 1
-            return
-        self._batch.append(outcome)
-        self.handled += 1
-        if len(self._batch) >= self._batch_size:
-            self._cond.notify()
-
-    def runner_done(self) -> None:
-        with self._cond:
-            self.running -= 1
-            self._cond.notify()
-
-    def stop(self) -> None:
-        with self._cond:
-            self.stopped = True
-
-    def wait_runners(self) -> None:
-        """Block until every runner thread has exited (each finishes its call in flight)."""
-        with self._cond:
-            self._cond.wait_for(lambda: self.running == 0)
-
-    def wait_batch(self, timeout_s: float) -> tuple[list[DetailOutcome], int]:
-        """Wait for a full batch, the flush interval or a runner's exit; take the batch."""
-        with self._cond:
-            self._cond.wait_for(lambda: len(self._batch) >= self._batch_size
-                                or self.running < self._seen_running, timeout_s)
-            batch, self._batch = self._batch, []
-            self._seen_running = self.running
-            return batch, self.running

@@ -299,12 +299,14 @@ def test_slices_kills_and_duplicates_lose_and_double_nothing(db_clean, stack_env
                 break
             time.sleep(rng.uniform(0.5, 1.0))      # a random moment, not a synchronization
             live = [(t, c["seq"]) for t in tasks for c in chunks(t) if c["state"] in (1, 2)]
+            # part-done and not running: a chunk that yielded its slot (pending or queued
+            # again), or one whose worker was killed and the sweeper re-queued
             partial_queued += sum(1 for t in tasks for c in chunks(t)
-                                  if c["state"] == 1 and c["succeeded"] > 0)
+                                  if c["state"] in (0, 1) and c["succeeded"] > 0)
             svc.queue.send([chunk_message(t, s) for t, s in live])      # duplicates
             dups += len(live)
             workers = [i["pid"] for i in rt.instances if i["handler"] == "work"]
-            if workers and rng.random() < 0.3:
+            if workers and rng.random() < 0.6:
                 try:
                     os.kill(rng.choice(workers), signal.SIGKILL)
                     kills += 1

@@ -26,7 +26,7 @@ from infra.local import iam
 from infra.local.mariadb import MariaDB
 from infra.local.runtime import LocalRuntime
 from tests.conftest import INTERNAL_KEY, TOKEN_SECRET, free_port
-from tests.integration.test_flow import http, wait_for
+from tests.integration.conftest import http, wait_for
 from tests.integration.tls_certs import make_certs
 
 STAGE = "test"
@@ -201,7 +201,7 @@ def test_order_import_under_the_functions_own_policy(clean):
 
     from chalicelib.adapters import order_repo
     from chalicelib.bootstrap import services
-    from tests.integration.test_order_import import batch, order_row
+    from tests.integration.import_helpers import batch, order_row
     services().db.run(lambda cur: order_repo.upsert_time_config(
         cur, "s001", "s001-tc-import", "默认运营时间", dt.time(18, 0)))
     rows = [order_row(1), order_row(2, lines=[]), order_row(3)]        # row 2 is bad

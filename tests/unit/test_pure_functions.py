@@ -14,7 +14,7 @@ from pydantic import ValidationError
 from chalicelib.domain.chunk import DetailOutcome, Outcome
 from chalicelib.domain.run import RunResult
 from chalicelib.errors import InvalidInput
-from chalicelib.service.engine import _ChunkRun
+from chalicelib.service.chunk_run import ChunkRun
 from chalicelib.service.processors import WorkItem
 from chalicelib.service.finalize import error_report_csv
 from chalicelib.service.messages import MalformedMessage, MessageRouter
@@ -132,7 +132,7 @@ def test_the_router_refuses_what_it_cannot_route(body):
         router.handle(body, lambda: 1000)
 
 
-# -- _ChunkRun -------------------------------------------------------------------------------
+# -- ChunkRun --------------------------------------------------------------------------------
 def items(n: int):
     return iter([WorkItem(seq=i, item_id=100 + i, payload=None) for i in range(n)])
 
@@ -142,7 +142,7 @@ def ok(seq: int) -> DetailOutcome:
 
 
 def test_a_run_hands_out_each_item_once_and_batches_outcomes():
-    run = _ChunkRun(items(5), threads=1, batch_size=2)
+    run = ChunkRun(items(5), threads=1, batch_size=2)
     taken = []
     while (item := run.take()) is not None:
         taken.append(item.seq)
@@ -155,7 +155,7 @@ def test_a_run_hands_out_each_item_once_and_batches_outcomes():
 
 
 def test_stop_ends_taking_but_keeps_what_was_put():
-    run = _ChunkRun(items(5), threads=2, batch_size=10)
+    run = ChunkRun(items(5), threads=2, batch_size=10)
     run.put(ok(run.take().seq))
     run.stop()
     assert run.take() is None and run.stopped
@@ -164,7 +164,7 @@ def test_stop_ends_taking_but_keeps_what_was_put():
 
 
 def test_wait_batch_wakes_on_a_full_batch_and_on_a_runner_exit():
-    run = _ChunkRun(items(4), threads=2, batch_size=2)
+    run = ChunkRun(items(4), threads=2, batch_size=2)
     got: list = []
     waiter = threading.Thread(target=lambda: got.append(run.wait_batch(30)))
     waiter.start()
@@ -180,7 +180,7 @@ def test_wait_batch_wakes_on_a_full_batch_and_on_a_runner_exit():
 
 
 def test_put_and_take_is_put_then_take():
-    run = _ChunkRun(items(3), threads=1, batch_size=2)
+    run = ChunkRun(items(3), threads=1, batch_size=2)
     item = run.take()
     seen = []
     while item is not None:
