@@ -183,3 +183,17 @@ def api(db_clean: None):
     from tests.http_client import GatewayClient
     import app as app_module
     return GatewayClient(app_module.app)
+
+
+@pytest.fixture
+def running_api(db_clean: None, stack_env: dict[str, str]) -> Iterator[str]:
+    """The real app served over HTTP by LocalRuntime, without queue workers (the fuzzers
+    target the HTTP surface; the sweeper runs rarely). Yields its base URL."""
+    from infra.local.runtime import LocalRuntime
+    runtime = LocalRuntime("app:app", stage="dev", port=0, env=stack_env, access_log=False,
+                           worker_concurrency={"work": 0}, schedule_interval_s=3600)
+    runtime.start()
+    try:
+        yield runtime.url
+    finally:
+        runtime.stop()

@@ -9,20 +9,8 @@ from urllib.parse import urlencode
 import pytest
 from playwright.sync_api import expect
 
-from infra.local.runtime import LocalRuntime
 from tests.browser.conftest import WAIT_MS
 from tests.factories import make_task, raw_row
-
-
-@pytest.fixture
-def api_only(db_clean, stack_env):
-    runtime = LocalRuntime("app:app", stage="dev", port=0, env=stack_env, access_log=False,
-                           worker_concurrency={"work": 0}, schedule_interval_s=3600)
-    runtime.start()
-    try:
-        yield runtime.url
-    finally:
-        runtime.stop()
 
 
 @pytest.fixture
@@ -48,13 +36,13 @@ def _open(context, url: str, answer: bool | None = None) -> tuple[object, list[s
     return page, dialogs
 
 
-def test_a_token_link_asks_before_switching_the_stored_login(api_only, context, token_for):
+def test_a_token_link_asks_before_switching_the_stored_login(running_api, context, token_for):
     mine, theirs = token_for("s001"), token_for("s002")
-    page, dialogs = _open(context, f"{api_only}/ui/#{urlencode({'token': mine})}")
+    page, dialogs = _open(context, f"{running_api}/ui/#{urlencode({'token': mine})}")
     expect(page.locator("#station")).to_have_text("站点 s001")
     assert dialogs == [] and "token=" not in page.url       # first login: nothing to ask
 
-    crafted = f"{api_only}/ui/#{urlencode({'token': theirs, 'source_shop_id': 9})}"
+    crafted = f"{running_api}/ui/#{urlencode({'token': theirs, 'source_shop_id': 9})}"
     page, dialogs = _open(context, crafted, answer=False)   # the user says no
     expect(page.locator("#station")).to_have_text("站点 s001")
     assert len(dialogs) == 1 and "s002" in dialogs[0] and "s001" in dialogs[0]
@@ -73,10 +61,10 @@ def test_a_token_link_asks_before_switching_the_stored_login(api_only, context, 
     assert len(dialogs) == 2 and "token=" not in page.url
 
 
-def test_task_times_are_shown_in_china_time(api_only, context, token_for):
+def test_task_times_are_shown_in_china_time(running_api, context, token_for):
     task = make_task(status=3)
     created_utc = raw_row(task["id"])["creat_time"].replace(tzinfo=dt.timezone.utc)
     local = created_utc.astimezone(dt.timezone(dt.timedelta(hours=8)))
-    page, _ = _open(context, f"{api_only}/ui/#{urlencode({'token': token_for('s001')})}")
+    page, _ = _open(context, f"{running_api}/ui/#{urlencode({'token': token_for('s001')})}")
     row = page.locator(f'li.task[data-task-id="{task["id"]}"] .time')
     expect(row).to_contain_text(f"创建于 {local:%Y-%m-%d %H:%M:%S} 北京时间")

@@ -48,17 +48,17 @@ def empty_exports(db_clean: None) -> None:
 
 
 @pytest.fixture
-def running_api(db_clean: None, stack_env: dict[str, str]) -> Iterator[str]:
-    """The real app served over HTTP by LocalRuntime, without queue workers (the fuzzers
-    target the HTTP surface; the sweeper runs rarely). Yields its base URL."""
-    from infra.local.runtime import LocalRuntime
-    runtime = LocalRuntime("app:app", stage="dev", port=0, env=stack_env, access_log=False,
-                           worker_concurrency={"work": 0}, schedule_interval_s=3600)
-    runtime.start()
+def proxy(database_url: str) -> Iterator[Any]:
+    """A TCP proxy in front of the test MariaDB that can lose a COMMIT's reply or go down
+    (tests/mysql_fault_proxy.py); build services on `proxy.url_for(database_url)`."""
+    from chalicelib.adapters.db import parse_url
+    from tests.mysql_fault_proxy import MySQLFaultProxy
+    p = parse_url(database_url)
+    fault = MySQLFaultProxy(p["host"], p["port"])
     try:
-        yield runtime.url
+        yield fault
     finally:
-        runtime.stop()
+        fault.close()
 
 
 def check_error_body(response: Any, what: str) -> None:

@@ -2,24 +2,13 @@
 is never left unknown (a lost COMMIT reply is resolved by the transaction's marker row)."""
 from __future__ import annotations
 
-from typing import Any, Iterator
+from typing import Any
 
 import pymysql
 import pytest
 
-from chalicelib.adapters.db import Database, parse_url
+from chalicelib.adapters.db import Database
 from tests.integration.engine_helpers import create_copy, drain, seed_shops, services_with, sweeper
-from tests.mysql_fault_proxy import MySQLFaultProxy
-
-
-@pytest.fixture
-def proxy(database_url: str) -> Iterator[MySQLFaultProxy]:
-    p = parse_url(database_url)
-    fault = MySQLFaultProxy(p["host"], p["port"])
-    try:
-        yield fault
-    finally:
-        fault.close()
 
 
 def _count(db: Database, sql: str, args: tuple = ()) -> int:

@@ -5,25 +5,12 @@ from __future__ import annotations
 
 import json
 import threading
-from typing import Iterator
 
 import pytest
 
-from chalicelib.adapters.db import parse_url
 from chalicelib.errors import DatabaseUnavailable
 from tests.integration.engine_helpers import (create_copy, queue_bodies, receive, seed_shops,
                                               services_with)
-from tests.mysql_fault_proxy import MySQLFaultProxy
-
-
-@pytest.fixture
-def proxy(database_url: str) -> Iterator[MySQLFaultProxy]:
-    p = parse_url(database_url)
-    fault = MySQLFaultProxy(p["host"], p["port"])
-    try:
-        yield fault
-    finally:
-        fault.close()
 
 
 def _delete(svc, message) -> None:

@@ -5,30 +5,17 @@ worker takes it over)."""
 from __future__ import annotations
 
 import threading
-from typing import Iterator
 
 import pytest
 
-from chalicelib.adapters.db import parse_url
 from chalicelib.bootstrap import services
 from chalicelib.domain.run import RunResult
 from chalicelib.service.order_export import TASK_NAME
 from tests.factories import raw_row
 from tests.integration.engine_helpers import receive, services_with
 from tests.integration.export_helpers import export, seeded_orders
-from tests.mysql_fault_proxy import MySQLFaultProxy
 
 pytestmark = pytest.mark.usefixtures("empty_exports")
-
-
-@pytest.fixture
-def proxy(database_url: str) -> Iterator[MySQLFaultProxy]:
-    p = parse_url(database_url)
-    fault = MySQLFaultProxy(p["host"], p["port"])
-    try:
-        yield fault
-    finally:
-        fault.close()
 
 
 def test_an_export_keeps_its_claim_while_the_query_sends_nothing(
