@@ -24,7 +24,8 @@ from typing import Any, Callable
 
 from botocore.exceptions import ClientError
 
-from infra.local.aws import TEMPLATE_PATH, stack_name, template_parameters
+from infra.local.aws import (TEMPLATE_PATH, describe, failure_reasons, stack_name,
+                              template_parameters)
 
 CHANGE_SET_PREFIX = "deploy-"
 NO_CHANGES = ("didn't contain changes", "No updates are to be performed",
@@ -46,23 +47,6 @@ def _wait(what: str, poll: Callable[[], str | None], timeout_s: float) -> str:
             raise StackError(f"{what}: still not done after {timeout_s:.0f}s")
         time.sleep(delay)       # polling CloudFormation's status with a deadline
         delay = min(delay * 1.5, 5.0)
-
-
-def describe(cfn: Any, name: str) -> dict[str, Any] | None:
-    try:
-        return cfn.describe_stacks(StackName=name)["Stacks"][0]
-    except ClientError as err:
-        if "does not exist" in str(err):
-            return None
-        raise
-
-
-def failure_reasons(cfn: Any, name: str, limit: int = 10) -> str:
-    events = cfn.describe_stack_events(StackName=name).get("StackEvents", [])
-    failed = [f"{e.get('LogicalResourceId')}: {e.get('ResourceStatus')} "
-              f"{e.get('ResourceStatusReason', '')}".strip()
-              for e in events if "FAILED" in e.get("ResourceStatus", "")]
-    return "; ".join(failed[:limit]) or "no failed resource events"
 
 
 def settled(cfn: Any, name: str, timeout_s: float) -> dict[str, Any] | None:

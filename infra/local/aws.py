@@ -132,7 +132,8 @@ def _outputs(stack: dict[str, Any]) -> dict[str, str]:
     return {o["OutputKey"]: o["OutputValue"] for o in stack.get("Outputs", [])}
 
 
-def _describe(cfn, name: str) -> dict[str, Any] | None:
+def describe(cfn: Any, name: str) -> dict[str, Any] | None:
+    """The stack's description, or None when there is no such stack."""
     try:
         return cfn.describe_stacks(StackName=name)["Stacks"][0]
     except ClientError as err:
@@ -141,11 +142,13 @@ def _describe(cfn, name: str) -> dict[str, Any] | None:
         raise
 
 
-def _failure_reasons(cfn, name: str) -> str:
+def failure_reasons(cfn: Any, name: str, limit: int = 10) -> str:
+    """The stack's failed resource events, for an error message."""
     events = cfn.describe_stack_events(StackName=name).get("StackEvents", [])
-    return "; ".join(f"{e.get('LogicalResourceId')}: {e.get('ResourceStatus')} "
-                     f"{e.get('ResourceStatusReason', '')}".strip()
-                     for e in events if "FAILED" in e.get("ResourceStatus", ""))
+    failed = [f"{e.get('LogicalResourceId')}: {e.get('ResourceStatus')} "
+              f"{e.get('ResourceStatusReason', '')}".strip()
+              for e in events if "FAILED" in e.get("ResourceStatus", "")]
+    return "; ".join(failed[:limit]) or "no failed resource events"
 
 
 def template_parameters(overrides: dict[str, Any] | None = None) -> list[dict[str, str]]:
@@ -169,7 +172,7 @@ def provision(endpoint_url: str | None, stage: str, region: str = "us-east-1",
     """
     cfn = _client("cloudformation", endpoint_url, region)
     name = stack_name(stage)
-    stack = _describe(cfn, name)
+    stack = describe(cfn, name)
     if stack is None:
         try:
             cfn.create_stack(StackName=name, TemplateBody=TEMPLATE_PATH.read_text(),
@@ -180,12 +183,12 @@ def provision(endpoint_url: str | None, stage: str, region: str = "us-east-1",
     deadline = time.monotonic() + timeout_s
     delay = 0.05
     while True:
-        stack = _describe(cfn, name)
+        stack = describe(cfn, name)
         status = stack["StackStatus"] if stack else "MISSING"
         if status in _DONE:
             return _outputs(stack)
         if status in _FAILED:
-            raise ProvisionError(f"stack {name} is {status}: {_failure_reasons(cfn, name)}")
+            raise ProvisionError(f"stack {name} is {status}: {failure_reasons(cfn, name)}")
         if time.monotonic() > deadline:
             raise ProvisionError(f"stack {name} still {status} after {timeout_s:.0f}s")
         time.sleep(delay)   # polling interval of a real condition, not a synchronisation
