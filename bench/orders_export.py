@@ -47,8 +47,9 @@ def run_export(bench: Any, fmt: str) -> tuple[float, float, float, dict[str, Any
     pids = _worker_pids(bench)
     idle = max(_status_kb(pid, "VmRSS") for pid in pids) / 1024
     _reset_peaks(pids)
-    q = OrderDetailQuery(query_type=1, start_date=(UNTIL - dt.timedelta(days=200)).date(),
-                         end_date=UNTIL.date(), format=fmt)
+    q = OrderDetailQuery(query_type=1,
+                         start_date=(UNTIL - dt.timedelta(days=200)).date().isoformat(),
+                         end_date=UNTIL.date().isoformat(), format=fmt)
     data = bench.svc.kind("order_detail_export").request(STATION, q)
     assert data["async"] == 1, data
     seconds = bench.wait_final(data["task_id"], timeout_s=900)
