@@ -278,16 +278,18 @@ def test_mariadb_restart_mid_task_completes_with_nothing_lost(kill_runtime, stat
 def test_slices_kills_and_duplicates_lose_and_double_nothing(db_clean, stack_env, monkeypatch,
                                                              station_token, product_center):
     """Two tasks with more chunks than workers, so chunks keep yielding (SLICE_SECONDS
-    0.5) while workers are SIGKILLed and every live chunk's message is sent again."""
+    0.5) while workers are SIGKILLed and every live chunk's message is sent again. The
+    station may have both tasks' windows live (6 chunks for 3 workers), so work always
+    waits and every running chunk yields each slice; 20 ms calls keep it going ~10 s."""
     from chalicelib.bootstrap import services
     from chalicelib.service.engine import chunk_message
     total = 5000
     with app_runtime(monkeypatch, stack_env, 3, CHUNK_SIZE="1000", CHUNK_WINDOW="3",
                      CHUNK_THREADS="8", LEASE_SECONDS="2", OUTCOME_FLUSH_MS="100",
-                     MAX_CHUNK_ATTEMPTS="50", SLICE_SECONDS="0.5",
+                     MAX_CHUNK_ATTEMPTS="50", SLICE_SECONDS="0.5", STATION_MAX_CHUNKS="6",
                      SWEEP_STALE_QUEUED_S="3") as rt:
         product_center.reset()
-        product_center.configure(latency_ms=5)
+        product_center.configure(latency_ms=20)
         shops = seed_shops(total)
         svc = services()
         tasks = [create_copy(svc, shops, shops["product_ids"], repeat=True)["id"]
