@@ -177,7 +177,12 @@ def test_the_schedule_fires_the_sweeper_which_resends_the_lost_message(
     rows = details(background["lost"])
     assert [r["item_id"] for r in rows] == background["lost_ids"]
     assert all(c["state"] == 3 for c in chunks(background["lost"]))
-    assert log_text(boto, SWEEPER_LOG_GROUP)          # the EventBridge rule ran the sweeper
+    # the EventBridge rule ran the sweeper: its invocation logs reach CloudWatch Logs a moment
+    # after the invocation ends (the executor posts them), so poll for them with a deadline
+    deadline = time.monotonic() + 60
+    while not log_text(boto, SWEEPER_LOG_GROUP) and time.monotonic() < deadline:
+        time.sleep(1)
+    assert log_text(boto, SWEEPER_LOG_GROUP)
 
 
 def test_a_poison_message_reaches_the_dlq_and_the_sweeper_ends_its_task(
