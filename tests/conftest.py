@@ -7,6 +7,7 @@ Unit tests request none of these fixtures and start nothing.
 """
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import socket
@@ -185,15 +186,22 @@ def api(db_clean: None):
     return GatewayClient(app_module.app)
 
 
-@pytest.fixture
-def running_api(db_clean: None, stack_env: dict[str, str]) -> Iterator[str]:
-    """The real app served over HTTP by LocalRuntime, without queue workers (the fuzzers
-    target the HTTP surface; the sweeper runs rarely). Yields its base URL."""
+@contextlib.contextmanager
+def served_app(stack_env: dict[str, str], workers: int = 0) -> Iterator[str]:
+    """The real app served over HTTP by LocalRuntime with `workers` queue workers (the
+    sweeper runs rarely); yields its base URL and stops it all after."""
     from infra.local.runtime import LocalRuntime
     runtime = LocalRuntime("app:app", stage="dev", port=0, env=stack_env, access_log=False,
-                           worker_concurrency={"work": 0}, schedule_interval_s=3600)
+                           worker_concurrency={"work": workers}, schedule_interval_s=3600)
     runtime.start()
     try:
         yield runtime.url
     finally:
         runtime.stop()
+
+
+@pytest.fixture
+def running_api(db_clean: None, stack_env: dict[str, str]) -> Iterator[str]:
+    """The app over HTTP without queue workers (the fuzzers target the HTTP surface)."""
+    with served_app(stack_env) as url:
+        yield url

@@ -24,8 +24,8 @@ import pytest
 
 from chalicelib.adapters.db import Database
 from infra.local.demo import seed_demo
-from infra.local.runtime import LocalRuntime
 from infra.local.seed_orders import ensure_time_configs
+from tests.conftest import served_app
 
 ROOT = Path(__file__).resolve().parents[2]
 MIN_CASES = 1000
@@ -37,13 +37,8 @@ def served_api(db_clean: None, stack_env: dict[str, str]):
     db = Database(stack_env["DATABASE_URL"])
     seed_demo(db, products_per_shop=50)
     ensure_time_configs(db, "s001")
-    runtime = LocalRuntime("app:app", stage="dev", port=0, env=stack_env, access_log=False,
-                           worker_concurrency={"work": 1}, schedule_interval_s=3600)
-    runtime.start()
-    try:
-        yield runtime.url
-    finally:
-        runtime.stop()
+    with served_app(stack_env, workers=1) as url:
+        yield url
 
 
 def test_st_run_all_checks_reports_no_failure(served_api: str, station_token: str,
