@@ -74,7 +74,7 @@ def create_b(bench: Any, n: int) -> int:
     src, dst, ids = station_b(bench, n)
     req = CopyTaskRequest(source_shop_id=src, target_shop_id=dst, product_ids=ids[:n],
                           repeat=True)
-    return bench.svc.kind("product_copy").create("s002", req).task["id"]
+    return bench.svc.kind("product_copy").create("s002", req).task.id
 
 
 def behind(bench: Any, big_items: int, tasks: int = 1, small: int = 1,

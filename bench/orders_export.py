@@ -54,7 +54,7 @@ def run_export(bench: Any, fmt: str) -> tuple[float, float, float, dict[str, Any
     assert data["async"] == 1, data
     seconds = bench.wait_final(data["task_id"], timeout_s=900)
     peak = max(_status_kb(pid, "VmHWM") for pid in pids) / 1024
-    result = bench.svc.tasks.get(STATION, task_id=data["task_id"])["result"]
+    result = bench.svc.tasks.get(STATION, task_id=data["task_id"]).result
     assert result["rows"] == LINES, result
     return seconds, peak, idle, result
 

@@ -116,7 +116,7 @@ class Bench:
         from chalicelib.service.copy_tasks import CopyTaskRequest
         req = CopyTaskRequest(source_shop_id=self.src, target_shop_id=self.dst,
                               product_ids=self.ids[:n], repeat=True)
-        return self.svc.kind("product_copy").create("s001", req).task["id"]
+        return self.svc.kind("product_copy").create("s001", req).task.id
 
     def row(self, task_id: int) -> dict[str, Any]:
         def q(cur: Any) -> dict[str, Any]:
@@ -153,7 +153,7 @@ class Bench:
             cur.execute("UPDATE tbl_task_chunk SET state=3 WHERE state < 3")
             for status in (TaskStatus.SUBMITTED, TaskStatus.RUNNING):
                 for task in task_repo.list_any_station(cur, status=int(status), limit=10_000):
-                    lifecycle.finish(cur, task_repo.get_any_station(cur, task["id"], for_update=True),
+                    lifecycle.finish(cur, task_repo.get_any_station(cur, task.id, for_update=True),
                                      TaskStatus.FAILED, reason="bench: ended between runs")
         self.svc.db.run(q)
         # Workers notice at their next outcome flush (lease check) and stop taking items.

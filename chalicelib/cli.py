@@ -24,7 +24,7 @@ import sys
 import time
 from typing import Any, Callable, Sequence, TextIO
 
-from chalicelib.domain.task import TaskStatus, TaskType
+from chalicelib.domain.task import Task, TaskStatus, TaskType
 
 STATUS_LABELS = {1: "submitted 已经提交", 2: "running 正在执行", 3: "done 已经完成",
                  4: "partial 部分成功", 5: "failed 执行失败"}
@@ -40,23 +40,23 @@ def _when(value: Any) -> str:
     return value.strftime("%Y-%m-%d %H:%M:%SZ") if isinstance(value, dt.datetime) else "-"
 
 
-def _task_line(t: dict[str, Any]) -> str:
-    done = t["succeeded_items"] + t["failed_items"] + t["cancelled_items"]
-    return (f"{t['id']:>8}  {t['station_id']:<8} {t['name']:<20.20} {TaskType(t['type']).name.lower():<7}"
-            f" {STATUS_LABELS[t['status']]:<18} {t['progress']:>3}%  {done:>7}/{t['total_items']:<7}"
-            f" {_when(t['creat_time'])}  {t['reason'][:60]}")
+def _task_line(t: Task) -> str:
+    done = t.done_items
+    return (f"{t.id:>8}  {t.station_id:<8} {t.name:<20.20} {t.type.name.lower():<7}"
+            f" {STATUS_LABELS[t.status]:<18} {t.progress:>3}%  {done:>7}/{t.total_items:<7}"
+            f" {_when(t.creat_time)}  {t.reason[:60]}")
 
 
-def progress_bar(task: dict[str, Any], rate_per_s: float | None, width: int = 30) -> str:
-    total = task["total_items"]
-    done = task["succeeded_items"] + task["failed_items"] + task["cancelled_items"]
-    filled = int(width * task["progress"] / 100)
+def progress_bar(task: Task, rate_per_s: float | None, width: int = 30) -> str:
+    total = task.total_items
+    done = task.done_items
+    filled = int(width * task.progress / 100)
     eta = "-"
     if rate_per_s and rate_per_s > 0 and total > done:
         eta = str(dt.timedelta(seconds=int((total - done) / rate_per_s)))
-    return (f"[{'#' * filled}{'.' * (width - filled)}] {task['progress']:>3}% {done}/{total}"
-            f" ok {task['succeeded_items']} failed {task['failed_items']}"
-            f" {STATUS_LABELS[task['status']].split()[0]} ETA {eta}")
+    return (f"[{'#' * filled}{'.' * (width - filled)}] {task.progress:>3}% {done}/{total}"
+            f" ok {task.succeeded_items} failed {task.failed_items}"
+            f" {STATUS_LABELS[task.status].split()[0]} ETA {eta}")
 
 
 def _json_default(value: Any) -> Any:
@@ -92,7 +92,7 @@ class Cli:
                               limit=a.limit)
         header = (f"{'task':>8}  {'station':<8} {'name':<20} {'type':<7} {'status':<18}"
                   f" prog  {'items':>15} {'created':<19}  reason")
-        self.emit(rows, "\n".join([header, *map(_task_line, rows)]) if rows else "no tasks")
+        self.emit([t.as_row() for t in rows], "\n".join([header, *map(_task_line, rows)]) if rows else "no tasks")
         return 0
 
     def show(self, a: argparse.Namespace) -> int:
@@ -100,9 +100,9 @@ class Cli:
         chunks = self.ops.chunks(a.task_id)
         failures = self.ops.failures(a.task_id, a.failures)
         lines = [_task_line(task),
-                 f"run_count {task['run_count']}  cancelled {bool(task['cancelled'])}"
-                 f"  started {_when(task['start_time'])}  ended {_when(task['end_time'])}",
-                 f"result {json.dumps(task['result'], ensure_ascii=False)}"]
+                 f"run_count {task.run_count}  cancelled {task.cancelled}"
+                 f"  started {_when(task.start_time)}  ended {_when(task.end_time)}",
+                 f"result {json.dumps(task.result, ensure_ascii=False)}"]
         by_state: dict[str, int] = {}
         for c in chunks:
             by_state[CHUNK_STATES[c["state"]]] = by_state.get(CHUNK_STATES[c["state"]], 0) + 1
@@ -115,7 +115,7 @@ class Cli:
         if failures:
             lines.append(f"first {len(failures)} failures:")
             lines += [f"  #{f['seq']} item {f['item_id']}: {f['reason']}" for f in failures]
-        self.emit({"task": task, "chunks": chunks, "failures": failures}, "\n".join(lines))
+        self.emit({"task": task.as_row(), "chunks": chunks, "failures": failures}, "\n".join(lines))
         return 0
 
     def watch(self, a: argparse.Namespace) -> int:
@@ -125,24 +125,23 @@ class Cli:
         shown = ""
         while True:
             elapsed = time.monotonic() - first_at
-            done = lambda t: t["succeeded_items"] + t["failed_items"] + t["cancelled_items"]
-            rate = (done(last) - done(first)) / elapsed if elapsed > 0 else None
+            rate = (last.done_items - first.done_items) / elapsed if elapsed > 0 else None
             line = progress_bar(last, rate)
             if self.as_json:
-                self.emit({"task_id": last["id"], "status": last["status"],
-                           "progress": last["progress"]}, "")
+                self.emit({"task_id": last.id, "status": int(last.status),
+                           "progress": last.progress}, "")
             elif self.out.isatty():
-                end = "\n" if TaskStatus(last["status"]).is_final else ""
+                end = "\n" if last.is_final else ""
                 print(f"\r{line}", end=end, file=self.out, flush=True)
             elif line != shown:                 # a log or a pipe: a line per change
                 print(line, file=self.out, flush=True)
             shown = line
-            if TaskStatus(last["status"]).is_final:
-                if last["reason"] and not self.as_json:
-                    print(last["reason"], file=self.out)
-                return 0 if last["status"] == TaskStatus.FINISHED else int(last["status"])
+            if last.is_final:
+                if last.reason and not self.as_json:
+                    print(last.reason, file=self.out)
+                return 0 if last.status == TaskStatus.FINISHED else int(last.status)
             if a.timeout and time.monotonic() - started > a.timeout:
-                raise CliError(f"task {a.task_id} still {STATUS_LABELS[last['status']]}"
+                raise CliError(f"task {a.task_id} still {STATUS_LABELS[last.status]}"
                                f" after {a.timeout:g}s")
             time.sleep(a.interval)          # the polling interval of a watch, by design
             last = self.ops.task(a.task_id)
@@ -155,8 +154,8 @@ class Cli:
 
     def retry(self, a: argparse.Namespace) -> int:
         task = self.ops.retry(a.task_id)
-        self.emit({"task_id": task["id"], "status": task["status"]},
-                  f"task {task['id']} submitted again (run {task['run_count'] + 1})")
+        self.emit({"task_id": task.id, "status": int(task.status)},
+                  f"task {task.id} submitted again (run {task.run_count + 1})")
         return 0
 
     def dlq(self, a: argparse.Namespace) -> int:

@@ -10,7 +10,7 @@ from typing import Any, Iterable, Sequence
 import pymysql
 from pymysql.cursors import DictCursor
 
-from chalicelib.domain.task import TaskStatus
+from chalicelib.domain.task import Task, TaskStatus, TaskType
 from chalicelib.errors import DuplicateKey
 
 _COLUMNS = ("id, user_task_id, name, station_id, result, status, `repeat`, message_show, "
@@ -25,10 +25,26 @@ _UPDATABLE = {"result", "progress", "reason", "start_time", "end_time",
               "open_dedup_key", "message_show", "cancelled", "cancelled_items"}
 
 
-def _decode(row: dict[str, Any] | None) -> dict[str, Any] | None:
-    if row is not None and isinstance(row.get("result"), (str, bytes)):
-        row["result"] = json.loads(row["result"])
-    return row
+def from_row(row: dict[str, Any]) -> Task:
+    """A Task from a row of _COLUMNS (result still JSON text, flags 0/1)."""
+    result = row["result"]
+    return Task(
+        id=row["id"], station_id=row["station_id"], name=row["name"],
+        status=TaskStatus(row["status"]), type=TaskType(row["type"]),
+        user_task_id=row["user_task_id"],
+        result=json.loads(result) if isinstance(result, (str, bytes)) else result,
+        repeat=bool(row["repeat"]), message_show=bool(row["message_show"]),
+        run_count=row["run_count"], creat_time=row["creat_time"],
+        modify_time=row["modify_time"], start_time=row["start_time"],
+        end_time=row["end_time"], business_id=row["business_id"],
+        business_name=row["business_name"], progress=row["progress"], reason=row["reason"],
+        total_items=row["total_items"], succeeded_items=row["succeeded_items"],
+        failed_items=row["failed_items"], cancelled=bool(row["cancelled"]),
+        cancelled_items=row["cancelled_items"])
+
+
+def _decode(row: dict[str, Any] | None) -> Task | None:
+    return None if row is None else from_row(row)
 
 
 def insert(cur: DictCursor, *, station_id: str, name: str, input_text: str, type_: int,
@@ -58,7 +74,7 @@ def _insert(cur: DictCursor, station_id: str, name: str, input_text: str, type_:
 
 
 def find_open_duplicate(cur: DictCursor, station_id: str, name: str, user_task_id: str, *,
-                        locking: bool = False) -> dict[str, Any] | None:
+                        locking: bool = False) -> Task | None:
     """The unfinished task holding the dedup key. `locking` reads the newest committed row
     (a locking read), not the transaction's snapshot: after losing an insert race."""
     lock = " FOR UPDATE" if locking else ""
@@ -68,7 +84,7 @@ def find_open_duplicate(cur: DictCursor, station_id: str, name: str, user_task_i
 
 
 def get(cur: DictCursor, station_id: str, task_id: int, *, for_update: bool = False
-        ) -> dict[str, Any] | None:
+        ) -> Task | None:
     lock = " FOR UPDATE" if for_update else ""
     cur.execute(f"SELECT {_COLUMNS} FROM tbl_async_task WHERE id=%s AND station_id=%s{lock}",
                 (task_id, station_id))
@@ -76,7 +92,7 @@ def get(cur: DictCursor, station_id: str, task_id: int, *, for_update: bool = Fa
 
 
 def get_any_station(cur: DictCursor, task_id: int, *, for_update: bool = False
-                    ) -> dict[str, Any] | None:
+                    ) -> Task | None:
     """For the engine, which holds a task id from its own queue message."""
     lock = " FOR UPDATE" if for_update else ""
     cur.execute(f"SELECT {_COLUMNS} FROM tbl_async_task WHERE id=%s{lock}", (task_id,))
@@ -84,7 +100,7 @@ def get_any_station(cur: DictCursor, task_id: int, *, for_update: bool = False
 
 
 def get_by_user_task_id(cur: DictCursor, station_id: str, user_task_id: str
-                        ) -> dict[str, Any] | None:
+                        ) -> Task | None:
     """The newest task of the station with that user_task_id (the index named: for ORDER BY
     id DESC LIMIT 1 the optimizer may otherwise walk the primary key, see list_shown)."""
     cur.execute(f"SELECT {_COLUMNS} FROM tbl_async_task FORCE INDEX (idx_station_user_task)"
@@ -112,7 +128,7 @@ def _list_filter(station_id: str, type_: int | None, status: int | None
 
 
 def list_shown(cur: DictCursor, station_id: str, *, type_: int | None, status: int | None,
-               limit: int, offset: int) -> tuple[bool, list[dict[str, Any]]]:
+               limit: int, offset: int) -> tuple[bool, list[Task]]:
     """(any unfinished, page): the station's shown tasks newest first, and whether any shown
     task matching the filter is unfinished.
 
@@ -140,15 +156,12 @@ def list_shown(cur: DictCursor, station_id: str, *, type_: int | None, status: i
         busy = bool(cur.fetchone()["busy"])
     else:
         busy = False
-    for row in rows:
-        del row["busy"]
-        _decode(row)
-    return busy, list(rows)
+    return busy, [from_row(row) for row in rows]
 
 
 def list_any_station(cur: DictCursor, *, station_id: str | None = None, status: int | None = None,
                      type_: int | None = None, name: str | None = None,
-                     limit: int = 50) -> list[dict[str, Any]]:
+                     limit: int = 50) -> list[Task]:
     """Operators' view: tasks of every station (or one), newest first, hidden ones too."""
     where, args = ["1=1"], []
     for column, value in (("station_id", station_id), ("status", status), ("type", type_),
@@ -158,7 +171,7 @@ def list_any_station(cur: DictCursor, *, station_id: str | None = None, status: 
             args.append(value)
     cur.execute(f"SELECT {_COLUMNS} FROM tbl_async_task WHERE {' AND '.join(where)}"
                 " ORDER BY id DESC LIMIT %s", (*args, limit))
-    return [_decode(r) for r in cur.fetchall()]
+    return [from_row(r) for r in cur.fetchall()]
 
 
 def _id_filter(task_ids: Sequence[int], user_task_ids: Sequence[str]) -> tuple[str, list[Any]]:
@@ -177,12 +190,12 @@ def count_distinct_matching(cur: DictCursor, station_id: str, *, task_ids: Seque
 
 
 def matching_for_update(cur: DictCursor, station_id: str, *, task_ids: Sequence[int] = (),
-                        user_task_ids: Sequence[str] = ()) -> list[dict[str, Any]]:
+                        user_task_ids: Sequence[str] = ()) -> list[Task]:
     """The station's tasks with the given ids, locked, in id order."""
     cond, values = _id_filter(task_ids, user_task_ids)
     cur.execute(f"SELECT {_COLUMNS} FROM tbl_async_task WHERE station_id=%s AND {cond}"
                 " ORDER BY id FOR UPDATE", (station_id, *values))
-    return [_decode(row) for row in cur.fetchall()]
+    return [from_row(row) for row in cur.fetchall()]
 
 
 def hide(cur: DictCursor, station_id: str, *, task_ids: Sequence[int] = (),

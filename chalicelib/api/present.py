@@ -7,6 +7,7 @@ from __future__ import annotations
 from typing import Any
 
 from chalicelib.adapters.aws import FileStore
+from chalicelib.domain.task import Task
 from chalicelib.observability import logger
 from chalicelib.service.station_time import iso_in_zone
 from chalicelib.service.task_files import LINKED_KEYS, is_own_key
@@ -14,34 +15,34 @@ from chalicelib.service.task_files import LINKED_KEYS, is_own_key
 
 
 
-def task_item(task: dict[str, Any], files: FileStore) -> dict[str, Any]:
-    result = task.get("result")
+def task_item(task: Task, files: FileStore) -> dict[str, Any]:
+    result = task.result
     if isinstance(result, dict):
         result = dict(result)
         for key_field, link_field in LINKED_KEYS.items():
             key = result.pop(key_field, None)
-            if key and is_own_key(task["station_id"], task["id"], key):
+            if key and is_own_key(task.station_id, task.id, key):
                 result[link_field] = files.link(key)
             elif key:       # never sign another object (a row written before the check)
                 logger.warning("result names a key outside the task", extra={
-                    "task_id": task["id"], "field": key_field})
+                    "task_id": task.id, "field": key_field})
     return {
-        "task_id": task["id"],
-        "user_task_id": task["user_task_id"] or "",
-        "task_name": task["name"],
-        "business_name": task["business_name"],
-        "status": task["status"],
-        "reason": task["reason"],
-        "progress": task["progress"],
-        "type": task["type"],
+        "task_id": task.id,
+        "user_task_id": task.user_task_id or "",
+        "task_name": task.name,
+        "business_name": task.business_name,
+        "status": int(task.status),
+        "reason": task.reason,
+        "progress": task.progress,
+        "type": int(task.type),
         "result": result,
-        "run_count": task["run_count"],
-        "cancelled": bool(task["cancelled"]),
-        "counts": {"total": task["total_items"], "succeeded": task["succeeded_items"],
-                   "failed": task["failed_items"], "cancelled": task["cancelled_items"]},
-        "create_time": iso_in_zone(task["creat_time"], task["station_id"]),
-        "start_time": iso_in_zone(task["start_time"], task["station_id"]),
-        "end_time": iso_in_zone(task["end_time"], task["station_id"]),
+        "run_count": task.run_count,
+        "cancelled": task.cancelled,
+        "counts": {"total": task.total_items, "succeeded": task.succeeded_items,
+                   "failed": task.failed_items, "cancelled": task.cancelled_items},
+        "create_time": iso_in_zone(task.creat_time, task.station_id),
+        "start_time": iso_in_zone(task.start_time, task.station_id),
+        "end_time": iso_in_zone(task.end_time, task.station_id),
     }
 
 

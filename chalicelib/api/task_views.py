@@ -47,4 +47,4 @@ def cancel(request: Any, svc: Services) -> dict[str, Any]:
 def retry(request: Any, svc: Services) -> dict[str, Any]:
     body = parse_model(TaskRetryBody, json_body(request.raw_body))
     task = svc.control.retry(station_of(request), body.task_id)
-    return {"task_id": task["id"], "run_count": task["run_count"], "status": task["status"]}
+    return {"task_id": task.id, "run_count": task.run_count, "status": int(task.status)}

@@ -6,7 +6,10 @@ status integers.
 """
 from __future__ import annotations
 
+import datetime as dt
+from dataclasses import dataclass, fields
 from enum import IntEnum
+from typing import Any
 
 from chalicelib.errors import Conflict
 
@@ -99,3 +102,53 @@ def outcome_reason(total: int, succeeded: int, failed: int, cancelled: int = 0) 
     if failed == 0:
         return ""
     return f"共 {total} 项，失败 {failed} 项，详见错误报告"
+
+
+@dataclass(frozen=True, slots=True)
+class Task:
+    """One row of tbl_async_task as the code sees it (built by adapters/task_repo.py).
+
+    Immutable: a status or counter changes in the database (service/lifecycle.py,
+    task_repo), and the caller reads the row again. `creat_time` keeps the seed's column
+    name. Times are naive UTC datetimes, as stored.
+    """
+    id: int
+    station_id: str
+    name: str
+    status: TaskStatus
+    type: TaskType
+    user_task_id: str | None
+    result: Any
+    repeat: bool
+    message_show: bool
+    run_count: int
+    creat_time: dt.datetime
+    modify_time: dt.datetime
+    start_time: dt.datetime | None
+    end_time: dt.datetime | None
+    business_id: int
+    business_name: str
+    progress: int
+    reason: str
+    total_items: int
+    succeeded_items: int
+    failed_items: int
+    cancelled: bool
+    cancelled_items: int
+
+    @property
+    def is_final(self) -> bool:
+        return self.status.is_final
+
+    @property
+    def done_items(self) -> int:
+        """Items that finished, whatever their outcome."""
+        return self.succeeded_items + self.failed_items + self.cancelled_items
+
+    def as_row(self) -> dict[str, Any]:
+        """The row as plain values, flags as the 0/1 the table stores (operator JSON)."""
+        row = {f.name: getattr(self, f.name) for f in fields(self)}
+        for flag in ("repeat", "message_show", "cancelled"):
+            row[flag] = int(row[flag])
+        row["status"], row["type"] = int(self.status), int(self.type)
+        return row

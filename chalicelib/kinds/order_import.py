@@ -14,7 +14,7 @@ if TYPE_CHECKING:
 
 def submit(svc: "Services", station_id: str, req: OrderBatchSubmit) -> dict[str, Any]:
     created = svc.kind(TASK_NAME).submit(station_id, req)
-    task_id = created.task["id"]
+    task_id = created.task.id
     return {"task_url": task_url(task_id), "task_id": task_id, "created": created.created}
 
 

@@ -15,7 +15,7 @@ if TYPE_CHECKING:
 def create(svc: "Services", station_id: str, req: CopyTaskRequest) -> dict[str, Any]:
     created = svc.kind(TASK_NAME).create(station_id, req)
     task = created.task
-    return {"task_id": task["id"], "task_url": task_url(task["id"]),
+    return {"task_id": task.id, "task_url": task_url(task.id),
             "created": created.created, "task": task_item(task, svc.files)}
 
 

@@ -18,7 +18,7 @@ from typing import Any, Sequence
 
 from chalicelib.adapters import chunk_repo, task_repo
 from chalicelib.adapters.db import Database
-from chalicelib.domain.task import (CANCELLED_REASON, RETRYABLE_STATUSES, TaskStatus,
+from chalicelib.domain.task import (CANCELLED_REASON, RETRYABLE_STATUSES, Task, TaskStatus,
                                     check_transition)
 from chalicelib.errors import Conflict, NotFound
 from chalicelib.observability import logger
@@ -44,17 +44,17 @@ class TaskControl:
         def tx(cur: Any) -> CancelReport:
             tasks = task_repo.matching_for_update(cur, station_id, task_ids=ids,
                                                   user_task_ids=user_ids)
-            found = {t["id"] for t in tasks} if ids else {t["user_task_id"] for t in tasks}
+            found = {t.id for t in tasks} if ids else {t.user_task_id for t in tasks}
             if len(found) < len(ids or user_ids):
                 raise NotFound(f"{len(ids or user_ids) - len(found)} of the given tasks not found")
             report = CancelReport()
             for task in tasks:
-                if TaskStatus(task["status"]).is_final:
-                    report.already_final.append(task["id"])
+                if task.is_final:
+                    report.already_final.append(task.id)
                     continue
-                report.cancelled.append(task["id"])
-                task_repo.update_fields(cur, task["id"], {"cancelled": 1})
-                if not chunk_repo.has_plan(cur, task["id"]):
+                report.cancelled.append(task.id)
+                task_repo.update_fields(cur, task.id, {"cancelled": 1})
+                if not chunk_repo.has_plan(cur, task.id):
                     lifecycle.finish(cur, task, TaskStatus.FAILED, reason=CANCELLED_REASON)
             return report
         report = self.db.run(tx)
@@ -63,14 +63,14 @@ class TaskControl:
                                                   "task_ids": report.cancelled})
         return report
 
-    def retry(self, station_id: str, task_id: int) -> dict[str, Any]:
+    def retry(self, station_id: str, task_id: int) -> Task:
         """Submit a finished task again over its failed and cancelled items."""
 
-        def tx(cur: Any) -> tuple[dict[str, Any], list[int]]:
+        def tx(cur: Any) -> tuple[Task, list[int]]:
             task = task_repo.get(cur, station_id, task_id, for_update=True)
             if task is None:
                 raise NotFound("task not found")
-            status = TaskStatus(task["status"])
+            status = task.status
             if status not in RETRYABLE_STATUSES:
                 raise Conflict(f"only a task that ended 4 or 5 can be retried; this one is {int(status)}")
             if not chunk_repo.has_plan(cur, task_id):

@@ -17,7 +17,7 @@ from chalicelib.adapters.db import Database
 from chalicelib.domain.chunk import DetailOutcome, Outcome
 from chalicelib.adapters.product_center import (CreateProduct, DownstreamUnavailable,
                                                 PermanentItemError, ProductCenterClient)
-from chalicelib.domain.task import TaskType
+from chalicelib.domain.task import Task, TaskType
 from chalicelib.fields import Id, Text, exactly_one
 from chalicelib.errors import InvalidInput, NotFound, TooLarge
 from chalicelib.service.engine import Engine
@@ -125,14 +125,14 @@ class CopyProcessor:
     """The engine's item processor for product_copy tasks."""
     client: ProductCenterClient
 
-    def prepare(self, cur: Any, task: dict[str, Any], task_input: dict[str, Any],
+    def prepare(self, cur: Any, task: Task, task_input: dict[str, Any],
                 items: Sequence[tuple[int, int]]) -> list[WorkItem]:
-        products = catalog_repo.products_in_shop(cur, task["station_id"],
+        products = catalog_repo.products_in_shop(cur, task.station_id,
                                                  task_input["source_shop_id"],
                                                  [item_id for _, item_id in items])
         target = task_input["target_shop_id"]
         # tasks made before keys had a namespace keep their task-id keys (replays stay safe)
-        namespace = task_input.get(KEY_NAMESPACE) or str(task["id"])
+        namespace = task_input.get(KEY_NAMESPACE) or str(task.id)
         work = []
         for seq, item_id in items:
             p = products.get(item_id)

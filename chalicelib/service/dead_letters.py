@@ -121,7 +121,7 @@ class DeadLetters:
     def _fail_task(self, task_id: int, reason: str) -> bool:
         def tx(cur: Any) -> bool:
             task = task_repo.get_any_station(cur, task_id, for_update=True)
-            if task is None or TaskStatus(task["status"]).is_final:
+            if task is None or task.is_final:
                 return False
             lifecycle.finish(cur, task, TaskStatus.FAILED, reason=reason)
             return True

@@ -218,16 +218,16 @@ class Engine:
         if chunk is None:
             return None
         task = task_repo.get_any_station(cur, task_id, for_update=True)
-        if task is None or TaskStatus(task["status"]).is_final:
+        if task is None or task.is_final:
             return Claim(None, [], chunk["attempts"])   # nothing to do: just complete it
         lifecycle.start(cur, task)
-        if task["cancelled"]:
+        if task.cancelled:
             return Claim(None, [], chunk["attempts"], cancelled=True)
         first = chunk["first_item"]
         done = chunk_repo.finished_seqs(cur, task_id, first, chunk["item_count"])
         pending = [(first + i, item_id) for i, item_id in enumerate(chunk["item_ids"])
                    if first + i not in done]
-        processor = self.processors[task["name"]]
+        processor = self.processors[task.name]
         task_input = json.loads(task_repo.get_input(cur, task_id))
         return Claim(processor, processor.prepare(cur, task, task_input, pending),
                      chunk["attempts"])

@@ -13,7 +13,7 @@ from chalicelib.adapters import chunk_repo, task_repo
 from chalicelib.adapters.aws import FileStore
 from chalicelib.adapters.spreadsheet_guard import guard_cell
 from chalicelib.adapters.db import Database
-from chalicelib.domain.task import (TaskStatus, outcome_reason, outcome_status)
+from chalicelib.domain.task import Task, TaskStatus, outcome_reason, outcome_status
 from chalicelib.errors import Conflict
 from chalicelib.observability import logger
 from chalicelib.service import lifecycle
@@ -29,16 +29,16 @@ def error_report_csv(rows: Any) -> bytes:
     return ("\ufeff" + buf.getvalue()).encode("utf-8")
 
 
-def report_key(task: dict[str, Any]) -> str:
+def report_key(task: Task) -> str:
     # run_count is 0 for a task that ended without ever being claimed (a dead letter)
-    return f"reports/{task['station_id']}/{task['id']}/errors-run{max(1, task['run_count'])}.csv"
+    return f"reports/{task.station_id}/{task.id}/errors-run{max(1, task.run_count)}.csv"
 
 
 def finalize_task(db: Database, files: FileStore, task_id: int) -> bool:
     """Finalize if every chunk is done; returns True when this call finalized the task."""
-    def check(cur: Any) -> dict[str, Any] | None:
+    def check(cur: Any) -> Task | None:
         task = task_repo.get_any_station(cur, task_id)
-        if task is None or TaskStatus(task["status"]).is_final:
+        if task is None or task.is_final:
             return None
         if chunk_repo.unfinished_count(cur, task_id):
             return None
@@ -47,12 +47,12 @@ def finalize_task(db: Database, files: FileStore, task_id: int) -> bool:
     if task is None:
         return False
 
-    counts = (task["total_items"], task["succeeded_items"], task["failed_items"],
-              task["cancelled_items"])
+    counts = (task.total_items, task.succeeded_items, task.failed_items,
+              task.cancelled_items)
     result: dict[str, Any] = {"total": counts[0], "succeeded": counts[1], "failed": counts[2]}
-    if task["cancelled"]:
+    if task.cancelled:
         result.update(cancelled=True, not_run=counts[3])
-    if task["failed_items"]:
+    if task.failed_items:
         rows = db.run(lambda cur: chunk_repo.failed_details(cur, task_id))
         key = report_key(task)
         files.put_bytes(key, error_report_csv(rows), "text/csv; charset=utf-8")
@@ -62,7 +62,7 @@ def finalize_task(db: Database, files: FileStore, task_id: int) -> bool:
 
     def finish(cur: Any) -> bool:
         locked = task_repo.get_any_station(cur, task_id, for_update=True)
-        if locked is None or TaskStatus(locked["status"]).is_final:
+        if locked is None or locked.is_final:
             return False
         try:
             lifecycle.finish(cur, locked, status, result=result, reason=reason)

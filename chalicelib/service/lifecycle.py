@@ -11,16 +11,14 @@ task_repo.move_status is called from here only (tests/unit/test_status_writers.p
 """
 from __future__ import annotations
 
-from typing import Any, Mapping
+from typing import Any
 
 from pymysql.cursors import DictCursor
 
 from chalicelib.adapters import task_repo
-from chalicelib.domain.task import (RETRYABLE_STATUSES, TaskStatus, check_transition,
+from chalicelib.domain.task import (RETRYABLE_STATUSES, Task, TaskStatus, check_transition,
                                     progress_percent, sources_of)
 from chalicelib.errors import Conflict, DuplicateKey, InvalidInput
-
-Task = Mapping[str, Any]
 
 
 class StaleTask(Conflict):
@@ -29,18 +27,18 @@ class StaleTask(Conflict):
 
 def _move(cur: DictCursor, task: Task, target: TaskStatus, fields: dict[str, Any],
           sources: tuple[int, ...]) -> None:
-    if task_repo.move_status(cur, task["id"], target, fields, sources) != 1:
-        raise StaleTask(f"task {task['id']} changed meanwhile; it is not "
+    if task_repo.move_status(cur, task.id, target, fields, sources) != 1:
+        raise StaleTask(f"task {task.id} changed meanwhile; it is not "
                         f"{' or '.join(str(s) for s in sources)} any more")
 
 
 def start(cur: DictCursor, task: Task) -> bool:
     """Submitted -> running: counts a run and stamps start_time. A task already running is
     left as it is (False); any other status is an IllegalTransition."""
-    check_transition(task["status"], TaskStatus.RUNNING)
-    if task["status"] == TaskStatus.RUNNING:
+    check_transition(task.status, TaskStatus.RUNNING)
+    if task.status == TaskStatus.RUNNING:
         return False
-    _move(cur, task, TaskStatus.RUNNING, {"start_time": "now", "run_count": task["run_count"] + 1},
+    _move(cur, task, TaskStatus.RUNNING, {"start_time": "now", "run_count": task.run_count + 1},
           (int(TaskStatus.SUBMITTED),))
     return True
 
@@ -51,7 +49,7 @@ def finish(cur: DictCursor, task: Task, target: TaskStatus, *, result: Any = Non
     target = TaskStatus(target)
     if not target.is_final:
         raise InvalidInput("finish needs a final status (3, 4 or 5)")
-    check_transition(task["status"], target)
+    check_transition(task.status, target)
     fields: dict[str, Any] = {"end_time": "now", "open_dedup_key": None}
     if target == TaskStatus.FINISHED:
         fields["progress"] = 100
@@ -67,15 +65,15 @@ def resubmit(cur: DictCursor, task: Task, *, reopened_failed: int) -> None:
     reason, result, end time and the cancel flag are cleared, the failed count drops by
     the reopened failures and cancelled starts from zero. With repeat=0 the task takes
     its open dedup key back (a Conflict if another unfinished task holds it)."""
-    check_transition(task["status"], TaskStatus.SUBMITTED)
-    failed = task["failed_items"] - reopened_failed
+    check_transition(task.status, TaskStatus.SUBMITTED)
+    failed = task.failed_items - reopened_failed
     fields: dict[str, Any] = {
         "reason": "", "result": None, "end_time": None, "cancelled": 0, "cancelled_items": 0,
         "failed_items": failed,
-        "progress": progress_percent(task["total_items"], task["succeeded_items"], failed),
+        "progress": progress_percent(task.total_items, task.succeeded_items, failed),
     }
-    if not task["repeat"] and task["user_task_id"]:
-        fields["open_dedup_key"] = task["user_task_id"]
+    if not task.repeat and task.user_task_id:
+        fields["open_dedup_key"] = task.user_task_id
     try:
         _move(cur, task, TaskStatus.SUBMITTED, fields, tuple(int(s) for s in RETRYABLE_STATUSES))
     except DuplicateKey:

@@ -10,6 +10,7 @@ from typing import Any, Sequence
 
 from chalicelib.adapters import chunk_repo, task_repo
 from chalicelib.adapters.db import Database
+from chalicelib.domain.task import Task
 from chalicelib.errors import NotFound
 from chalicelib.service import budget
 from chalicelib.service.control import CancelReport, TaskControl
@@ -28,11 +29,11 @@ class Operator:
 
     def tasks(self, *, station_id: str | None = None, status: int | None = None,
               type_: int | None = None, name: str | None = None,
-              limit: int = 50) -> list[dict[str, Any]]:
+              limit: int = 50) -> list[Task]:
         return self.db.run(lambda cur: task_repo.list_any_station(
             cur, station_id=station_id, status=status, type_=type_, name=name, limit=limit))
 
-    def task(self, task_id: int) -> dict[str, Any]:
+    def task(self, task_id: int) -> Task:
         task = self.db.run(lambda cur: task_repo.get_any_station(cur, task_id))
         if task is None:
             raise NotFound(f"task {task_id} not found")
@@ -48,7 +49,7 @@ class Operator:
         """Cancel tasks of any stations: one TaskControl.cancel per station involved."""
         by_station: dict[str, list[int]] = {}
         for task_id in dict.fromkeys(task_ids):
-            by_station.setdefault(self.task(task_id)["station_id"], []).append(task_id)
+            by_station.setdefault(self.task(task_id).station_id, []).append(task_id)
         report = CancelReport()
         for station_id, ids in by_station.items():
             one = self.control.cancel(station_id, task_ids=ids)
@@ -56,8 +57,8 @@ class Operator:
             report.already_final += one.already_final
         return report
 
-    def retry(self, task_id: int) -> dict[str, Any]:
-        return self.control.retry(self.task(task_id)["station_id"], task_id)
+    def retry(self, task_id: int) -> Task:
+        return self.control.retry(self.task(task_id).station_id, task_id)
 
     def dlq_depth(self) -> int:
         return self.dead_letters.depth()

@@ -29,7 +29,7 @@ from chalicelib.adapters.aws import FileStore, WorkQueue
 from chalicelib.adapters.db import Database
 from chalicelib.config import Settings
 from chalicelib.domain.run import RunResult
-from chalicelib.domain.task import TaskStatus, TaskType
+from chalicelib.domain.task import Task, TaskStatus, TaskType
 from chalicelib.errors import Conflict, InvalidInput, NotFound, PlatformError, Unavailable
 from chalicelib.observability import logger
 from chalicelib.service import lifecycle
@@ -60,7 +60,7 @@ def export_message(task_id: int) -> dict[str, Any]:
 
 @dataclass(frozen=True)
 class Claim:
-    task: dict[str, Any]
+    task: Task
     run: int            # run_count of this run: every later write is conditional on it
 
 
@@ -95,12 +95,12 @@ class OrderExportService:
                       business_id=BUSINESS_ID, business_name=BUSINESS_NAME, total_items=orders)
         task = self.tasks.create(new).task
         try:
-            self.queue.send([export_message(task["id"])], group_id=station_id)
+            self.queue.send([export_message(task.id)], group_id=station_id)
         except Exception:
-            logger.exception("could not enqueue an export", extra={"task_id": task["id"]})
-            self._fail(task["id"], task["run_count"], "the export could not be queued")
+            logger.exception("could not enqueue an export", extra={"task_id": task.id})
+            self._fail(task.id, task.run_count, "the export could not be queued")
             raise Unavailable("the export could not be queued, try again") from None
-        return {"async": 1, "task_id": task["id"]}
+        return {"async": 1, "task_id": task.id}
 
     # -- the worker ----------------------------------------------------------------------
     def handle_message(self, msg: dict[str, Any], remaining_ms: Callable[[], int]) -> RunResult:
@@ -116,7 +116,7 @@ class OrderExportService:
         try:
             stored = self.db.run(lambda cur: task_repo.get_input(cur, task_id))
             q = OrderDetailQuery.model_validate(json.loads(stored))
-            flt = build_filter(task["station_id"], q, self.settings.export_max_range_days)
+            flt = build_filter(task.station_id, q, self.settings.export_max_range_days)
         except (ValueError, InvalidInput) as exc:
             self._fail(task_id, run, f"the stored query is no longer valid: {exc}")
             return RunResult.FAILED
@@ -125,10 +125,10 @@ class OrderExportService:
         with Heartbeat(self, task_id, run, 0, remaining_ms) as beat:
             return self._write(task_id, run, task, q, flt, beat)
 
-    def _write(self, task_id: int, run: int, task: dict[str, Any], q: OrderDetailQuery,
+    def _write(self, task_id: int, run: int, task: Task, q: OrderDetailQuery,
                flt: Any, beat: "Heartbeat") -> RunResult:
         fmt = FORMATS[q.format]
-        key = f"exports/{task['station_id']}/{task_id}/{fmt.file_name}"
+        key = f"exports/{task.station_id}/{task_id}/{fmt.file_name}"
         total = beat.total = self.db.run(lambda cur: order_repo.count_order_lines(cur, flt))
         short = None if fmt.is_csv else self._tmp_shortfall(total)
         if short:
@@ -202,24 +202,24 @@ class OrderExportService:
     def _claim(self, cur: Any, task_id: int) -> Claim | None:
         """1 → 2 (or take over a running export whose claim went stale), conditionally."""
         task = task_repo.get_any_station(cur, task_id, for_update=True)
-        if task is None or task["name"] != TASK_NAME:
+        if task is None or task.name != TASK_NAME:
             return None
-        if task["status"] == TaskStatus.SUBMITTED:
+        if task.status == TaskStatus.SUBMITTED:
             lifecycle.start(cur, task)
-        elif task["status"] == TaskStatus.RUNNING and self._stale(task):
+        elif task.status == TaskStatus.RUNNING and self._stale(task):
             # the run holding it stopped refreshing (killed, timed out): take it over
-            task_repo.update_fields(cur, task_id, {"run_count": task["run_count"] + 1})
+            task_repo.update_fields(cur, task_id, {"run_count": task.run_count + 1})
         else:
             return None
-        return Claim(task, task["run_count"] + 1)
+        return Claim(task, task.run_count + 1)
 
-    def _stale(self, task: dict[str, Any]) -> bool:
-        age = dt.datetime.utcnow() - task["modify_time"]
+    def _stale(self, task: Task) -> bool:
+        age = dt.datetime.utcnow() - task.modify_time
         return age.total_seconds() > self.settings.lease_seconds
 
-    def _owned(self, cur: Any, task_id: int, run: int) -> dict[str, Any] | None:
+    def _owned(self, cur: Any, task_id: int, run: int) -> Task | None:
         task = task_repo.get_any_station(cur, task_id, for_update=True)
-        if task is None or task["status"] != TaskStatus.RUNNING or task["run_count"] != run:
+        if task is None or task.status != TaskStatus.RUNNING or task.run_count != run:
             return None
         return task
 
@@ -241,7 +241,7 @@ class OrderExportService:
     def _fail(self, task_id: int, run: int, reason: str) -> None:
         def tx(cur: Any) -> None:
             task = task_repo.get_any_station(cur, task_id, for_update=True)
-            if task is None or task["run_count"] != run or TaskStatus(task["status"]).is_final:
+            if task is None or task.run_count != run or task.is_final:
                 return
             lifecycle.finish(cur, task, TaskStatus.FAILED, reason=reason)
         self.db.run(tx)

@@ -26,7 +26,7 @@ from chalicelib.adapters.chunk_repo import utcnow
 from chalicelib.adapters.db import Database
 from chalicelib.domain.chunk import DetailOutcome, Outcome
 from chalicelib.adapters.order_import_repo import NewOrder, NewOrderLine
-from chalicelib.domain.task import TaskType
+from chalicelib.domain.task import Task, TaskType
 from chalicelib.fields import LocalDateTime, Text as FieldText
 from chalicelib.errors import InvalidInput, NotFound, TooLarge
 from chalicelib.service.engine import Engine
@@ -227,18 +227,18 @@ class _Batch:
 class OrderImportProcessor:
     """The engine's BatchProcessor for order_import tasks: items are row numbers."""
 
-    def prepare(self, cur: Any, task: dict[str, Any], task_input: dict[str, Any],
+    def prepare(self, cur: Any, task: Task, task_input: dict[str, Any],
                 items: Sequence[tuple[int, int]]) -> list[WorkItem]:
         tc_id = task_input["time_config_id"]
-        shared = _Batch(station_id=task["station_id"],
-                        time_config=order_repo.time_config(cur, task["station_id"], tc_id),
+        shared = _Batch(station_id=task.station_id,
+                        time_config=order_repo.time_config(cur, task.station_id, tc_id),
                         time_config_id=tc_id,
-                        default_order_time=task["creat_time"].replace(tzinfo=dt.timezone.utc)
+                        default_order_time=task.creat_time.replace(tzinfo=dt.timezone.utc)
                         .astimezone(LOCAL_TIME).replace(tzinfo=None, microsecond=0))
         size = task_input["part_rows"]
         row_nos = [row_no for _, row_no in items]
         rows: dict[int, Any] = {}
-        for part in order_import_repo.parts_between(cur, task["id"], (min(row_nos) - 1) // size,
+        for part in order_import_repo.parts_between(cur, task.id, (min(row_nos) - 1) // size,
                                                     (max(row_nos) - 1) // size):
             rows.update(enumerate(json.loads(part["rows_json"]), start=part["first_row"]))
         return [WorkItem(seq=seq, item_id=row_no, payload=(shared, rows[row_no]))

@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from typing import Any, Protocol, Sequence
 
 from chalicelib.domain.chunk import DetailOutcome
+from chalicelib.domain.task import Task
 
 
 @dataclass(frozen=True)
@@ -20,7 +21,7 @@ class WorkItem:
 
 
 class ItemProcessor(Protocol):
-    def prepare(self, cur: Any, task: dict[str, Any], task_input: dict[str, Any],
+    def prepare(self, cur: Any, task: Task, task_input: dict[str, Any],
                 items: Sequence[tuple[int, int]]) -> list[WorkItem]: ...
 
     def process(self, task_id: int, item: WorkItem) -> DetailOutcome | None: ...
@@ -31,7 +32,7 @@ class BatchProcessor(Protocol):
     inside the very transaction that records their outcomes under the chunk's lease, so
     the writes and the outcomes commit together or not at all (a worker whose lease was
     taken over rolls its writes back). Runs on the worker's own thread, no pool."""
-    def prepare(self, cur: Any, task: dict[str, Any], task_input: dict[str, Any],
+    def prepare(self, cur: Any, task: Task, task_input: dict[str, Any],
                 items: Sequence[tuple[int, int]]) -> list[WorkItem]: ...
 
     def process_batch(self, cur: Any, task_id: int, items: Sequence[WorkItem]

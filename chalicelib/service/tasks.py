@@ -14,7 +14,7 @@ from pymysql.cursors import DictCursor
 
 from chalicelib.adapters import task_repo
 from chalicelib.adapters.db import Database
-from chalicelib.domain.task import TaskStatus, check_transition
+from chalicelib.domain.task import Task, TaskStatus, check_transition
 from chalicelib.errors import DuplicateKey, InvalidInput, NotFound
 from chalicelib.service import lifecycle
 
@@ -39,7 +39,7 @@ class NewTask:
 
 @dataclass(frozen=True)
 class Created:
-    task: dict[str, Any]
+    task: Task
     created: bool   # False: an unfinished task with the same key was returned (repeat=0)
 
 
@@ -78,8 +78,8 @@ class TaskService:
 
     # -- reads -------------------------------------------------------------------------
     def get(self, station_id: str, *, task_id: int | None = None,
-            user_task_id: str | None = None) -> dict[str, Any]:
-        def tx(cur: DictCursor) -> dict[str, Any] | None:
+            user_task_id: str | None = None) -> Task:
+        def tx(cur: DictCursor) -> Task | None:
             if task_id is not None:
                 return task_repo.get(cur, station_id, task_id)
             return task_repo.get_by_user_task_id(cur, station_id, user_task_id or "")
@@ -89,7 +89,7 @@ class TaskService:
         return task
 
     def list(self, station_id: str, *, type_: int | None = None, status: int | None = None,
-             limit: int, offset: int = 0) -> tuple[bool, list[dict[str, Any]]]:
+             limit: int, offset: int = 0) -> tuple[bool, list[Task]]:
         """(finish, tasks): finish is true when no shown task matching the filter is unfinished."""
         busy, tasks = self.db.run(lambda cur: task_repo.list_shown(
             cur, station_id, type_=type_, status=status, limit=limit, offset=offset))
@@ -112,16 +112,16 @@ class TaskService:
         return self.db.run(tx)
 
     # -- lifecycle ---------------------------------------------------------------------
-    def start(self, station_id: str, task_id: int) -> dict[str, Any]:
+    def start(self, station_id: str, task_id: int) -> Task:
         """Submitted/running -> running; counts a run and stamps start_time on the first."""
-        def tx(cur: DictCursor) -> dict[str, Any]:
+        def tx(cur: DictCursor) -> Task:
             lifecycle.start(cur, self._locked(cur, station_id, task_id))
             return task_repo.get(cur, station_id, task_id)
         return self.db.run(tx)
 
     def finish(self, station_id: str, task_id: int, *, status: int = TaskStatus.FINISHED,
-               result: Any = None, reason: str | None = None) -> dict[str, Any]:
-        def tx(cur: DictCursor) -> dict[str, Any]:
+               result: Any = None, reason: str | None = None) -> Task:
+        def tx(cur: DictCursor) -> Task:
             lifecycle.finish(cur, self._locked(cur, station_id, task_id), TaskStatus(status),
                           result=result, reason=reason)
             return task_repo.get(cur, station_id, task_id)
@@ -129,17 +129,17 @@ class TaskService:
 
     def update(self, station_id: str, task_id: int, *, result: Any = None,
                status: int | None = None, progress: int | None = None,
-               reason: str | None = None) -> dict[str, Any]:
+               reason: str | None = None) -> Task:
         """Partial update; a final status goes through finish()."""
         if status is not None and TaskStatus(status).is_final:
             return self.finish(station_id, task_id, status=status, result=result, reason=reason)
 
-        def tx(cur: DictCursor) -> dict[str, Any]:
+        def tx(cur: DictCursor) -> Task:
             task = self._locked(cur, station_id, task_id)
             if status is not None and TaskStatus(status) == TaskStatus.RUNNING:
                 lifecycle.start(cur, task)
             elif status is not None:
-                check_transition(task["status"], TaskStatus(status))
+                check_transition(task.status, TaskStatus(status))
             fields: dict[str, Any] = {}
             if result is not None:
                 fields["result"] = result
@@ -153,7 +153,7 @@ class TaskService:
         return self.db.run(tx)
 
     @staticmethod
-    def _locked(cur: DictCursor, station_id: str, task_id: int) -> dict[str, Any]:
+    def _locked(cur: DictCursor, station_id: str, task_id: int) -> Task:
         task = task_repo.get(cur, station_id, task_id, for_update=True)
         if task is None:
             raise NotFound("task not found")

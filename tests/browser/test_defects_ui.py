@@ -63,8 +63,8 @@ def test_a_token_link_asks_before_switching_the_stored_login(running_api, contex
 
 def test_task_times_are_shown_in_china_time(running_api, context, token_for):
     task = make_task(status=3)
-    created_utc = raw_row(task["id"])["creat_time"].replace(tzinfo=dt.timezone.utc)
+    created_utc = raw_row(task.id).creat_time.replace(tzinfo=dt.timezone.utc)
     local = created_utc.astimezone(dt.timezone(dt.timedelta(hours=8)))
     page, _ = _open(context, f"{running_api}/ui/#{urlencode({'token': token_for('s001')})}")
-    row = page.locator(f'li.task[data-task-id="{task["id"]}"] .time')
+    row = page.locator(f'li.task[data-task-id="{task.id}"] .time')
     expect(row).to_contain_text(f"创建于 {local:%Y-%m-%d %H:%M:%S} 北京时间")

@@ -75,7 +75,7 @@ def background(deployed, stack_env, boto) -> dict[str, Any]:
     finally:
         os.environ["WORK_QUEUE_URL"] = real_url
         bootstrap.reset()
-    assert [c["state"] for c in chunks(lost["id"])] == [1]
+    assert [c["state"] for c in chunks(lost.id)] == [1]
     # A poison message: the worker cannot route it (MalformedMessage), so every delivery
     # fails, SQS moves it to the DLQ after MaxReceiveCount receives, and the sweeper settles
     # the task it names.
@@ -86,7 +86,7 @@ def background(deployed, stack_env, boto) -> dict[str, Any]:
     poison_task = body["data"]["task_id"]
     sqs.send_message(QueueUrl=real_url, MessageBody=json.dumps(
         {"kind": "e2e-poison", "task_id": poison_task}))
-    return {"lost": lost["id"], "lost_ids": shops["product_ids"][:120],
+    return {"lost": lost.id, "lost_ids": shops["product_ids"][:120],
             "poison": poison_task, "started": time.monotonic()}
 
 

@@ -9,6 +9,7 @@ from typing import Any, Callable, Iterator
 from chalicelib.bootstrap import Services, services
 from chalicelib.config import get_settings
 from chalicelib.domain.chunk import ChunkState
+from chalicelib.domain.task import Task
 from chalicelib.service.sweeper import Sweeper
 from infra.local.demo import ensure_products, ensure_shop
 
@@ -27,7 +28,7 @@ def seed_shops(n_products: int = 50) -> dict[str, Any]:
     return {"source": src, "target": dst, "foreign": foreign, "product_ids": ids}
 
 
-def create_copy(svc: Services, shops: dict[str, Any], ids: Any, **kw: Any) -> dict[str, Any]:
+def create_copy(svc: Services, shops: dict[str, Any], ids: Any, **kw: Any) -> Task:
     """A product copy of `ids` from the seeded source shop to the target, for station s001."""
     from chalicelib.service.copy_tasks import CopyTaskRequest
     req = CopyTaskRequest(source_shop_id=shops["source"], target_shop_id=shops["target"],

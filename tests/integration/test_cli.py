@@ -31,10 +31,10 @@ def test_tasks_lists_every_station_with_filters(db_clean):
     mine = make_task(station_id="s001", name="alpha")
     theirs = make_task(station_id="s002", name="beta", status=TaskStatus.FINISHED)
     code, out, _ = run("tasks")
-    assert code == 0 and f"{theirs['id']:>8}  s002" in out and f"{mine['id']:>8}  s001" in out
-    assert out.index(str(theirs["id"])) < out.index(f"{mine['id']:>8}")      # newest first
+    assert code == 0 and f"{theirs.id:>8}  s002" in out and f"{mine.id:>8}  s001" in out
+    assert out.index(str(theirs.id)) < out.index(f"{mine.id:>8}")      # newest first
     code, out, _ = run("--json", "tasks", "--station", "s002", "--status", "3")
-    assert code == 0 and [t["id"] for t in json.loads(out)] == [theirs["id"]]
+    assert code == 0 and [t["id"] for t in json.loads(out)] == [theirs.id]
     code, out, _ = run("tasks", "--name", "nobody")
     assert (code, out.strip()) == (0, "no tasks")
 
@@ -44,13 +44,13 @@ def test_show_lists_chunks_and_failures(db_clean, product_center):
     svc = services_with(chunk_size=5)
     task = copy_task(svc, 12)
     drain(svc)
-    code, out, _ = run("show", str(task["id"]), "--failures", "2")
+    code, out, _ = run("show", str(task.id), "--failures", "2")
     assert code == 0
     assert "partial 部分成功" in out and "chunks 3: done 3" in out
     assert "first 2 failures:" in out and out.count("rejected") >= 2
-    code, out, _ = run("--json", "show", str(task["id"]))
+    code, out, _ = run("--json", "show", str(task.id))
     doc = json.loads(out)
-    assert len(doc["chunks"]) == 3 and len(doc["failures"]) == raw_row(task["id"])["failed_items"]
+    assert len(doc["chunks"]) == 3 and len(doc["failures"]) == raw_row(task.id).failed_items
 
 
 def test_watch_follows_a_running_task_to_its_end(db_clean, product_center):
@@ -59,7 +59,7 @@ def test_watch_follows_a_running_task_to_its_end(db_clean, product_center):
     task = copy_task(svc, 100)
     worker = threading.Thread(target=drain, args=(svc,))
     worker.start()
-    code, out, _ = run("watch", str(task["id"]), "--interval", "0.05", "--timeout", "60")
+    code, out, _ = run("watch", str(task.id), "--interval", "0.05", "--timeout", "60")
     worker.join(60)
     assert code == 0
     frames = out.splitlines()                       # not a terminal: a line per change
@@ -69,9 +69,9 @@ def test_watch_follows_a_running_task_to_its_end(db_clean, product_center):
 
 
 def test_watch_exit_code_says_how_the_task_ended(db_clean):
-    assert run("watch", str(make_task(status=TaskStatus.FAILED)["id"]))[0] == 5
-    assert run("watch", str(make_task(status=TaskStatus.PARTIAL)["id"]))[0] == 4
-    code, _, err = run("watch", str(make_task(status=TaskStatus.RUNNING)["id"]),
+    assert run("watch", str(make_task(status=TaskStatus.FAILED).id))[0] == 5
+    assert run("watch", str(make_task(status=TaskStatus.PARTIAL).id))[0] == 4
+    code, _, err = run("watch", str(make_task(status=TaskStatus.RUNNING).id),
                        "--interval", "0.01", "--timeout", "0.05")
     assert code == 1 and "still running" in err
 
@@ -79,15 +79,15 @@ def test_watch_exit_code_says_how_the_task_ended(db_clean):
 def test_cancel_and_retry_by_task_id(db_clean, product_center):
     svc = services_with(chunk_size=4)
     task = copy_task(svc, 8)
-    code, out, _ = run("cancel", str(task["id"]))
-    assert code == 0 and f"cancelled: [{task['id']}]" in out
+    code, out, _ = run("cancel", str(task.id))
+    assert code == 0 and f"cancelled: [{task.id}]" in out
     drain(svc)
-    assert raw_row(task["id"])["status"] == TaskStatus.FAILED
-    code, out, _ = run("retry", str(task["id"]))
+    assert raw_row(task.id).status == TaskStatus.FAILED
+    code, out, _ = run("retry", str(task.id))
     assert code == 0 and "submitted again (run 2)" in out
     drain(svc)
-    assert raw_row(task["id"])["status"] == TaskStatus.FINISHED
-    code, _, err = run("retry", str(task["id"]))
+    assert raw_row(task.id).status == TaskStatus.FINISHED
+    code, _, err = run("retry", str(task.id))
     assert code == 1 and err.startswith("error: only a task that ended 4 or 5") and err.count("\n") == 1
 
 

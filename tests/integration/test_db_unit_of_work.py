@@ -32,7 +32,7 @@ def test_lost_commit_reply_creates_one_task_and_n_downstream_creates(
     drain(svc)
     assert _count(svc.db, "SELECT COUNT(*) AS n FROM tbl_async_task") == 1
     assert _count(svc.db, "SELECT COUNT(*) AS n FROM tbl_task_chunk WHERE task_id=%s",
-                  (task["id"],)) == 3
+                  (task.id,)) == 3
     stats = product_center.stats()
     assert stats["creates"] == 6 and stats["max_creates_per_key"] == 1
 
@@ -43,9 +43,9 @@ def test_lost_commit_reply_on_an_update_is_not_a_conflict(db_clean, database_url
     svc = services_with(database_url=proxy.url_for(database_url))
     task = make_task(status=2)
     proxy.lose_commit_reply_after(b"UPDATE tbl_async_task SET status")
-    finished = svc.tasks.finish("s001", task["id"], status=3)
+    finished = svc.tasks.finish("s001", task.id, status=3)
     assert proxy.commits_lost == 1
-    assert finished["status"] == 3
+    assert finished.status == 3
 
 
 def test_transaction_without_commit_keeps_nothing(db_clean, database_url):

@@ -33,7 +33,7 @@ def short_queues(aws):
 
 def final_row(task_id: int):
     row = raw_row(task_id)
-    return row if TaskStatus(row["status"]).is_final else None
+    return row if row.is_final else None
 
 
 def test_undeliverable_messages_end_in_the_dlq_and_their_tasks_end(
@@ -58,18 +58,18 @@ def test_undeliverable_messages_end_in_the_dlq_and_their_tasks_end(
         normal = wait_for(lambda: final_row(resp["data"]["task_id"]), 60, "the normal task")
         normal_s = time.monotonic() - started
         # The sweeper (every second here) finds the poison chunk's message in the DLQ.
-        ended = wait_for(lambda: final_row(poison["id"]), 90, "the poison task to end")
+        ended = wait_for(lambda: final_row(poison.id), 90, "the poison task to end")
         dlq_depth = wait_for(lambda: svc.dead_letters.depth() == 3 and 3, 30, "3 dead letters")
 
     print(f"\nFAULT dead letters: normal task {normal_s:.1f}s, dlq={dlq_depth}")
-    assert normal["status"] == TaskStatus.FINISHED and normal["succeeded_items"] == 300
+    assert normal.status == TaskStatus.FINISHED and normal.succeeded_items == 300
     assert normal_s < 30, "a task was held up by undeliverable messages"
-    assert ended["status"] == TaskStatus.FAILED and ended["failed_items"] == 3
-    rows = details(poison["id"])
+    assert ended.status == TaskStatus.FAILED and ended.failed_items == 3
+    rows = details(poison.id)
     assert [d["item_id"] for d in rows] == [11, 12, 13]
     assert all(d["reason"] == DEAD_LETTER_REASON for d in rows)
-    assert ended["reason"] == "共 3 项，失败 3 项，详见错误报告"
-    assert ended["result"]["error_report_key"]
+    assert ended.reason == "共 3 项，失败 3 项，详见错误报告"
+    assert ended.result["error_report_key"]
 
     # Settling again changes nothing; the letters stay for the operator.
     report = svc.dead_letters.settle()
@@ -88,4 +88,4 @@ def test_undeliverable_messages_end_in_the_dlq_and_their_tasks_end(
             outcome = "malformed"
         bodies[-1] = (m.body, outcome)
     assert sorted(o for _, o in bodies) == ["malformed", "malformed", "skipped"]
-    assert raw_row(poison["id"])["status"] == TaskStatus.FAILED     # settled once, not again
+    assert raw_row(poison.id).status == TaskStatus.FAILED     # settled once, not again

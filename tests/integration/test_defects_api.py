@@ -31,7 +31,7 @@ def test_internal_result_cannot_name_an_object_outside_the_task(api, internal_ke
     status, body = internal(api, "finish", {"station_id": "s001", "task_id": task_id,
                                             "result": {field: key}}, internal_key)
     assert status == 400 and body["code"] == 40001, body
-    assert raw_row(task_id)["status"] == 1                 # nothing written
+    assert raw_row(task_id).status == 1                 # nothing written
 
 
 def test_internal_result_with_its_own_key_is_signed(api, internal_key):
@@ -61,7 +61,7 @@ def test_result_over_the_size_limit_is_413(api, internal_key):
         status, body = internal(api, action, {"station_id": "s001", "task_id": task_id,
                                               "result": big}, internal_key)
         assert status == 413 and body["code"] == 41300, body
-    assert raw_row(task_id)["result"] is None
+    assert raw_row(task_id).result is None
 
 
 # -- items 5 and 6: deep nesting and lone surrogates are bad input ---------------------------

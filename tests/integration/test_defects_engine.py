@@ -74,17 +74,17 @@ def test_sweep_after_retry_does_not_fail_the_reopened_chunk(db_clean, product_ce
     shops = seed_shops(4)
     task = create_copy(svc, shops, shops["product_ids"])
     queue_bodies(svc)                                   # its message "dies" ...
-    dlq.send_raw(json.dumps(chunk_message(task["id"], 0)))  # ... and lands in the DLQ
+    dlq.send_raw(json.dumps(chunk_message(task.id, 0)))  # ... and lands in the DLQ
     try:
         assert svc.sweeper.sweep().dead_letters == 1
-        assert raw_row(task["id"])["status"] == TaskStatus.FAILED
-        retried = svc.control.retry("s001", task["id"])   # the station user retries
-        assert retried["status"] == TaskStatus.SUBMITTED
+        assert raw_row(task.id).status == TaskStatus.FAILED
+        retried = svc.control.retry("s001", task.id)   # the station user retries
+        assert retried.status == TaskStatus.SUBMITTED
         svc.sweeper.sweep()                                # the letter is still in the DLQ
         drain(svc)
-        row = raw_row(task["id"])
-        assert [d["reason"] for d in details(task["id"]) if d["reason"]] == []
-        assert row["status"] == TaskStatus.FINISHED and row["succeeded_items"] == 4
+        row = raw_row(task.id)
+        assert [d["reason"] for d in details(task.id) if d["reason"]] == []
+        assert row.status == TaskStatus.FINISHED and row.succeeded_items == 4
         assert dlq.waiting() == 1                          # still there for the operator
     finally:
         _empty(dlq)
@@ -100,11 +100,11 @@ def test_a_downstream_reason_with_a_lone_surrogate_is_stored(db_clean):
     shops = seed_shops(2)
     task = create_copy(svc, shops, shops["product_ids"])
     token = uuid.uuid4().hex
-    svc.db.run(lambda cur: chunk_repo.claim(cur, task["id"], 0, token, 60))
+    svc.db.run(lambda cur: chunk_repo.claim(cur, task.id, 0, token, 60))
     outcome = DetailOutcome(0, shops["product_ids"][0], Outcome.FAILED, reason="bad \ud800 name")
-    assert svc.db.run(lambda cur: chunk_repo.record_outcomes(cur, task["id"], 0, token, 60,
+    assert svc.db.run(lambda cur: chunk_repo.record_outcomes(cur, task.id, 0, token, 60,
                                                              [outcome]))
-    assert details(task["id"])[0]["reason"] == "bad ? name"
+    assert details(task.id)[0]["reason"] == "bad ? name"
 
 
 # -- suspected 1: the deadline margin covers the worst single item ---------------------------
@@ -146,12 +146,12 @@ def test_a_restored_database_reusing_task_ids_does_not_reuse_downstream_keys(
 
     def restore(cur) -> None:          # back to a backup taken before `first` existed
         for table in ("tbl_task_detail", "tbl_task_chunk"):
-            cur.execute(f"DELETE FROM {table} WHERE task_id=%s", (first["id"],))
-        cur.execute("DELETE FROM tbl_async_task WHERE id=%s", (first["id"],))
-        cur.execute(f"ALTER TABLE tbl_async_task AUTO_INCREMENT = {int(first['id'])}")
+            cur.execute(f"DELETE FROM {table} WHERE task_id=%s", (first.id,))
+        cur.execute("DELETE FROM tbl_async_task WHERE id=%s", (first.id,))
+        cur.execute(f"ALTER TABLE tbl_async_task AUTO_INCREMENT = {int(first.id)}")
     svc.db.run(restore)
     second = create_copy(svc, shops, shops["product_ids"])
-    assert second["id"] == first["id"], "the restore did not reuse the id"
+    assert second.id == first.id, "the restore did not reuse the id"
     drain(svc)
     stats = product_center.stats()
     assert (stats["creates"], stats["replays"]) == (6, 0), stats

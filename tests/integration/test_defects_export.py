@@ -45,4 +45,4 @@ def test_an_export_keeps_its_claim_while_the_query_sends_nothing(
         q.sqs.delete_message(QueueUrl=q.url, ReceiptHandle=message["ReceiptHandle"])
     assert outcome == [RunResult.DONE]
     row = raw_row(task_id)
-    assert row["status"] == 3 and row["run_count"] == 1
+    assert row.status == 3 and row.run_count == 1

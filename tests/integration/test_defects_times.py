@@ -20,14 +20,14 @@ def _get(api, token_for, station, task_id):
 
 def test_task_times_carry_the_china_offset_by_default(api, token_for):
     task = make_task(status=3)
-    item = _get(api, token_for, "s001", task["task_id"] if "task_id" in task else task["id"])
+    item = _get(api, token_for, "s001", task.id)
     row = raw_row(item["task_id"])
     for field, column in (("create_time", "creat_time"), ("start_time", "start_time"),
                           ("end_time", "end_time")):
         assert ISO_WITH_OFFSET.fullmatch(item[field]), item[field]
         assert item[field].endswith("+08:00")
         shown = dt.datetime.fromisoformat(item[field])
-        stored_utc = row[column].replace(tzinfo=dt.timezone.utc, microsecond=0)
+        stored_utc = getattr(row, column).replace(tzinfo=dt.timezone.utc, microsecond=0)
         assert shown == stored_utc                     # the same instant
         assert shown.hour == (stored_utc.hour + 8) % 24
 
@@ -38,7 +38,7 @@ def test_a_station_can_have_its_own_zone(api, token_for, monkeypatch):
     for station, offsets in (("s002", ("+01:00", "+02:00")), ("s003", ("+05:30",)),
                              ("s001", ("+08:00",))):
         task = make_task(station_id=station)
-        item = _get(api, token_for, station, task["id"])
+        item = _get(api, token_for, station, task.id)
         assert item["create_time"][-6:] in offsets, (station, item["create_time"])
         assert item["start_time"] is None
 
@@ -46,6 +46,6 @@ def test_a_station_can_have_its_own_zone(api, token_for, monkeypatch):
 def test_the_operator_cli_marks_its_times_as_utc(db_clean):
     from chalicelib.cli import _json_default, _when
     task = make_task()
-    created = raw_row(task["id"])["creat_time"]
+    created = raw_row(task.id).creat_time
     assert _when(created).endswith("Z")
     assert dt.datetime.fromisoformat(_json_default(created)).utcoffset() == dt.timedelta(0)

@@ -22,8 +22,8 @@ def test_creation_stores_plan_and_sends_only_the_window(db_clean):
     shops = seed_shops(25)
     svc = services_with(chunk_size=4, chunk_window=2)
     task = create_copy(svc, shops, shops["product_ids"])
-    assert task["total_items"] == 25 and task["status"] == TaskStatus.SUBMITTED
-    plan = chunks(task["id"])
+    assert task.total_items == 25 and task.status == TaskStatus.SUBMITTED
+    plan = chunks(task.id)
     assert len(plan) == 7
     assert [c["state"] for c in plan] == [1, 1, 0, 0, 0, 0, 0]
     assert sorted(b["chunk"] for b in queue_bodies(svc)) == [0, 1]
@@ -35,18 +35,18 @@ def test_copy_runs_to_finished_with_every_detail_once(db_clean, product_center):
     task = create_copy(svc, shops, shops["product_ids"])
     outcomes = drain(svc)
     assert outcomes and set(outcomes) == {"complete"}
-    row = raw_row(task["id"])
-    assert row["status"] == TaskStatus.FINISHED and row["progress"] == 100
-    assert (row["succeeded_items"], row["failed_items"]) == (25, 0)
-    assert row["run_count"] == 1 and row["start_time"] and row["end_time"]
-    assert row["result"] == {"total": 25, "succeeded": 25, "failed": 0}
-    rows = details(task["id"])
+    row = raw_row(task.id)
+    assert row.status == TaskStatus.FINISHED and row.progress == 100
+    assert (row.succeeded_items, row.failed_items) == (25, 0)
+    assert row.run_count == 1 and row.start_time and row.end_time
+    assert row.result == {"total": 25, "succeeded": 25, "failed": 0}
+    rows = details(task.id)
     assert [d["seq"] for d in rows] == list(range(25))
     assert [d["item_id"] for d in rows] == shops["product_ids"]
     assert all(d["outcome"] == 1 and d["target_id"] for d in rows)
     stats = product_center.stats()
     assert stats["creates"] == 25 and stats["max_creates_per_key"] == 1
-    assert all(c["state"] == DONE for c in chunks(task["id"]))
+    assert all(c["state"] == DONE for c in chunks(task.id))
 
 
 def test_partial_success_has_reasons_and_an_expiring_error_report(db_clean, product_center):
@@ -55,12 +55,12 @@ def test_partial_success_has_reasons_and_an_expiring_error_report(db_clean, prod
     svc = services_with(chunk_size=8)
     task = create_copy(svc, shops, shops["product_ids"])
     drain(svc)
-    row = raw_row(task["id"])
+    row = raw_row(task.id)
     rejected = [i for i in shops["product_ids"] if i % 5 == 0]
-    assert row["status"] == TaskStatus.PARTIAL
-    assert row["failed_items"] == len(rejected) and row["succeeded_items"] == 20 - len(rejected)
-    assert f"共 20 项，失败 {len(rejected)} 项" in row["reason"]
-    failed = [d for d in details(task["id"]) if d["outcome"] == 2]
+    assert row.status == TaskStatus.PARTIAL
+    assert row.failed_items == len(rejected) and row.succeeded_items == 20 - len(rejected)
+    assert f"共 20 项，失败 {len(rejected)} 项" in row.reason
+    failed = [d for d in details(task.id) if d["outcome"] == 2]
     assert [d["item_id"] for d in failed] == rejected
     assert all("rejected" in d["reason"] for d in failed)
     item = task_item(row, svc.files)
@@ -80,9 +80,9 @@ def test_all_failed_is_status_5(db_clean, product_center):
     svc = services_with(chunk_size=4)
     task = create_copy(svc, shops, shops["product_ids"])
     drain(svc)
-    row = raw_row(task["id"])
-    assert row["status"] == TaskStatus.FAILED and row["failed_items"] == 6
-    assert row["result"]["error_report_key"].endswith(".csv")
+    row = raw_row(task.id)
+    assert row.status == TaskStatus.FAILED and row.failed_items == 6
+    assert row.result["error_report_key"].endswith(".csv")
 
 
 def test_unknown_product_fails_its_detail_only(db_clean):
@@ -90,9 +90,9 @@ def test_unknown_product_fails_its_detail_only(db_clean):
     svc = services_with()
     task = create_copy(svc, shops, shops["product_ids"] + [10 ** 12])
     drain(svc)
-    row = raw_row(task["id"])
-    assert row["status"] == TaskStatus.PARTIAL
-    assert details(task["id"])[-1]["reason"] == "product not found in the source shop"
+    row = raw_row(task.id)
+    assert row.status == TaskStatus.PARTIAL
+    assert details(task.id)[-1]["reason"] == "product not found in the source shop"
 
 
 def test_duplicate_delivery_is_acknowledged_without_work(db_clean, product_center):
@@ -100,10 +100,10 @@ def test_duplicate_delivery_is_acknowledged_without_work(db_clean, product_cente
     svc = services_with(chunk_size=5)
     task = create_copy(svc, shops, shops["product_ids"])
     [body] = queue_bodies(svc)
-    assert svc.engine.run_chunk(task["id"], body["chunk"], lambda: 10 ** 9) == RunResult.COMPLETE
-    assert svc.engine.run_chunk(task["id"], body["chunk"], lambda: 10 ** 9) == RunResult.SKIPPED
+    assert svc.engine.run_chunk(task.id, body["chunk"], lambda: 10 ** 9) == RunResult.COMPLETE
+    assert svc.engine.run_chunk(task.id, body["chunk"], lambda: 10 ** 9) == RunResult.SKIPPED
     assert product_center.stats()["requests"] == 5
-    assert raw_row(task["id"])["succeeded_items"] == 5
+    assert raw_row(task.id).succeeded_items == 5
 
 
 def test_a_chunk_leased_by_a_live_worker_is_skipped(db_clean):
@@ -111,9 +111,9 @@ def test_a_chunk_leased_by_a_live_worker_is_skipped(db_clean):
     svc = services_with(chunk_size=5)
     task = create_copy(svc, shops, shops["product_ids"])
     queue_bodies(svc)
-    svc.db.run(lambda cur: chunk_repo.claim(cur, task["id"], 0, "a" * 32, 300))
-    assert svc.engine.run_chunk(task["id"], 0, lambda: 10 ** 9) == RunResult.SKIPPED
-    assert details(task["id"]) == []
+    svc.db.run(lambda cur: chunk_repo.claim(cur, task.id, 0, "a" * 32, 300))
+    assert svc.engine.run_chunk(task.id, 0, lambda: 10 ** 9) == RunResult.SKIPPED
+    assert details(task.id) == []
 
 
 def test_expired_lease_is_taken_over_and_finished_work_is_not_redone(db_clean, product_center):
@@ -122,22 +122,22 @@ def test_expired_lease_is_taken_over_and_finished_work_is_not_redone(db_clean, p
     task = create_copy(svc, shops, shops["product_ids"])
     queue_bodies(svc)
     dead = "d" * 32
-    svc.db.run(lambda cur: chunk_repo.claim(cur, task["id"], 0, dead, 300))
+    svc.db.run(lambda cur: chunk_repo.claim(cur, task.id, 0, dead, 300))
     # the dead worker recorded two outcomes before dying
     done = [DetailOutcome(s, shops["product_ids"][s], Outcome.SUCCEEDED, 77)
             for s in (0, 1)]
-    assert svc.db.run(lambda cur: chunk_repo.record_outcomes(cur, task["id"], 0, dead, 300, done))
+    assert svc.db.run(lambda cur: chunk_repo.record_outcomes(cur, task.id, 0, dead, 300, done))
     from chalicelib.adapters import task_repo
-    svc.db.run(lambda cur: task_repo.add_outcomes(cur, task["id"], 2, 0))
+    svc.db.run(lambda cur: task_repo.add_outcomes(cur, task.id, 2, 0))
     svc.db.run(lambda cur: cur.execute(
         "UPDATE tbl_task_chunk SET lease_until = UTC_TIMESTAMP(3) - INTERVAL 1 SECOND"))
     # the dead worker cannot write any more once its lease expired and was taken over
-    assert svc.engine.run_chunk(task["id"], 0, lambda: 10 ** 9) == RunResult.COMPLETE
-    assert not svc.db.run(lambda cur: chunk_repo.record_outcomes(cur, task["id"], 0, dead, 300, []))
+    assert svc.engine.run_chunk(task.id, 0, lambda: 10 ** 9) == RunResult.COMPLETE
+    assert not svc.db.run(lambda cur: chunk_repo.record_outcomes(cur, task.id, 0, dead, 300, []))
     assert product_center.stats()["requests"] == 4
-    row = raw_row(task["id"])
-    assert row["status"] == TaskStatus.FINISHED and row["succeeded_items"] == 6
-    assert [c["attempts"] for c in chunks(task["id"])] == [2]
+    row = raw_row(task.id)
+    assert row.status == TaskStatus.FINISHED and row.succeeded_items == 6
+    assert [c["attempts"] for c in chunks(task.id)] == [2]
 
 
 def test_deadline_saves_progress_and_requeues_the_rest(db_clean, product_center):
@@ -152,16 +152,16 @@ def test_deadline_saves_progress_and_requeues_the_rest(db_clean, product_center)
     def remaining_ms() -> int:
         calls["n"] += 1
         return 10 ** 9 if calls["n"] <= 2 else 500      # the Lambda is about to time out
-    assert svc.engine.run_chunk(task["id"], 0, remaining_ms) == "deadline"
-    partial = raw_row(task["id"])
-    assert 0 < partial["succeeded_items"] < 30 and partial["status"] == TaskStatus.RUNNING
-    assert 0 < partial["progress"] < 100
-    [chunk] = chunks(task["id"])
+    assert svc.engine.run_chunk(task.id, 0, remaining_ms) == "deadline"
+    partial = raw_row(task.id)
+    assert 0 < partial.succeeded_items < 30 and partial.status == TaskStatus.RUNNING
+    assert 0 < partial.progress < 100
+    [chunk] = chunks(task.id)
     assert chunk["state"] == int(ChunkState.QUEUED) and chunk["attempts"] == 0
     assert [b["chunk"] for b in queue_bodies(svc)] == [0]       # the rest is re-queued
-    assert svc.engine.run_chunk(task["id"], 0, lambda: 10 ** 9) == RunResult.COMPLETE
-    row = raw_row(task["id"])
-    assert row["status"] == TaskStatus.FINISHED and row["succeeded_items"] == 30
+    assert svc.engine.run_chunk(task.id, 0, lambda: 10 ** 9) == RunResult.COMPLETE
+    row = raw_row(task.id)
+    assert row.status == TaskStatus.FINISHED and row.succeeded_items == 30
     assert product_center.stats()["creates"] == 30
     assert product_center.stats()["max_creates_per_key"] == 1
 
@@ -173,13 +173,13 @@ def test_downstream_down_retries_then_fails_items_with_a_reason(db_clean, produc
     task = create_copy(svc, shops, shops["product_ids"])
     queue_bodies(svc)
     for attempt in range(2):
-        assert svc.engine.run_chunk(task["id"], 0, lambda: 10 ** 9) == RunResult.UNAVAILABLE
-        assert details(task["id"]) == []
+        assert svc.engine.run_chunk(task.id, 0, lambda: 10 ** 9) == RunResult.UNAVAILABLE
+        assert details(task.id) == []
     assert product_center.stats()["requests"] == 2 * 3 * 2
-    assert svc.engine.run_chunk(task["id"], 0, lambda: 10 ** 9) == RunResult.COMPLETE
-    row = raw_row(task["id"])
-    assert row["status"] == TaskStatus.FAILED
-    assert all("下游系统或数据库不可用" in d["reason"] for d in details(task["id"]))
+    assert svc.engine.run_chunk(task.id, 0, lambda: 10 ** 9) == RunResult.COMPLETE
+    row = raw_row(task.id)
+    assert row.status == TaskStatus.FAILED
+    assert all("下游系统或数据库不可用" in d["reason"] for d in details(task.id))
 
 
 def test_large_task_creation_writes_chunk_rows_not_detail_rows(db_clean):
@@ -187,9 +187,9 @@ def test_large_task_creation_writes_chunk_rows_not_detail_rows(db_clean):
     svc = services_with(max_copy_items=100_000)
     ids = list(range(1, 100_001))
     task = create_copy(svc, shops, ids)
-    assert len(chunks(task["id"])) == 100 and count("tbl_task_detail") == 0
+    assert len(chunks(task.id)) == 100 and count("tbl_task_detail") == 0
     assert len(queue_bodies(svc)) == svc.settings.chunk_window
-    assert len(task_repo_input(task["id"])) < 300
+    assert len(task_repo_input(task.id)) < 300
 
 
 def task_repo_input(task_id):
@@ -203,10 +203,10 @@ def test_next_chunk_runs_in_place_when_nothing_else_waits(db_clean, product_cent
     svc = services_with(chunk_size=4, chunk_window=1)
     task = create_copy(svc, shops, shops["product_ids"])
     [body] = queue_bodies(svc)
-    assert svc.engine.run_chunk(task["id"], body["chunk"], lambda: 10 ** 9) == RunResult.COMPLETE
+    assert svc.engine.run_chunk(task.id, body["chunk"], lambda: 10 ** 9) == RunResult.COMPLETE
     assert queue_bodies(svc) == []                 # no SQS trip between the 3 chunks
-    assert raw_row(task["id"])["status"] == TaskStatus.FINISHED
-    assert [c["state"] for c in chunks(task["id"])] == [DONE] * 3
+    assert raw_row(task.id).status == TaskStatus.FINISHED
+    assert [c["state"] for c in chunks(task.id)] == [DONE] * 3
 
 
 def test_next_chunk_goes_through_the_queue_when_other_work_waits(db_clean, product_center):
@@ -215,11 +215,11 @@ def test_next_chunk_goes_through_the_queue_when_other_work_waits(db_clean, produ
     big = create_copy(svc, shops, shops["product_ids"][:8])
     small = create_copy(svc, shops, shops["product_ids"][8:9])
     bodies = queue_bodies(svc)
-    assert [b["task_id"] for b in bodies] == [big["id"], small["id"]]
+    assert [b["task_id"] for b in bodies] == [big.id, small.id]
     svc.queue.send([bodies[1]])                    # the small task's message waits
-    assert svc.engine.run_chunk(big["id"], 0, lambda: 10 ** 9) == RunResult.COMPLETE
+    assert svc.engine.run_chunk(big.id, 0, lambda: 10 ** 9) == RunResult.COMPLETE
     assert [(b["task_id"], b["chunk"]) for b in queue_bodies(svc)] == [
-        (small["id"], 0), (big["id"], 1)]        # handed on behind the waiting message
+        (small.id, 0), (big.id, 1)]        # handed on behind the waiting message
 
 
 def test_no_chaining_near_the_deadline(db_clean, product_center):
@@ -228,5 +228,5 @@ def test_no_chaining_near_the_deadline(db_clean, product_center):
     task = create_copy(svc, shops, shops["product_ids"])
     queue_bodies(svc)
     margin = svc.engine.settings.deadline_margin_ms   # at least the worst item's time
-    assert svc.engine.run_chunk(task["id"], 0, lambda: int(2.5 * margin)) == RunResult.COMPLETE
+    assert svc.engine.run_chunk(task.id, 0, lambda: int(2.5 * margin)) == RunResult.COMPLETE
     assert [b["chunk"] for b in queue_bodies(svc)] == [1]

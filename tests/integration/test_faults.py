@@ -57,22 +57,22 @@ def test_poison_chunk_fails_with_a_reason_after_its_attempts(db_clean, product_c
     queue_bodies(svc)                                   # the first message is "lost"
     repairs = sweeper(svc)
     for attempt in (1, 2):                              # the worker dies on every attempt
-        assert crash_claim(svc, task["id"], 0)
-        expire_leases(svc, task["id"])
+        assert crash_claim(svc, task.id, 0)
+        expire_leases(svc, task.id)
         report = repairs.sweep()
         if attempt == 1:
             assert report.expired_leases == 1 and report.failed_chunks == 0
             assert [b["chunk"] for b in queue_bodies(svc)] == [0]
     assert report.failed_chunks == 1 and report.expired_leases == 0
     drain(svc)                                          # the next chunk runs normally
-    row = raw_row(task["id"])
-    assert row["status"] == TaskStatus.PARTIAL
-    assert (row["succeeded_items"], row["failed_items"]) == (4, 4)
-    assert "共 8 项，失败 4 项" in row["reason"]
-    rows = details(task["id"])
-    assert_each_detail_once(task["id"], 8)
+    row = raw_row(task.id)
+    assert row.status == TaskStatus.PARTIAL
+    assert (row.succeeded_items, row.failed_items) == (4, 4)
+    assert "共 8 项，失败 4 项" in row.reason
+    rows = details(task.id)
+    assert_each_detail_once(task.id, 8)
     assert all("gave up after 2 attempts" in d["reason"] for d in rows[:4])
-    assert [c["state"] for c in chunks(task["id"])] == [4, 3]
+    assert [c["state"] for c in chunks(task.id)] == [4, 3]
 
 
 def test_two_sweepers_at_once_do_not_double_process(db_clean, product_center):
@@ -82,14 +82,14 @@ def test_two_sweepers_at_once_do_not_double_process(db_clean, product_center):
     task = create_copy(svc, shops, shops["product_ids"])    # 15 chunks, all queued
     queue_bodies(svc)
     for seq in range(15):
-        assert crash_claim(svc, task["id"], seq)
+        assert crash_claim(svc, task.id, seq)
     for seq in range(5):                                # 5 chunks on their last attempt
-        assert crash_claim(svc, task["id"], seq) is False   # leased: a live claim fails
+        assert crash_claim(svc, task.id, seq) is False   # leased: a live claim fails
     def at_last_attempt(cur: Any) -> None:
         cur.execute("UPDATE tbl_task_chunk SET attempts=3 WHERE task_id=%s AND seq < 5",
-                    (task["id"],))
+                    (task.id,))
     svc.db.run(at_last_attempt)
-    expire_leases(svc, task["id"])
+    expire_leases(svc, task.id)
 
     reports, barrier = [], threading.Barrier(2)
     def run_sweeper() -> None:
@@ -107,12 +107,12 @@ def test_two_sweepers_at_once_do_not_double_process(db_clean, product_center):
     sent = sorted(b["chunk"] for b in queue_bodies(svc))
     assert sent == list(range(5, 15)), "a chunk was enqueued twice (or not at all)"
     for seq in sent:                                    # run them; replay each message too
-        svc.messages.handle(f'{{"kind":"chunk","task_id":{task["id"]},"chunk":{seq}}}',
+        svc.messages.handle(f'{{"kind":"chunk","task_id":{task.id},"chunk":{seq}}}',
                             lambda: 10 ** 9)
-    row = raw_row(task["id"])
-    assert row["status"] == TaskStatus.PARTIAL
-    assert (row["succeeded_items"], row["failed_items"]) == (40, 20)
-    assert_each_detail_once(task["id"], 60)
+    row = raw_row(task.id)
+    assert row.status == TaskStatus.PARTIAL
+    assert (row.succeeded_items, row.failed_items) == (40, 20)
+    assert_each_detail_once(task.id, 60)
     stats = product_center.stats()
     assert stats["creates"] == 40 and stats["max_creates_per_key"] == 1
     print(f"\nFAULT two-sweepers: duplicates seen=0 items lost=0 "
@@ -131,18 +131,18 @@ def test_every_message_delivered_twice_processes_each_detail_once(db_clean, prod
         if not messages:
             break
         m = messages[0]
-        if json.loads(m["Body"]).get("task_id") != task["id"]:    # a delayed leftover of an
+        if json.loads(m["Body"]).get("task_id") != task.id:    # a delayed leftover of an
             svc.queue.sqs.delete_message(QueueUrl=svc.queue.url,   # earlier test
                                          ReceiptHandle=m["ReceiptHandle"])
             continue
         for _ in range(2):                              # SQS at-least-once, at its worst
             outcomes.append(svc.messages.handle(m["Body"], lambda: 10 ** 9))
         svc.queue.sqs.delete_message(QueueUrl=svc.queue.url, ReceiptHandle=m["ReceiptHandle"])
-    row = raw_row(task["id"])
-    assert row["status"] == TaskStatus.FINISHED
-    assert (row["succeeded_items"], row["failed_items"]) == (50, 0)
+    row = raw_row(task.id)
+    assert row.status == TaskStatus.FINISHED
+    assert (row.succeeded_items, row.failed_items) == (50, 0)
     assert outcomes.count("skipped") == len(outcomes) // 2
-    assert_each_detail_once(task["id"], 50)
+    assert_each_detail_once(task.id, 50)
     stats = product_center.stats()
     assert stats["creates"] == 50 and stats["max_creates_per_key"] == 1
     print(f"\nFAULT duplicate delivery: deliveries={len(outcomes)} duplicates seen=0 items lost=0")
@@ -171,7 +171,7 @@ def start_copy_over_http(rt: Any, token: str, product_center: Any, total: int) -
 
 def final_tally(task_id: int, total: int, product_center: Any, timeout_s: float) -> tuple:
     """Wait for the task to end; (row, details, items lost, duplicates, downstream stats)."""
-    row = wait_for(lambda: (r := raw_row(task_id)) and TaskStatus(r["status"]).is_final and r,
+    row = wait_for(lambda: (r := raw_row(task_id)) and r.is_final and r,
                    timeout_s, "the task to end")
     rows = details(task_id)
     seqs = {d["seq"] for d in rows}
@@ -184,11 +184,11 @@ def test_worker_killed_mid_chunk_loses_and_doubles_nothing(kill_runtime, station
     task_id = start_copy_over_http(kill_runtime, station_token, product_center, total)
     rng, kills, started = random.Random(6), 0, time.monotonic()
     while time.monotonic() - started < 90:
-        if TaskStatus(raw_row(task_id)["status"]).is_final:
+        if raw_row(task_id).is_final:
             break
         time.sleep(rng.uniform(2.0, 3.5))      # a random moment, not a synchronization
         workers = [i["pid"] for i in kill_runtime.instances if i["handler"] == "work"]
-        if workers and raw_row(task_id)["status"] == TaskStatus.RUNNING:
+        if workers and raw_row(task_id).status == TaskStatus.RUNNING:
             try:
                 os.kill(rng.choice(workers), signal.SIGKILL)
                 kills += 1
@@ -199,19 +199,19 @@ def test_worker_killed_mid_chunk_loses_and_doubles_nothing(kill_runtime, station
           f"items lost={lost} max_creates_per_key={stats['max_creates_per_key']} "
           f"seconds={time.monotonic() - started:.1f}")
     assert kills >= 10
-    assert row["status"] == TaskStatus.FINISHED, row["reason"]
+    assert row.status == TaskStatus.FINISHED, row.reason
     assert lost == 0 and duplicates == 0
     assert all(d["outcome"] == 1 for d in rows)
-    assert (row["succeeded_items"], row["failed_items"]) == (total, 0)
+    assert (row.succeeded_items, row.failed_items) == (total, 0)
     assert stats["max_creates_per_key"] == 1 and stats["creates"] == total
 
 
-def run_until_final(svc, task_id: int, timeout_s: float = 120) -> dict[str, Any]:
+def run_until_final(svc, task_id: int, timeout_s: float = 120) -> Any:
     """One in-process worker: take messages (delayed re-queues included) until the task ends."""
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
         row = raw_row(task_id)
-        if TaskStatus(row["status"]).is_final:
+        if row.is_final:
             return row
         for m in svc.queue.receive(1, visibility_s=60, wait_s=1):
             svc.messages.handle(m.body, lambda: 10 ** 9)
@@ -230,24 +230,24 @@ def test_flaky_downstream_loses_nothing_and_retries_show_in_metrics(db_clean, pr
     timings.publish()                                   # start from zero
     metrics.clear_metrics()
     task = create_copy(svc, shops, shops["product_ids"])
-    row = run_until_final(svc, task["id"])
+    row = run_until_final(svc, task.id)
     published = timings.publish()
     metrics.clear_metrics()
     stats = product_center.stats()
     rejected = [i for i in shops["product_ids"] if i % 50 == 0]
-    rows = details(task["id"])
+    rows = details(task.id)
     lost = 1000 - len({d["seq"] for d in rows})
     print(f"\nFAULT flaky downstream: requests={stats['requests']} 5xx={stats['errors_5xx']} "
           f"timeouts={stats['timeouts']} retries={published.get('DownstreamRetries', 0):.0f} "
           f"items lost={lost} duplicates={len(rows) - len({d['seq'] for d in rows})}")
     assert stats["errors_5xx"] > 100 and stats["timeouts"] > 20      # the faults happened
-    assert row["status"] == TaskStatus.PARTIAL
-    assert_each_detail_once(task["id"], 1000)
+    assert row.status == TaskStatus.PARTIAL
+    assert_each_detail_once(task.id, 1000)
     failed = [d for d in rows if d["outcome"] == 2]
     assert [d["item_id"] for d in failed] == rejected              # only the 4xx failed
     assert all("rejected" in d["reason"] for d in failed)
-    assert (row["succeeded_items"], row["failed_items"]) == (1000 - len(rejected), len(rejected))
-    assert row["result"]["error_report_key"]
+    assert (row.succeeded_items, row.failed_items) == (1000 - len(rejected), len(rejected))
+    assert row.result["error_report_key"]
     assert stats["creates"] == 1000 - len(rejected) and stats["max_creates_per_key"] == 1
     # every retry was caused by a 5xx or a timeout, and each attempt's latency was observed
     assert 0 < published["DownstreamRetries"] <= stats["errors_5xx"] + stats["timeouts"]
@@ -263,14 +263,14 @@ def test_mariadb_restart_mid_task_completes_with_nothing_lost(kill_runtime, stat
     task_id = start_copy_over_http(kill_runtime, station_token, product_center, total)
     restarts = 0
     for threshold in (1000, 3500):                  # twice, each while workers write
-        wait_for(lambda: raw_row(task_id)["succeeded_items"] >= threshold, 60,
+        wait_for(lambda: raw_row(task_id).succeeded_items >= threshold, 60,
                  f"{threshold} items done")
         private_mariadb.restart(hard=True)          # SIGKILL: a crash, not a clean stop
         restarts += 1
     row, rows, lost, duplicates, stats = final_tally(task_id, total, product_center, 120)
     print(f"\nFAULT mariadb restarts: restarts={restarts} items lost={lost} "
           f"duplicates seen={duplicates} max_creates_per_key={stats['max_creates_per_key']}")
-    assert row["status"] == TaskStatus.FINISHED, row["reason"]
+    assert row.status == TaskStatus.FINISHED, row.reason
     assert lost == 0 and duplicates == 0
     assert stats["creates"] == total and stats["max_creates_per_key"] == 1
 
@@ -292,12 +292,12 @@ def test_slices_kills_and_duplicates_lose_and_double_nothing(db_clean, stack_env
         product_center.configure(latency_ms=20)
         shops = seed_shops(total)
         svc = services()
-        tasks = [create_copy(svc, shops, shops["product_ids"], repeat=True)["id"]
+        tasks = [create_copy(svc, shops, shops["product_ids"], repeat=True).id
                  for _ in range(2)]
         rng, kills, dups, partial_queued = random.Random(14), 0, 0, 0
         started = time.monotonic()
         while time.monotonic() - started < 120:
-            if all(TaskStatus(raw_row(t)["status"]).is_final for t in tasks):
+            if all(raw_row(t).is_final for t in tasks):
                 break
             time.sleep(rng.uniform(0.5, 1.0))      # a random moment, not a synchronization
             live = [(t, c["seq"]) for t in tasks for c in chunks(t) if c["state"] in (1, 2)]
@@ -322,8 +322,8 @@ def test_slices_kills_and_duplicates_lose_and_double_nothing(db_clean, stack_env
           f"seconds={time.monotonic() - started:.1f}")
     assert kills >= 2 and dups > 0 and partial_queued > 0
     for row, rows, lost, duplicates, _ in tallies:
-        assert row["status"] == TaskStatus.FINISHED, row["reason"]
+        assert row.status == TaskStatus.FINISHED, row.reason
         assert lost == 0 and duplicates == 0
-        assert (row["succeeded_items"], row["failed_items"]) == (total, 0)
+        assert (row.succeeded_items, row.failed_items) == (total, 0)
     # the two tasks copy the same products (repeat): distinct keys per task
     assert stats["max_creates_per_key"] == 1 and stats["creates"] == 2 * total

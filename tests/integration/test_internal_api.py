@@ -43,7 +43,7 @@ def test_illegal_transition_is_a_409(api, internal_key):
     status, body = call(api, "finish", {"station_id": "s001", "task_id": task_id, "status": 3},
                         internal_key)
     assert status == 409 and body["code"] == 40900 and "submitted" in body["msg"]
-    assert raw_row(task_id)["status"] == TaskStatus.SUBMITTED
+    assert raw_row(task_id).status == TaskStatus.SUBMITTED
 
 
 @pytest.mark.parametrize("body,fragment", [

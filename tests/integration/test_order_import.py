@@ -340,7 +340,7 @@ def test_rows_map_to_their_parts_when_chunks_and_parts_differ(db_clean, cycles):
     importer = order_import.OrderImportService(svc.db, svc.tasks, svc.engine, max_rows=100,
                                            part_rows=7)
     req = order_import.OrderBatchSubmit.model_validate(batch([order_row(n) for n in range(1, 26)]))
-    task_id = importer.submit("s001", req).task["id"]
+    task_id = importer.submit("s001", req).task.id
     assert count("tbl_order_import_part") == 4 and len(chunks(task_id)) == 3
     drain(svc)
     orders = orders_of(task_id)

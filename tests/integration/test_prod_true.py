@@ -146,9 +146,9 @@ def token() -> str:
     return issue_token("s001", TOKEN_SECRET)
 
 
-def final_row(task_id: int, timeout_s: float = 90) -> dict[str, Any]:
+def final_row(task_id: int, timeout_s: float = 90) -> Any:
     from tests.factories import raw_row
-    return wait_for(lambda: (r := raw_row(task_id)) and TaskStatus(r["status"]).is_final and r,
+    return wait_for(lambda: (r := raw_row(task_id)) and r.is_final and r,
                     timeout_s, f"task {task_id} to end")
 
 
@@ -185,13 +185,13 @@ def test_copy_with_error_report_under_the_functions_own_policy(clean, product_ce
     product_center.configure(latency_ms=1, reject_every=7)
     task_id, shops = start_copy(clean["rt"], 40)
     row = final_row(task_id)
-    assert row["status"] == TaskStatus.PARTIAL, row["reason"]
-    assert (row["succeeded_items"], row["failed_items"]) == (40 - 5, 5)
+    assert row.status == TaskStatus.PARTIAL, row.reason
+    assert (row.succeeded_items, row.failed_items) == (40 - 5, 5)
     status, got = http("GET", f"{clean['rt'].url}/task/get?task_id={task_id}", token())
     assert status == 200 and got["data"]["result"]["error_report_url"]
     # the presigned link is signed with the API's key: that key may read the object
     api_s3 = clean["creds"]["api_handler"].client("s3", clean["endpoint"])
-    key = row["result"]["error_report_key"]
+    key = row.result["error_report_key"]
     body = api_s3.get_object(Bucket=clean["env"]["EXPORT_BUCKET"], Key=key)["Body"].read()
     assert body.decode("utf-8-sig").count("\n") >= 5
 
@@ -209,9 +209,9 @@ def test_order_import_under_the_functions_own_policy(clean):
                         batch(rows, time_config_id="s001-tc-import"))
     assert status == 200, resp
     row = final_row(resp["data"]["task_id"])
-    assert row["status"] == TaskStatus.PARTIAL
-    assert (row["succeeded_items"], row["failed_items"]) == (2, 1)
-    assert row["result"]["error_report_key"]
+    assert row.status == TaskStatus.PARTIAL
+    assert (row.succeeded_items, row.failed_items) == (2, 1)
+    assert row.result["error_report_key"]
 
 
 def test_order_export_sync_and_async_under_the_functions_own_policy(clean):
@@ -226,10 +226,10 @@ def test_order_export_sync_and_async_under_the_functions_own_policy(clean):
     status, resp = http("GET", url.format("2026-03-31", "2026-04-01"), token())
     assert status == 200 and resp["data"]["async"] == 1, resp
     row = final_row(resp["data"]["task_id"])
-    assert row["status"] == TaskStatus.FINISHED, row["reason"]
+    assert row.status == TaskStatus.FINISHED, row.reason
     bucket = clean["env"]["EXPORT_BUCKET"]
     s3 = clean["creds"]["api_handler"].client("s3", clean["endpoint"])     # the link's signer
-    body = s3.get_object(Bucket=bucket, Key=row["result"]["file_key"])["Body"].read()
+    body = s3.get_object(Bucket=bucket, Key=row.result["file_key"])["Body"].read()
     assert body.decode("utf-8-sig").count("\n") >= 300
     status, resp = http("GET", url.format("2026-01-01", "2026-01-02"), token())   # no orders
     assert status == 200 and resp["data"]["async"] == 0, resp
@@ -250,8 +250,8 @@ def test_sweeper_resends_a_lost_message_with_its_own_credentials(clean, product_
     svc.__dict__["queue"] = Lost()
     shops = seed_shops(20)
     task = create_copy(svc, shops, shops["product_ids"])
-    row = final_row(task["id"])                 # SWEEP_STALE_QUEUED_S=2: re-sent, then run
-    assert row["status"] == TaskStatus.FINISHED and row["succeeded_items"] == 20
+    row = final_row(task.id)                 # SWEEP_STALE_QUEUED_S=2: re-sent, then run
+    assert row.status == TaskStatus.FINISHED and row.succeeded_items == 20
 
 
 def test_dead_letter_settled_by_the_sweeper_and_redriven_by_the_operator(clean):
@@ -266,11 +266,11 @@ def test_dead_letter_settled_by_the_sweeper_and_redriven_by_the_operator(clean):
     admin_sqs = clean["admin"].client("sqs", clean["endpoint"])
     dlq_url = admin_sqs.get_queue_url(QueueName=clean["env"]["DEAD_LETTER_QUEUE_NAME"])["QueueUrl"]
     admin_sqs.send_message(QueueUrl=dlq_url, MessageBody=json.dumps(
-        {"kind": "chunk", "task_id": task["id"], "chunk": 0}))
-    row = final_row(task["id"])                         # the sweeper looked at the DLQ
-    assert row["status"] == TaskStatus.FAILED
+        {"kind": "chunk", "task_id": task.id, "chunk": 0}))
+    row = final_row(task.id)                         # the sweeper looked at the DLQ
+    assert row.status == TaskStatus.FAILED
     from tests.integration.engine_helpers import details
-    assert all("dead-lettered" in d["reason"] for d in details(task["id"]))
+    assert all("dead-lettered" in d["reason"] for d in details(task.id))
     # without the DLQ statement the sweeper's look is refused: the permission is needed
     refused = clean["no_dlq"].client("sqs", clean["endpoint"])
     with pytest.raises(Exception, match="AccessDenied"):
@@ -295,7 +295,7 @@ def test_password_rotated_mid_copy_the_task_finishes_and_nothing_is_lost(clean, 
     product_center.reset()
     product_center.configure(latency_ms=2)
     task_id, _ = start_copy(clean["rt"], total)
-    wait_for(lambda: raw_row(task_id)["succeeded_items"] >= 500, 60, "500 items done")
+    wait_for(lambda: raw_row(task_id).succeeded_items >= 500, 60, "500 items done")
     new_url = tls.app_url("second-pass-2")
     with tls.server.connect() as conn, conn.cursor() as cur:
         cur.execute("ALTER USER 'app'@'%' IDENTIFIED BY 'second-pass-2'")
@@ -316,7 +316,7 @@ def test_password_rotated_mid_copy_the_task_finishes_and_nothing_is_lost(clean, 
     stats = product_center.stats()
     print(f"\nROTATION: finished {time.monotonic() - rotated_at:.1f} s after the rotation; "
           f"items lost={total - len(seqs)} duplicates={len(rows) - len(seqs)}")
-    assert row["status"] == TaskStatus.FINISHED, row["reason"]
+    assert row.status == TaskStatus.FINISHED, row.reason
     assert len(seqs) == total == len(rows) and all(d["outcome"] == 1 for d in rows)
     assert stats["creates"] == total and stats["max_creates_per_key"] == 1
     status, got = http("GET", f"{clean['rt'].url}/task/get?task_id={task_id}", token())

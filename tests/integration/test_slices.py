@@ -43,17 +43,17 @@ def test_a_chunk_yields_to_waiting_work_after_its_slice(db_clean, product_center
     started = time.monotonic()
     assert svc.messages.handle(body, lambda: 10 ** 9) == RunResult.SLICED
     assert time.monotonic() - started < 0.5 + 1.0               # not the chunk's ~1 s+
-    first = chunks(big["id"])[0]
+    first = chunks(big.id)[0]
     assert (first["state"], first["attempts"], first["lease_token"]) == (1, 0, None)
-    assert 0 < len(details(big["id"])) < 100                    # recorded what it did
+    assert 0 < len(details(big.id)) < 100                    # recorded what it did
     nxt, body = take(svc)                                        # the waiting work comes first
-    assert nxt["task_id"] == small["id"]
+    assert nxt["task_id"] == small.id
     svc.messages.handle(body, lambda: 10 ** 9)
-    assert raw_row(small["id"])["status"] == TaskStatus.FINISHED
+    assert raw_row(small.id).status == TaskStatus.FINISHED
     drain(svc)
-    assert raw_row(big["id"])["status"] == TaskStatus.FINISHED
-    assert [d["seq"] for d in details(big["id"])] == list(range(200))
-    assert all(c["attempts"] == 1 for c in chunks(big["id"]))   # slices counted no attempt
+    assert raw_row(big.id).status == TaskStatus.FINISHED
+    assert [d["seq"] for d in details(big.id)] == list(range(200))
+    assert all(c["attempts"] == 1 for c in chunks(big.id))   # slices counted no attempt
     stats = product_center.stats()
     assert stats["creates"] == 201 and stats["max_creates_per_key"] == 1
 
@@ -68,8 +68,8 @@ def test_nothing_waiting_means_no_slice(db_clean, product_center):
     started = time.monotonic()
     assert svc.messages.handle(body, lambda: 10 ** 9) == RunResult.COMPLETE   # both chunks, chained
     assert time.monotonic() - started > 1.0                     # ran well past its slice
-    assert raw_row(big["id"])["status"] == TaskStatus.FINISHED
-    assert [c["attempts"] for c in chunks(big["id"])] == [1, 1]
+    assert raw_row(big.id).status == TaskStatus.FINISHED
+    assert [c["attempts"] for c in chunks(big.id)] == [1, 1]
 
 
 def test_a_new_tasks_first_item_starts_within_about_one_slice(db_clean, stack_env,
@@ -81,19 +81,19 @@ def test_a_new_tasks_first_item_starts_within_about_one_slice(db_clean, stack_en
                      CHUNK_THREADS="2", SLICE_SECONDS="1", OUTCOME_FLUSH_MS="100"):
         svc = services()
         big = create_copy(svc, shops, shops["product_ids"][:2000])
-        wait_for(lambda: sum(c["state"] == 2 for c in chunks(big["id"])) == 2, 30,
+        wait_for(lambda: sum(c["state"] == 2 for c in chunks(big.id)) == 2, 30,
                  "both workers on the big task")
         small = create_copy(svc, shops, shops["product_ids"][2000:])
-        wait_for(lambda: TaskStatus(raw_row(small["id"])["status"]).is_final, 30,
+        wait_for(lambda: raw_row(small.id).is_final, 30,
                  "the small task to end")
-        row = raw_row(small["id"])
-        waited = (row["end_time"] - row["creat_time"]).total_seconds()
-        assert row["status"] == TaskStatus.FINISHED and waited <= 1 + 2.0, waited
-        svc.control.cancel("s001", task_ids=[big["id"]])
-        end = wait_for(lambda: (r := raw_row(big["id"])) and TaskStatus(r["status"]).is_final
+        row = raw_row(small.id)
+        waited = (row.end_time - row.creat_time).total_seconds()
+        assert row.status == TaskStatus.FINISHED and waited <= 1 + 2.0, waited
+        svc.control.cancel("s001", task_ids=[big.id])
+        end = wait_for(lambda: (r := raw_row(big.id)) and r.is_final
                        and r, 60, "the big task to end")
-    seqs = [d["seq"] for d in details(big["id"])]
+    seqs = [d["seq"] for d in details(big.id)]
     assert seqs == list(range(2000)), "an item is missing or recorded twice"
-    assert end["succeeded_items"] + end["cancelled_items"] == 2000
-    assert all(c["attempts"] <= 1 for c in chunks(big["id"]))
+    assert end.succeeded_items + end.cancelled_items == 2000
+    assert all(c["attempts"] <= 1 for c in chunks(big.id))
     print(f"\nSLICE first item of a new task after {waited:.2f} s (slice 1 s, chunks ~50 s)")

@@ -8,27 +8,27 @@ from chalicelib.domain.task import TaskStatus
 
 def test_get_by_task_id_and_user_task_id(api, station_token):
     task = make_task(station_id="s001", user_task_id="u-1", name="product_copy")
-    status, body = api.get("/task/get", {"task_id": task["id"]}, token=station_token)
+    status, body = api.get("/task/get", {"task_id": task.id}, token=station_token)
     assert status == 200 and body["code"] == 0 and body["msg"] == ""
     item = body["data"]
-    assert item["task_id"] == task["id"] and item["user_task_id"] == "u-1"
+    assert item["task_id"] == task.id and item["user_task_id"] == "u-1"
     assert item["task_name"] == "product_copy" and item["status"] == TaskStatus.SUBMITTED
     for field in ("reason", "progress", "type", "result"):
         assert field in item
     status, body = api.get("/task/get", {"user_task_id": "u-1"}, token=station_token)
-    assert status == 200 and body["data"]["task_id"] == task["id"]
+    assert status == 200 and body["data"]["task_id"] == task.id
 
 
 def test_task_of_another_station_is_not_found(api, token_for):
     other = make_task(station_id="s002")
-    status, body = api.get("/task/get", {"task_id": other["id"]}, token=token_for("s001"))
+    status, body = api.get("/task/get", {"task_id": other.id}, token=token_for("s001"))
     assert status == 404 and body["code"] == 40400
     status, body = api.get("/task/list", {}, token=token_for("s001"))
     assert body["data"]["tasks"] == []
-    status, body = api.post("/task/clear_show", {"task_ids": [other["id"]]}, token=token_for("s001"))
+    status, body = api.post("/task/clear_show", {"task_ids": [other.id]}, token=token_for("s001"))
     assert status == 404 and body["code"] == 40400
-    status, body = api.get("/task/get", {"task_id": other["id"]}, token=token_for("s002"))
-    assert status == 200 and body["data"]["task_id"] == other["id"]
+    status, body = api.get("/task/get", {"task_id": other.id}, token=token_for("s002"))
+    assert status == 200 and body["data"]["task_id"] == other.id
 
 
 @pytest.mark.parametrize("params,fragment", [
@@ -49,12 +49,12 @@ def test_list_newest_first_shown_only_with_filters(api, station_token):
     status, body = api.get("/task/list", {}, token=station_token)
     assert status == 200
     ids = [t["task_id"] for t in body["data"]["tasks"]]
-    assert ids == [c["id"], b["id"], a["id"]] and hidden["id"] not in ids
+    assert ids == [c.id, b.id, a.id] and hidden.id not in ids
     assert body["data"]["finish"] is False
     _, body = api.get("/task/list", {"type": 1}, token=station_token)
-    assert [t["task_id"] for t in body["data"]["tasks"]] == [c["id"], b["id"]]
+    assert [t["task_id"] for t in body["data"]["tasks"]] == [c.id, b.id]
     _, body = api.get("/task/list", {"status": 3}, token=station_token)
-    assert [t["task_id"] for t in body["data"]["tasks"]] == [b["id"]]
+    assert [t["task_id"] for t in body["data"]["tasks"]] == [b.id]
     assert body["data"]["finish"] is True
 
 
@@ -67,7 +67,7 @@ def test_list_finish_true_when_everything_shown_is_done(api, station_token):
 
 
 def test_list_pagination_default_and_maximum(api, station_token):
-    made = [make_task(station_id="s001")["id"] for _ in range(25)]
+    made = [make_task(station_id="s001").id for _ in range(25)]
     _, body = api.get("/task/list", {}, token=station_token)
     assert len(body["data"]["tasks"]) == 20 and body["data"]["limit"] == 20
     _, body = api.get("/task/list", {"limit": 10, "offset": 20}, token=station_token)
@@ -83,14 +83,14 @@ def test_list_pagination_default_and_maximum(api, station_token):
 def test_clear_show_hides_by_ids_and_user_ids(api, station_token):
     a = make_task(station_id="s001", status=3)
     b = make_task(station_id="s001", status=3, user_task_id="ub")
-    status, body = api.post("/task/clear_show", {"task_ids": [a["id"]]}, token=station_token)
+    status, body = api.post("/task/clear_show", {"task_ids": [a.id]}, token=station_token)
     assert status == 200 and body == {"code": 0, "msg": "", "data": None}
     status, _ = api.post("/task/clear_show", {"user_task_ids": ["ub"]}, token=station_token)
     assert status == 200
     _, body = api.get("/task/list", {}, token=station_token)
     assert body["data"]["tasks"] == []
     # hidden tasks can still be fetched one by one
-    status, _ = api.get("/task/get", {"task_id": b["id"]}, token=station_token)
+    status, _ = api.get("/task/get", {"task_id": b.id}, token=station_token)
     assert status == 200
 
 
@@ -109,12 +109,12 @@ def test_clear_show_bad_input_changes_nothing(api, station_token, payload, code,
     status, body = api.post("/task/clear_show", payload, token=station_token)
     assert status == 400 and body["code"] == code and fragment in body["msg"]
     _, body = api.get("/task/list", {}, token=station_token)
-    assert [t["task_id"] for t in body["data"]["tasks"]] == [task["id"]]
+    assert [t["task_id"] for t in body["data"]["tasks"]] == [task.id]
 
 
 def test_clear_show_unknown_id_changes_nothing(api, station_token):
     task = make_task(station_id="s001", status=3)
-    status, body = api.post("/task/clear_show", {"task_ids": [task["id"], task["id"] + 999]},
+    status, body = api.post("/task/clear_show", {"task_ids": [task.id, task.id + 999]},
                             token=station_token)
     assert status == 404 and body["code"] == 40400 and "1 of the given" in body["msg"]
     _, body = api.get("/task/list", {}, token=station_token)

@@ -44,7 +44,7 @@ def test_list_is_one_statement_on_its_index(db_clean, filters, page_key) -> None
 
 def test_get_is_one_statement_on_a_key(db_clean) -> None:
     task = make_task(user_task_id="ut-1")
-    for call, key in ((lambda cur: task_repo.get(cur, "s001", task["id"]), "PRIMARY"),
+    for call, key in ((lambda cur: task_repo.get(cur, "s001", task.id), "PRIMARY"),
                       (lambda cur: task_repo.get_by_user_task_id(cur, "s001", "ut-1"),
                        "idx_station_user_task")):
         statements, plan = statements_and_plan(call)
@@ -58,11 +58,11 @@ def test_finish_flag_for_filters_and_empty_pages(db_clean) -> None:
     make_task(status=TaskStatus.RUNNING, type_=2, message_show=False)   # hidden: ignored
     make_task(station_id="s002", status=TaskStatus.RUNNING, type_=1)    # another station
     finish, tasks = svc.list("s001", limit=20)
-    assert not finish and [t["id"] for t in tasks] == [running["id"], done["id"]]
+    assert not finish and [t.id for t in tasks] == [running.id, done.id]
     assert svc.list("s001", limit=20, offset=5) == (False, [])           # empty page, busy
-    assert svc.list("s001", type_=1, limit=20) == (True, [svc.get("s001", task_id=done["id"])])
+    assert svc.list("s001", type_=1, limit=20) == (True, [svc.get("s001", task_id=done.id)])
     assert svc.list("s001", status=3, limit=1)[0] is True
     assert svc.list("s001", status=2, limit=1)[0] is False
     assert svc.list("s003", limit=20) == (True, [])
     finish, tasks = svc.list("s001", limit=1)
-    assert not finish and [t["id"] for t in tasks] == [running["id"]]
+    assert not finish and [t.id for t in tasks] == [running.id]

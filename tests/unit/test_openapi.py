@@ -133,6 +133,7 @@ def test_responses_are_typed():
 def test_a_task_item_is_what_the_description_says():
     import datetime as dt
     import jsonschema
+    from chalicelib.adapters import task_repo
     from chalicelib.api.present import task_item
 
     class Files:
@@ -143,11 +144,13 @@ def test_a_task_item_is_what_the_description_says():
            "result": {"total": 2, "succeeded": 1, "failed": 1, "error_report_key": "reports/s001/7/errors-run1.csv"},
            "run_count": 1, "cancelled": 0, "total_items": 2, "succeeded_items": 1,
            "failed_items": 1, "cancelled_items": 0, "creat_time": dt.datetime(2026, 11, 28, 8),
-           "start_time": dt.datetime(2026, 11, 28, 8, 0, 1), "end_time": None}
+           "start_time": dt.datetime(2026, 11, 28, 8, 0, 1), "end_time": None,
+           "repeat": 0, "message_show": 1, "modify_time": dt.datetime(2026, 11, 28, 8, 0, 2),
+           "business_id": 0}
     spec = build_spec()
     schema = {**spec["components"]["schemas"]["TaskItem"],
               "components": spec["components"]}
-    item = json.loads(json.dumps(task_item(row, Files())))
+    item = json.loads(json.dumps(task_item(task_repo.from_row(row), Files())))
     jsonschema.validate(item, json.loads(json.dumps(schema).replace(
         "#/components/schemas/", "#/components/schemas/")))
     assert item["result"]["error_report_url"].startswith("https://")
