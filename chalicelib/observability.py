@@ -77,7 +77,8 @@ class Timings:
 timings = Timings()
 
 # Request headers a browser on the allowed origin may send (besides the simple ones).
-CORS_ALLOW_HEADERS = ("Authorization", "Content-Type", "X-Correlation-Id", "X-Auth-Key")
+CORS_ALLOW_HEADERS = ("Authorization", "Content-Type", "X-Correlation-Id", "X-Auth-Key",
+                      "If-None-Match")
 
 
 def register(app: Any) -> None:
