@@ -112,7 +112,8 @@ def _refuse_other_origins(origin: str | None, headers: dict[str, str]) -> None:
     allowed = headers.get("Access-Control-Allow-Origin")
     if allowed is None:
         return
-    headers["Vary"] = "Origin"
+    vary = headers.get("Vary")          # keep what the view varies on (Authorization)
+    headers["Vary"] = f"{vary}, Origin" if vary and "Origin" not in vary else vary or "Origin"
     if origin is not None and origin != allowed:
         for name in [h for h in headers if h.lower().startswith("access-control-")]:
             del headers[name]

@@ -67,5 +67,5 @@ def not_modified(tag: str) -> Response:
 
 def tagged(data: Any, tag: str) -> Response:
     response = envelope(data)
-    response.headers = {**response.headers, "ETag": tag, **CACHE_HEADERS}   # never mutate
-    return response                                                          # the shared dict
+    response.headers.update({"ETag": tag, **CACHE_HEADERS})
+    return response
