@@ -205,14 +205,19 @@ def test_eta_of_a_running_task(api, station_token):
 
 def test_retry_run_measures_its_own_rate(db_clean):
     """lifecycle.start records what was done when the run began (run_base_done)."""
+    from chalicelib.service import lifecycle
     task = make_task(status=TaskStatus.RUNNING)
     assert task["run_base_done"] == 0
+    svc = services()
+    svc.db.run(lambda cur: task_repo.update_fields(
+        cur, task["id"], {"total_items": 100, "succeeded_items": 80, "failed_items": 20}))
+    svc.tasks.finish("s001", task["id"], status=TaskStatus.PARTIAL)
 
-    def tx(cur: Any) -> None:
-        cur.execute("UPDATE tbl_async_task SET status=1, succeeded_items=80, failed_items=5"
-                    " WHERE id=%s", (task["id"],))
-    services().db.run(tx)
-    started = services().tasks.start("s001", task["id"])
+    def resubmit(cur: Any) -> None:       # what a retry does, 15 of the 20 failures reopened
+        locked = task_repo.get(cur, "s001", task["id"], for_update=True)
+        lifecycle.resubmit(cur, locked, reopened_failed=15)
+    svc.db.run(resubmit)
+    started = svc.tasks.start("s001", task["id"])
     assert started["run_base_done"] == 85 and started["run_count"] == 2
 
 
