@@ -135,6 +135,7 @@ class Task:
     failed_items: int
     cancelled: bool
     cancelled_items: int
+    run_base_done: int      # items done when the current run started (the ETA's base)
 
     @property
     def is_final(self) -> bool:

@@ -38,7 +38,8 @@ def start(cur: DictCursor, task: Task) -> bool:
     check_transition(task.status, TaskStatus.RUNNING)
     if task.status == TaskStatus.RUNNING:
         return False
-    _move(cur, task, TaskStatus.RUNNING, {"start_time": "now", "run_count": task.run_count + 1},
+    _move(cur, task, TaskStatus.RUNNING, {"start_time": "now", "run_count": task.run_count + 1,
+                                          "run_base_done": task.done_items},   # the ETA base
           (int(TaskStatus.SUBMITTED),))
     return True
 
