@@ -95,6 +95,9 @@ class Settings:
     max_copy_items: int = 100_000
     # Order batch submit: most orders (rows of order_data) in one batch.
     order_import_max_rows: int = 10_000
+    # The import page's upload (POST /station/order/batch/preview): largest file, in MB
+    # (sent as base64 in JSON: 4 MB is 5.3 MB, inside Lambda's 6 MB request payload).
+    import_file_max_mb: float = 4.0
     # The zone task times are shown in (ISO 8601 with its offset): a default and
     # "station=zone" pairs; IANA names or offsets like +08:00 (chalicelib/service/station_time.py).
     station_time_zone: str = "Asia/Shanghai"
@@ -162,6 +165,7 @@ RANGES: dict[str, tuple[float, float]] = {
     "slice_seconds": (0, 600), "station_max_chunks": (0, 10_000), "chunk_size": (1, 10_000), "chunk_threads": (1, 256),
     "chunk_window": (1, 1000), "lease_seconds": (1, 3600), "max_chunk_attempts": (1, 100),
     "outcome_batch_size": (1, 10_000), "outcome_flush_ms": (1, 60_000),
+    "import_file_max_mb": (0.01, 4.4),
 }
 
 

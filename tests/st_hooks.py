@@ -20,6 +20,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from chalicelib.config import get_settings  # noqa: E402
 from chalicelib.fields import MAX_BIGINT  # noqa: E402
 from chalicelib.service.export_query import QUERY_TYPE_FIELDS  # noqa: E402
+from chalicelib.service.import_template import template_csv  # noqa: E402
 
 def _parse(text: Any) -> dt.datetime | None:
     for fmt in ("%Y-%m-%d %H:%M:%S", "%Y-%m-%dT%H:%M:%S", "%Y-%m-%d"):
@@ -53,6 +54,16 @@ def _distinct_shops(body: dict[str, Any]) -> None:
         body["target_shop_id"] = int(source) + 1 if source < MAX_BIGINT - 1 else int(source) - 1
 
 
+def _spreadsheet(body: dict[str, Any]) -> None:
+    """A preview's content must be a spreadsheet (JSON Schema can only say base64): the
+    template's CSV, under the generated name made a .csv."""
+    import base64
+    body["content_base64"] = base64.b64encode(template_csv(dt.date(2026, 12, 2))).decode()
+    name = body.get("file_name")
+    if isinstance(name, str):
+        body["file_name"] = name[:250] + ".csv"
+
+
 @schemathesis.hook
 def map_case(context: Any, case: Any) -> Any:
     meta = case.meta
@@ -63,4 +74,6 @@ def map_case(context: Any, case: Any) -> Any:
         _export_range(case.query)
     elif path == "/station/product/copy_task" and isinstance(case.body, dict):
         _distinct_shops(case.body)
+    elif path == "/station/order/batch/preview" and isinstance(case.body, dict):
+        _spreadsheet(case.body)
     return case
