@@ -25,6 +25,8 @@ ASSETS: dict[str, str] = {
     INDEX: "text/html; charset=utf-8",
     "app.js": "text/javascript; charset=utf-8",
     "app.css": "text/css; charset=utf-8",
+    "import.js": "text/javascript; charset=utf-8",      # the 订单导入 card
+    "import.css": "text/css; charset=utf-8",
 }
 ASSET_NAMES = tuple(sorted(ASSETS))
 # The page may talk to its own origin only; result files are plain navigations to S3.
