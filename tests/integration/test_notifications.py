@@ -235,3 +235,33 @@ def test_a_name_that_resolves_to_a_private_address_at_send_time_is_not_called(no
     assert posts == []
     assert job_row(task_id)["notify_last_error"] == (
         "refused: hooks.example.com resolves to 10.0.0.7 (a private address)")
+
+
+# -- the whole path: API, engine worker process, notify message, receiver --------------------
+def test_a_copy_over_http_is_called_back_by_the_worker_process(db_clean, stack_env, receiver,
+                                                               station_token):
+    from tests.conftest import served_app
+    from tests.integration.conftest import http, wait_for
+    from tests.integration.engine_helpers import seed_shops
+    receiver.reset()
+    receiver.script(503)                  # the first attempt fails, the retry delivers
+    shops = seed_shops(3)
+    with served_app({**stack_env, "NOTIFY_RETRY_DELAYS_S": RETRIES}, workers=1) as url:
+        status, resp = http("POST", url + "/station/product/copy_task", station_token, {
+            "source_shop_id": shops["source"], "target_shop_id": shops["target"],
+            "product_ids": shops["product_ids"], "callback_url": receiver.url + "/e2e"})
+        assert status == 200, resp
+        task_id = resp["data"]["task_id"]
+        first, second = receiver.wait_for(2, 60)
+
+        def notified() -> dict[str, Any] | None:
+            item = http("GET", f"{url}/task/get?task_id={task_id}", station_token)[1]["data"]
+            return item if item["notified_at"] else None
+        item = wait_for(notified, 30, "the task to show notified_at")
+    assert first.headers["X-Delivery-Id"] == second.headers["X-Delivery-Id"]
+    assert cb.verify(NOTIFY_SECRET, second.headers["X-Signature"], second.body,
+                     now=int(time.time()))
+    body = json.loads(second.body)
+    assert body["task_id"] == task_id and body["status"] == TaskStatus.FINISHED
+    assert body["counts"]["succeeded"] == 3
+    assert (item["notify_attempts"], item["notify_last_error"]) == (2, "HTTP 503: receiver says no")
