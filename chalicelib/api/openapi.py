@@ -22,7 +22,8 @@ from pydantic import BaseModel
 from chalicelib.api import responses as out
 from chalicelib.api.internal_views import ACTIONS
 from chalicelib.api.schemas import (InternalAdd, InternalFinish, InternalRef, InternalUpdate,
-                                    TaskGetQuery, TaskIdsBody, TaskListQuery, TaskRetryBody)
+                                    TaskFailuresQuery, TaskGetQuery, TaskIdsBody, TaskListQuery,
+                                    TaskRetryBody)
 from chalicelib.api.docs_views import ASSET_NAMES as DOCS_ASSET_NAMES
 from chalicelib.api.ui_views import ASSET_NAMES
 from chalicelib.config import Settings, get_settings
@@ -72,6 +73,7 @@ class Operation:
     path_enum: tuple[str, ...] = ()      # allowed values of the {…} path segment
     raw: str = ""                        # not the envelope: the media type it answers
     redirect: bool = False               # may answer 302
+    etag: bool = False                   # ETag on 200, If-None-Match -> 304 (api/conditional.py)
 
 
 _INTERNAL_SUMMARY = {
@@ -90,10 +92,15 @@ OPERATIONS: dict[tuple[str, str], Operation] = {
     ("/task/get", "GET"): Operation(
         "One task of the caller's station, by task_id or user_task_id (exactly one; the "
         "newest task with that user_task_id).", BEARER, query=TaskGetQuery, data=out.TaskItem,
-        errors=(40400,)),
+        errors=(40400,), etag=True),
     ("/task/list", "GET"): Operation(
-        "The caller's shown tasks, newest first, optionally filtered by type and status.",
-        BEARER, query=TaskListQuery, data=out.TaskList),
+        "The caller's shown tasks, newest first, optionally filtered by type and status and "
+        "searched by q; paged by cursor (next_cursor), with the filter's total.",
+        BEARER, query=TaskListQuery, data=out.TaskList, etag=True),
+    ("/task/failures", "GET"): Operation(
+        "A task's failed items (seq, item, reason), in seq order, paged by cursor; the "
+        "task must be the caller station's (else 404).", BEARER, query=TaskFailuresQuery,
+        data=out.TaskFailures, errors=(40400,)),
     ("/task/clear_show", "POST"): Operation(
         "Hide tasks from the list (all the ids must exist for the caller's station).", BEARER,
         body=TaskIdsBody, errors=(40400,)),
@@ -260,6 +267,10 @@ def _operation(path: str, method: str, op: Operation, components: dict[str, Any]
                        "schema": {"type": "string", "enum": list(op.path_enum)}})
     if op.query:
         params += _query_parameters(op.query, components)
+    if op.etag:
+        params.append({"name": "If-None-Match", "in": "header", "required": False,
+                       "description": "the ETag of an earlier answer: 304 while unchanged",
+                       "schema": {"type": "string"}})
     if params:
         out_["parameters"] = params
     if op.body:
@@ -278,6 +289,13 @@ def _operation(path: str, method: str, op: Operation, components: dict[str, Any]
                              "content": {"application/json": {"schema": envelope}}}}
     if op.redirect:
         responses["302"] = {"description": "redirect to the page (Location: ui/)"}
+    if op.etag:
+        etag = {"ETag": {"required": True, "description": "weak validator of the answer, "
+                         "scoped to the station", "schema": {"type": "string",
+                                                             "pattern": '^W/"[0-9a-f]{32}"$'}}}
+        responses["200"]["headers"] = etag
+        responses["304"] = {"description": "Not Modified: If-None-Match names the current "
+                                           "ETag; no body", "headers": etag}
     responses.update(_error_responses(_codes(op)))
     out_["responses"] = responses
     out_["security"] = ([{"bearerAuth": []}] if op.auth == BEARER else

@@ -55,7 +55,9 @@ def start(cur: DictCursor, task: Task) -> bool:
     check_transition(task["status"], TaskStatus.RUNNING)
     if task["status"] == TaskStatus.RUNNING:
         return False
-    _move(cur, task, TaskStatus.RUNNING, {"start_time": "now", "run_count": task["run_count"] + 1},
+    done = task["succeeded_items"] + task["failed_items"] + task["cancelled_items"]
+    _move(cur, task, TaskStatus.RUNNING, {"start_time": "now", "run_count": task["run_count"] + 1,
+                                          "run_base_done": done},   # the run's ETA base
           (int(TaskStatus.SUBMITTED),))
     return True
 

@@ -90,12 +90,10 @@ class TaskService:
             raise NotFound("task not found")
         return task
 
-    def list(self, station_id: str, *, type_: int | None = None, status: int | None = None,
-             limit: int, offset: int = 0) -> tuple[bool, list[dict[str, Any]]]:
-        """(finish, tasks): finish is true when no shown task matching the filter is unfinished."""
-        busy, tasks = self.db.run(lambda cur: task_repo.list_shown(
-            cur, station_id, type_=type_, status=status, limit=limit, offset=offset))
-        return not busy, tasks
+    def list(self, query: task_repo.ListQuery) -> task_repo.ListPage:
+        """A page of the station's shown tasks; `busy` is true while a shown task matching
+        the filter is unfinished (the API's `finish` is its negation)."""
+        return self.db.run(lambda cur: task_repo.list_page(cur, query))
 
     # -- hide (clear_show) -------------------------------------------------------------
     def clear_show(self, station_id: str, *, task_ids: Sequence[int] = (),

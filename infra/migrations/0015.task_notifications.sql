@@ -1,4 +1,4 @@
--- depends: 0011.station_schedule
+-- depends: 0017.task_center
 -- Completion notifications (chalicelib/service/notifications.py, docs/notifications.md).
 -- callback_url: where the task's item is POSTed when it ends (checked at creation).
 -- When a task moves to a final status, the same UPDATE opens its notification job:
