@@ -23,7 +23,7 @@ _settings = get_settings()
 if _settings.cors_allow_origin:     # every route; API Gateway answers the preflight
     app.api.cors = CORSConfig(allow_origin=_settings.cors_allow_origin,
                               allow_headers=list(observability.CORS_ALLOW_HEADERS),
-                              expose_headers=["X-Correlation-Id"], max_age=600)
+                              expose_headers=["X-Correlation-Id", "ETag"], max_age=600)
 
 
 @app.authorizer(ttl_seconds=_settings.auth_cache_ttl_s)
@@ -44,6 +44,12 @@ def task_get():
 @endpoint
 def task_list():
     return task_views.list_tasks(app.current_request, services())
+
+
+@app.route("/task/failures", methods=["GET"], authorizer=station_auth)
+@endpoint
+def task_failures():
+    return task_views.failures(app.current_request, services())
 
 
 @app.route("/task/clear_show", methods=["POST"], authorizer=station_auth)

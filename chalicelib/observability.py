@@ -77,7 +77,8 @@ class Timings:
 timings = Timings()
 
 # Request headers a browser on the allowed origin may send (besides the simple ones).
-CORS_ALLOW_HEADERS = ("Authorization", "Content-Type", "X-Correlation-Id", "X-Auth-Key")
+CORS_ALLOW_HEADERS = ("Authorization", "Content-Type", "X-Correlation-Id", "X-Auth-Key",
+                      "If-None-Match")
 
 
 def register(app: Any) -> None:
@@ -111,7 +112,8 @@ def _refuse_other_origins(origin: str | None, headers: dict[str, str]) -> None:
     allowed = headers.get("Access-Control-Allow-Origin")
     if allowed is None:
         return
-    headers["Vary"] = "Origin"
+    vary = headers.get("Vary")          # keep what the view varies on (Authorization)
+    headers["Vary"] = f"{vary}, Origin" if vary and "Origin" not in vary else vary or "Origin"
     if origin is not None and origin != allowed:
         for name in [h for h in headers if h.lower().startswith("access-control-")]:
             del headers[name]

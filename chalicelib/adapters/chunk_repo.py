@@ -130,11 +130,16 @@ def unfinished_count(cur: DictCursor, task_id: int) -> int:
     return cur.fetchone()["n"]
 
 
-def failed_details(cur: DictCursor, task_id: int, limit: int | None = None
-                   ) -> Iterable[dict[str, Any]]:
-    sql = ("SELECT seq, item_id, reason FROM tbl_task_detail WHERE task_id=%s AND outcome=%s"
-           " ORDER BY seq")
+def failed_details(cur: DictCursor, task_id: int, limit: int | None = None, *,
+                   after_seq: int | None = None) -> Iterable[dict[str, Any]]:
+    """The task's failed items in seq order (after `after_seq`: a keyset page), a range
+    of idx_task_outcome (task_id, outcome, seq)."""
+    sql = ("SELECT seq, item_id, reason, finish_time FROM tbl_task_detail"
+           " WHERE task_id=%s AND outcome=%s")
     args: tuple[Any, ...] = (task_id, int(Outcome.FAILED))
+    if after_seq is not None:
+        sql, args = sql + " AND seq > %s", (*args, after_seq)
+    sql += " ORDER BY seq"
     if limit is not None:
         sql, args = sql + " LIMIT %s", (*args, limit)
     cur.execute(sql, args)

@@ -5,6 +5,7 @@ Reads are scoped by station: a task id of another station finds nothing.
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass
 from typing import Any, Iterable, Sequence
 
 import pymysql
@@ -16,13 +17,17 @@ from chalicelib.errors import DuplicateKey
 _COLUMNS = ("id, user_task_id, name, station_id, result, status, `repeat`, message_show, "
             "run_count, creat_time, modify_time, start_time, end_time, business_id, "
             "business_name, type, progress, reason, total_items, succeeded_items, failed_items, "
-            "cancelled, cancelled_items")
+            "cancelled, cancelled_items, run_base_done, callback_url, notified_at, "
+            "notify_attempts, notify_last_error")
 
 # Columns a caller may set through update_fields (never station_id, id, input, and never
 # status: only service/lifecycle.py moves a status, through move_status).
 _UPDATABLE = {"result", "progress", "reason", "start_time", "end_time",
               "run_count", "total_items", "succeeded_items", "failed_items",
-              "open_dedup_key", "message_show", "cancelled", "cancelled_items"}
+              "open_dedup_key", "message_show", "cancelled", "cancelled_items", "run_base_done",
+              # a final move opens the task's notification job (service/notifications.py)
+              "notify_id", "notify_seq", "notify_state", "event_state", "notify_attempts",
+              "notify_last_error", "notified_at", "notify_due_at"}
 
 
 def _decode(row: dict[str, Any] | None) -> dict[str, Any] | None:
@@ -33,27 +38,27 @@ def _decode(row: dict[str, Any] | None) -> dict[str, Any] | None:
 
 def insert(cur: DictCursor, *, station_id: str, name: str, input_text: str, type_: int,
            user_task_id: str | None, repeat: bool, message_show: bool, business_id: int,
-           business_name: str, total_items: int = 0) -> int:
+           business_name: str, total_items: int = 0, callback_url: str | None = None) -> int:
     """The new task's id; DuplicateKey when an unfinished task holds its dedup key."""
     try:
         return _insert(cur, station_id, name, input_text, type_, user_task_id, repeat,
-                       message_show, business_id, business_name, total_items)
+                       message_show, business_id, business_name, total_items, callback_url)
     except pymysql.err.IntegrityError as exc:
         raise DuplicateKey("an unfinished task with this user_task_id exists") from exc
 
 
 def _insert(cur: DictCursor, station_id: str, name: str, input_text: str, type_: int,
             user_task_id: str | None, repeat: bool, message_show: bool, business_id: int,
-            business_name: str, total_items: int) -> int:
+            business_name: str, total_items: int, callback_url: str | None) -> int:
     cur.execute(
         "INSERT INTO tbl_async_task (user_task_id, name, station_id, input, status, `repeat`,"
         " message_show, run_count, creat_time, modify_time, business_id, business_name, type,"
-        " progress, total_items, open_dedup_key)"
+        " progress, total_items, open_dedup_key, callback_url)"
         " VALUES (%s, %s, %s, %s, %s, %s, %s, 0, UTC_TIMESTAMP(3), UTC_TIMESTAMP(3), %s, %s, %s,"
-        " 0, %s, %s)",
+        " 0, %s, %s, %s)",
         (user_task_id, name, station_id, input_text, int(TaskStatus.SUBMITTED), int(repeat),
          int(message_show), business_id, business_name, type_, total_items,
-         None if repeat or user_task_id is None else user_task_id))
+         None if repeat or user_task_id is None else user_task_id, callback_url))
     return cur.lastrowid
 
 
@@ -99,51 +104,101 @@ def get_input(cur: DictCursor, task_id: int) -> str:
     return row["input"] if row else ""
 
 
-def _list_filter(station_id: str, type_: int | None, status: int | None
-                 ) -> tuple[str, list[Any]]:
-    where, args = ["station_id=%s", "message_show=1"], [station_id]
-    if type_ is not None:
+@dataclass(frozen=True)
+class ListQuery:
+    """What /task/list asks for: the station's shown tasks matching type, status and
+    search text `q`, newest first, `limit` of them after `cursor` (a task id: the page
+    holds older ids) or skipping `offset`."""
+    station_id: str
+    type_: int | None = None
+    status: int | None = None
+    q: str | None = None
+    limit: int = 20
+    cursor: int | None = None
+    offset: int = 0
+
+
+@dataclass(frozen=True)
+class ListPage:
+    busy: bool                  # a shown task matching the filter is unfinished
+    total: int                  # shown tasks matching the filter (and search)
+    rows: list[dict[str, Any]]  # the page, newest first
+    more: bool                  # tasks older than the page's last match too
+
+
+# The key each filter reads in id order (station_id, message_show, <filter>, id):
+# 0001, 0012 and 0017. Named because, left alone, both servers may walk the primary key
+# backwards for ORDER BY id DESC LIMIT (see list_page).
+_PAGE_INDEX = {(False, False): "idx_station_shown", (False, True): "idx_station_shown_status",
+               (True, False): "idx_station_shown_type",
+               (True, True): "idx_station_shown_type_status"}
+
+
+def like_escape(text: str) -> str:
+    """`text` as a LIKE pattern matching itself ('!' escapes, as the statements say)."""
+    return text.replace("!", "!!").replace("%", "!%").replace("_", "!_")
+
+
+def _list_filter(q: ListQuery) -> tuple[str, list[Any]]:
+    where, args = ["station_id=%s", "message_show=1"], [q.station_id]
+    if q.type_ is not None:
         where.append("type=%s")
-        args.append(type_)
-    if status is not None:
+        args.append(q.type_)
+    if q.status is not None:
         where.append("status=%s")
-        args.append(status)
+        args.append(q.status)
+    if q.q:
+        # user_task_id by prefix (ids are exact: byte-wise); the names by substring, the
+        # technical name case-insensitively, business_name by its _ci collation.
+        where.append("(user_task_id LIKE %s ESCAPE '!' OR LOWER(name) LIKE %s ESCAPE '!'"
+                     " OR business_name LIKE %s ESCAPE '!')")
+        text = like_escape(q.q)
+        args += [text + "%", f"%{like_escape(q.q.lower())}%", f"%{text}%"]
     return " AND ".join(where), args
 
 
-def list_shown(cur: DictCursor, station_id: str, *, type_: int | None, status: int | None,
-               limit: int, offset: int) -> tuple[bool, list[dict[str, Any]]]:
-    """(any unfinished, page): the station's shown tasks newest first, and whether any shown
-    task matching the filter is unfinished.
+def list_page(cur: DictCursor, q: ListQuery) -> ListPage:
+    """One page of the station's shown tasks, the filter's total and its busy flag.
 
-    One statement: the flag is an uncorrelated scalar subquery (evaluated once) on every row
-    of the page, read in index order with no temporary table or sort. Only an empty page
-    past the first needs a second statement for the flag (an empty first page means no
-    task matches at all). The indexes are named: left to itself, the optimizer (MariaDB
-    10.11 and MySQL 8 alike) walks the primary key backwards for ORDER BY id DESC LIMIT,
-    which reads the whole table for a station whose tasks are old.
-    Plans: docs/api-load.md (python -m bench.api_explain).
+    One statement: the flag and the total are uncorrelated scalar subqueries (each
+    evaluated once) on every row of the page, which is read in index order (no sort, no
+    temporary table) and one row longer than the page to learn whether more follow. Only
+    an empty page past the first needs a second statement for the flag and total (an empty
+    first page means no task matches at all). The flag reads the unfinished range of a
+    key with status; the total counts the filter's key range, index only (with search
+    text, the rows of the station's range). Plans: docs/api-load.md (bench.api_explain).
     """
-    where, args = _list_filter(station_id, type_, status)
-    page_index = "idx_station_shown_status" if status is not None else "idx_station_shown"
-    busy_sql = ("SELECT EXISTS(SELECT 1 FROM tbl_async_task FORCE INDEX"
-                f" (idx_station_shown_status) WHERE {where} AND status IN (%s, %s))")
-    busy_args = (*args, int(TaskStatus.SUBMITTED), int(TaskStatus.RUNNING))
-    cur.execute(f"SELECT {_COLUMNS}, ({busy_sql}) AS busy FROM tbl_async_task"
-                f" FORCE INDEX ({page_index}) WHERE {where} ORDER BY id DESC LIMIT %s OFFSET %s",
-                (*busy_args, *args, limit, offset))
-    rows = cur.fetchall()
+    where, args = _list_filter(q)
+    page_index = _PAGE_INDEX[(q.type_ is not None, q.status is not None)]
+    busy_index = "idx_station_shown_type_status" if q.type_ is not None \
+        else "idx_station_shown_status"
+    flags_sql = (f"(SELECT EXISTS(SELECT 1 FROM tbl_async_task FORCE INDEX ({busy_index})"
+                 f" WHERE {where} AND status IN (%s, %s))) AS busy,"
+                 f" (SELECT COUNT(*) FROM tbl_async_task FORCE INDEX ({page_index})"
+                 f" WHERE {where}) AS total")
+    flags_args = (*args, int(TaskStatus.SUBMITTED), int(TaskStatus.RUNNING), *args)
+    page_where, page_args = where, list(args)
+    if q.cursor is not None:
+        page_where += " AND id < %s"
+        page_args.append(q.cursor)
+    cur.execute(f"SELECT {_COLUMNS}, {flags_sql} FROM tbl_async_task"
+                f" FORCE INDEX ({page_index}) WHERE {page_where}"
+                " ORDER BY id DESC LIMIT %s OFFSET %s",
+                (*flags_args, *page_args, q.limit + 1, q.offset))
+    rows = list(cur.fetchall())
     if rows:
-        busy = bool(rows[0]["busy"])
-    elif offset:
-        cur.execute(f"{busy_sql} AS busy", busy_args)
-        busy = bool(cur.fetchone()["busy"])
+        busy, total = bool(rows[0]["busy"]), int(rows[0]["total"])
+    elif q.offset or q.cursor is not None:
+        cur.execute(f"SELECT {flags_sql}", flags_args)
+        flags = cur.fetchone()
+        busy, total = bool(flags["busy"]), int(flags["total"])
     else:
-        busy = False
+        busy, total = False, 0
+    more = len(rows) > q.limit
     for row in rows:
-        del row["busy"]
+        del row["busy"], row["total"]
         _decode(row)
-    return busy, list(rows)
+    return ListPage(busy=busy, total=total, rows=rows[:q.limit], more=more)
 
 
 def list_any_station(cur: DictCursor, *, station_id: str | None = None, status: int | None = None,
@@ -221,7 +276,7 @@ def _update(cur: DictCursor, task_id: int, fields: dict[str, Any],
             only_if_status: Iterable[int] | None) -> int:
     sets, args = [], []
     for column, value in fields.items():
-        if column in ("start_time", "end_time") and value == "now":
+        if column in ("start_time", "end_time", "notify_due_at") and value == "now":
             sets.append(f"{column}=UTC_TIMESTAMP(3)")
             continue
         sets.append(f"{column}=%s")

@@ -24,7 +24,8 @@ JSON_HEADERS = {"Content-Type": "application/json; charset=utf-8"}
 def envelope(data: Any = None, *, code: int = 0, msg: str = "", status: int = 200) -> Response:
     body = json.dumps({"code": code, "msg": msg, "data": data}, ensure_ascii=False,
                       default=str, separators=(",", ":"))
-    return Response(body=body, status_code=status, headers=JSON_HEADERS)
+    # a copy: middlewares add headers to the response (X-Correlation-Id, Vary)
+    return Response(body=body, status_code=status, headers={**JSON_HEADERS})
 
 
 def error_response(exc: PlatformError) -> Response:

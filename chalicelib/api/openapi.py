@@ -22,14 +22,17 @@ from pydantic import BaseModel
 from chalicelib.api import responses as out
 from chalicelib.api.internal_views import ACTIONS
 from chalicelib.api.schemas import (InternalAdd, InternalFinish, InternalRef, InternalUpdate,
-                                    TaskGetQuery, TaskIdsBody, TaskListQuery, TaskRetryBody)
+                                    TaskFailuresQuery, TaskGetQuery, TaskIdsBody, TaskListQuery,
+                                    TaskRetryBody)
 from chalicelib.api.docs_views import ASSET_NAMES as DOCS_ASSET_NAMES
 from chalicelib.api.ui_views import ASSET_NAMES
 from chalicelib.config import Settings, get_settings
-from chalicelib.errors import (Conflict, Forbidden, InvalidInput, MalformedBody, NotFound,
+from chalicelib.errors import (CallbackAddressRefused, CallbackHostNotAllowed, CallbackNotHttps,
+                               Conflict, Forbidden, InvalidInput, MalformedBody, NotFound,
                                PlatformError, TooLarge, Unauthenticated, Unavailable,
                                UnsupportedMediaType)
 from chalicelib.kinds import KINDS
+from chalicelib.kinds.base import CALLBACK_ERRORS
 from chalicelib.service.order_import import OrderRow
 
 BEARER, INTERNAL_KEY, NO_AUTH = "bearer", "internal_key", None
@@ -47,11 +50,16 @@ ERROR_CODES: dict[int, tuple[int, str]] = {
     41500: (415, "the body is not JSON (Content-Type other than application/json)"),
     50000: (500, "unexpected server error"),
     50300: (503, "a dependency (the database) is unavailable"),
+    40010: (400, "callback_url is not an https URL (or carries credentials or a fragment)"),
+    40011: (400, "callback_url's host is not on the stage's allow-list"),
+    40012: (400, "callback_url's host is, or resolves to, a private, loopback, link-local or "
+                 "reserved address, or does not resolve"),
 }
 # The error classes of chalicelib/errors.py, each with its code above.
 ERROR_CLASSES: tuple[type[PlatformError], ...] = (
     InvalidInput, MalformedBody, Unauthenticated, Forbidden, NotFound, Conflict, TooLarge,
-    UnsupportedMediaType, PlatformError, Unavailable)
+    UnsupportedMediaType, PlatformError, Unavailable, CallbackNotHttps, CallbackHostNotAllowed,
+    CallbackAddressRefused)
 
 @dataclass(frozen=True)
 class Operation:
@@ -65,11 +73,12 @@ class Operation:
     path_enum: tuple[str, ...] = ()      # allowed values of the {…} path segment
     raw: str = ""                        # not the envelope: the media type it answers
     redirect: bool = False               # may answer 302
+    etag: bool = False                   # ETag on 200, If-None-Match -> 304 (api/conditional.py)
 
 
 _INTERNAL_SUMMARY = {
     "add": ("Create a task for a station (the seed's task/add).", InternalAdd,
-            out.InternalTaskItem, ()),
+            out.InternalTaskItem, CALLBACK_ERRORS),
     "get": ("One task of a station.", InternalRef, out.TaskItem, ()),
     "start": ("Mark a submitted task running (1 → 2).", InternalRef, out.TaskItem, (40900,)),
     "finish": ("End a task with status 3, 4 or 5, a result and a reason.", InternalFinish,
@@ -83,10 +92,15 @@ OPERATIONS: dict[tuple[str, str], Operation] = {
     ("/task/get", "GET"): Operation(
         "One task of the caller's station, by task_id or user_task_id (exactly one; the "
         "newest task with that user_task_id).", BEARER, query=TaskGetQuery, data=out.TaskItem,
-        errors=(40400,)),
+        errors=(40400,), etag=True),
     ("/task/list", "GET"): Operation(
-        "The caller's shown tasks, newest first, optionally filtered by type and status.",
-        BEARER, query=TaskListQuery, data=out.TaskList),
+        "The caller's shown tasks, newest first, optionally filtered by type and status and "
+        "searched by q; paged by cursor (next_cursor), with the filter's total.",
+        BEARER, query=TaskListQuery, data=out.TaskList, etag=True),
+    ("/task/failures", "GET"): Operation(
+        "A task's failed items (seq, item, reason), in seq order, paged by cursor; the "
+        "task must be the caller station's (else 404).", BEARER, query=TaskFailuresQuery,
+        data=out.TaskFailures, errors=(40400,)),
     ("/task/clear_show", "POST"): Operation(
         "Hide tasks from the list (all the ids must exist for the caller's station).", BEARER,
         body=TaskIdsBody, errors=(40400,)),
@@ -253,6 +267,10 @@ def _operation(path: str, method: str, op: Operation, components: dict[str, Any]
                        "schema": {"type": "string", "enum": list(op.path_enum)}})
     if op.query:
         params += _query_parameters(op.query, components)
+    if op.etag:
+        params.append({"name": "If-None-Match", "in": "header", "required": False,
+                       "description": "the ETag of an earlier answer: 304 while unchanged",
+                       "schema": {"type": "string"}})
     if params:
         out_["parameters"] = params
     if op.body:
@@ -271,6 +289,13 @@ def _operation(path: str, method: str, op: Operation, components: dict[str, Any]
                              "content": {"application/json": {"schema": envelope}}}}
     if op.redirect:
         responses["302"] = {"description": "redirect to the page (Location: ui/)"}
+    if op.etag:
+        etag = {"ETag": {"required": True, "description": "weak validator of the answer, "
+                         "scoped to the station", "schema": {"type": "string",
+                                                             "pattern": '^W/"[0-9a-f]{32}"$'}}}
+        responses["200"]["headers"] = etag
+        responses["304"] = {"description": "Not Modified: If-None-Match names the current "
+                                           "ETag; no body", "headers": etag}
     responses.update(_error_responses(_codes(op)))
     out_["responses"] = responses
     out_["security"] = ([{"bearerAuth": []}] if op.auth == BEARER else

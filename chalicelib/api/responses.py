@@ -51,6 +51,18 @@ class TaskItem(_Out):
     create_time: str = Field(json_schema_extra=_TIME)
     start_time: Optional[str] = Field(json_schema_extra=_TIME)
     end_time: Optional[str] = Field(json_schema_extra=_TIME)
+    eta_seconds: Optional[int] = Field(ge=0, description=(
+        "running tasks: seconds until the task is likely done, from the rate measured in "
+        "its current run (docs/api.md); null when unknown or not running"))
+    callback_url: Optional[str] = Field(description="where the item is POSTed when the task "
+                                                    "ends, null when none was given")
+    notified_at: Optional[str] = Field(json_schema_extra=_TIME, description=(
+        "when the callback answered 2xx; null before, or when it never did"))
+    notify_attempts: int = Field(ge=0, description="POSTs made to callback_url for the "
+                                                   "latest end of the task")
+    notify_last_error: Optional[str] = Field(description=(
+        "the last failed attempt's error (HTTP status, timeout, refused address), kept "
+        "after a later success; null when none failed"))
 
 
 class InternalTaskItem(TaskItem):
@@ -61,8 +73,28 @@ class InternalTaskItem(TaskItem):
 class TaskList(_Out):
     finish: bool = Field(description="true when no listed task (of that filter) is unfinished")
     tasks: list[TaskItem]
+    total: int = Field(ge=0, description="shown tasks matching the filter and search")
+    next_cursor: Optional[int] = Field(gt=0, description=(
+        "pass as cursor for the next (older) page; null on the last page"))
     limit: int = Field(ge=1)
     offset: int = Field(ge=0)
+
+
+class ItemFailure(_Out):
+    seq: int = Field(ge=0, description="the item's place in the task (0-based)")
+    item_id: int = Field(description="the item: a product id (copy), a row number (import)")
+    reason: str
+    finish_time: str = Field(json_schema_extra=_TIME)
+
+
+class TaskFailures(_Out):
+    task_id: int = Field(gt=0)
+    total: int = Field(ge=0, description="failed items of the task's current run")
+    failures: list[ItemFailure] = Field(description="in seq order")
+    next_cursor: Optional[int] = Field(ge=0, description=(
+        "pass as cursor for the next page; null on the last page"))
+    error_report_url: Optional[str] = Field(description=(
+        "the whole list as CSV (an expiring link), once the task has ended; else null"))
 
 
 class CancelReport(_Out):

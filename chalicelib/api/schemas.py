@@ -12,7 +12,8 @@ from typing import Annotated, Any, Optional
 from pydantic import BaseModel, ConfigDict, Field, StrictBool, model_validator
 
 from chalicelib.domain.task import FINAL_STATUSES, TaskStatus, TaskType
-from chalicelib.fields import (Choice, Id, IntField, QueryId, QueryInt, Text, exactly_one)
+from chalicelib.fields import (CallbackUrl, Choice, Id, IntField, QueryId, QueryInt, Text,
+                               exactly_one)
 
 MAX_IDS = 500
 
@@ -47,8 +48,21 @@ class TaskListQuery(_Model):
     type: Optional[Choice(TaskType, query=True, description="0 import, 1 export, 2 process")] = None
     status: Optional[Choice(TaskStatus, query=True, description=(
         "1 submitted, 2 running, 3 finished, 4 partial success, 5 failed"))] = None
+    q: Optional[Text(64, required=False, strict=False, description=(
+        "search: tasks whose user_task_id starts with it, or whose task_name (any case) or "
+        "business_name contains it"))] = None
     limit: Optional[QueryInt(ge=1, description="default 20")] = None   # maximum: settings
-    offset: QueryInt(ge=0, le=100_000) = 0
+    cursor: Optional[QueryInt(gt=0, lt=2**63, description=(
+        "next_cursor of the previous page: the page holds the tasks after it (older)"))] = None
+    offset: QueryInt(ge=0, le=100_000, description="tasks to skip (after the cursor, if any)"
+                     ) = 0
+
+
+class TaskFailuresQuery(_Model):
+    task_id: QueryId
+    cursor: Optional[QueryInt(ge=0, lt=2**31, description=(
+        "next_cursor of the previous page: the failures after it"))] = None
+    limit: QueryInt(ge=1, le=100) = 20
 
 
 class TaskIdsBody(_Model):
@@ -79,6 +93,7 @@ class InternalAdd(_Model):
     message_show: StrictBool = True
     business_id: IntField(ge=0, lt=2**31) = 0
     business_name: Text(64, required=False) = ""
+    callback_url: Optional[CallbackUrl()] = None
 
 
 class InternalRef(_Model):

@@ -2,7 +2,8 @@
 
 Starts (unless told to use existing ones) a private MariaDB, moto's AWS emulator and the
 fake product center; provisions the queue, DLQ and bucket from infra/template.yaml;
-migrates; seeds demo shops and products; then serves the API on 127.0.0.1:8000 through
+migrates; seeds demo shops, products, operation cycles and four weeks of orders (idempotent:
+a second run adds nothing); then serves the API on 127.0.0.1:8000 through
 the local runtime, which also runs the SQS worker and the sweeper schedule.
 
     DATABASE_URL=mysql://...      use that server instead of the private MariaDB
@@ -55,7 +56,11 @@ def main() -> int:
     env: dict[str, str] = {"STAGE": stage,
                            "TOKEN_SECRET": os.environ.get("TOKEN_SECRET") or secrets.token_hex(32),
                            "INTERNAL_AUTH_KEY": os.environ.get("INTERNAL_AUTH_KEY")
-                           or secrets.token_hex(32)}
+                           or secrets.token_hex(32),
+                           "NOTIFY_SECRET": os.environ.get("NOTIFY_SECRET") or secrets.token_hex(32),
+                           # completion callbacks to a receiver on this machine (http too)
+                           "CALLBACK_HOSTS": os.environ.get("CALLBACK_HOSTS", "127.0.0.1,localhost"),
+                           "CALLBACK_ALLOW_LOCAL": "1"}
     started: list[str] = []
     with ExitStack() as stack:
         database_url = os.environ.get("DATABASE_URL")
@@ -95,7 +100,10 @@ def main() -> int:
         migrate(database_url)
         from chalicelib.adapters.db import Database
         from infra.local.demo import seed_demo
+        from infra.local.demo_orders import china_today, seed_demo_orders
         shops = seed_demo(Database(database_url))
+        today = china_today()
+        orders = seed_demo_orders(Database(database_url), today=today)["s001"]
 
         os.environ.update(env)
         from chalicelib.api.auth import issue_token
@@ -110,19 +118,22 @@ def main() -> int:
         stack.callback(env_file.unlink, missing_ok=True)
 
         token = issue_token("s001", get_settings().token_secret, ttl_s=DEMO_TOKEN_TTL_S)
+        from infra.local.demo_requests import demo_requests
         src, dst = shops["旗舰店 A"], shops["分店 B"]
+        tries = [line for r in demo_requests(orders, src, dst, today)
+                 for line in (f"  # {r.title}", f"  {r.curl(runtime.url)}")]
         print("\n".join(["", "async-task is running:", *("  " + s for s in started),
                          f"  API            {runtime.url}  (ready in {time.monotonic() - began:.1f}s)",
+                         "", f"Demo data (station s001): shops 旗舰店 A = {src}, 分店 B = {dst};"
+                         f" {orders.orders} orders {orders.first_day}..{orders.last_day} in"
+                         f" operation cycles {', '.join(orders.time_config_ids)}",
                          "", "Demo credential (station s001):", f"  export TOKEN={token}", "",
-                         "Task center page (logs in with the demo token):",
+                         "Task center page (logs in with the demo token; 订单导入 imports a"
+                         " spreadsheet):",
                          f"  {runtime.url}/ui/#" + urlencode({
                              "token": token, "source_shop_id": src, "target_shop_id": dst,
                              "category": "水果"}), "",
-                         "Try:",
-                         f"  curl -s -H \"Authorization: Bearer $TOKEN\" {runtime.url}/task/list",
-                         f"  curl -s -H \"Authorization: Bearer $TOKEN\" -H 'Content-Type: application/json'"
-                         f" -d '{{\"source_shop_id\": {src}, \"target_shop_id\": {dst},"
-                         f" \"filter\": {{\"category\": \"水果\"}}}}' {runtime.url}/station/product/copy_task",
+                         "Try (after the export TOKEN=... line above):", *tries,
                          "", "Operator CLI:  make cli ARGS='tasks'   (or: watch ID, show ID, dlq depth)",
                          "", "Ctrl-C stops everything started here."]), flush=True)
         stop = threading.Event()

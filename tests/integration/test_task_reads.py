@@ -24,22 +24,26 @@ def statements_and_plan(call) -> tuple[list, list[dict[str, Any]]]:
     return services().db.run(tx)
 
 
-@pytest.mark.parametrize("filters,page_key", [
-    ({"type_": None, "status": None}, "idx_station_shown"),
-    ({"type_": 2, "status": None}, "idx_station_shown"),
-    ({"type_": None, "status": 3}, "idx_station_shown_status"),
+@pytest.mark.parametrize("filters,page_key,busy_key", [
+    ({}, "idx_station_shown", "idx_station_shown_status"),
+    ({"type_": 2}, "idx_station_shown_type", "idx_station_shown_type_status"),
+    ({"status": 3}, "idx_station_shown_status", "idx_station_shown_status"),
+    ({"type_": 2, "status": 3}, "idx_station_shown_type_status",
+     "idx_station_shown_type_status"),
+    ({"cursor": 10**9}, "idx_station_shown", "idx_station_shown_status"),
+    ({"type_": 1, "q": "u-"}, "idx_station_shown_type", "idx_station_shown_type_status"),
 ])
-def test_list_is_one_statement_on_its_index(db_clean, filters, page_key) -> None:
+def test_list_is_one_statement_on_its_index(db_clean, filters, page_key, busy_key) -> None:
     for status in (TaskStatus.FINISHED, TaskStatus.RUNNING):
-        make_task(status=status)
-    statements, plan = statements_and_plan(lambda cur: task_repo.list_shown(
-        cur, "s001", limit=20, offset=0, **filters))
+        make_task(status=status, type_=2)
+    statements, plan = statements_and_plan(lambda cur: task_repo.list_page(
+        cur, task_repo.ListQuery(station_id="s001", limit=20, **filters)))
     assert len(statements) == 1
     keys = {row["key"] for row in plan if row["table"] == "tbl_async_task"}
-    # the page on its index (never a walk of the primary key), the flag on the status key
-    assert page_key in keys and "PRIMARY" not in keys
-    if filters["status"] is None:
-        assert "idx_station_shown_status" in keys
+    # the page and the total on the filter's index (never a walk of the primary key, no
+    # sort), the flag on a key with status
+    assert {page_key, busy_key} <= keys and "PRIMARY" not in keys, plan
+    assert not any("filesort" in (row.get("Extra") or "") for row in plan), plan
 
 
 def test_get_is_one_statement_on_a_key(db_clean) -> None:
@@ -51,18 +55,23 @@ def test_get_is_one_statement_on_a_key(db_clean) -> None:
         assert len(statements) == 1 and [row["key"] for row in plan] == [key]
 
 
+def flags(svc, station="s001", **kw):
+    page = svc.list(task_repo.ListQuery(station_id=station, **kw))
+    return not page.busy, page.rows
+
+
 def test_finish_flag_for_filters_and_empty_pages(db_clean) -> None:
     svc = services().tasks
     done = make_task(status=TaskStatus.FINISHED, type_=1)
     running = make_task(status=TaskStatus.RUNNING, type_=2)
     make_task(status=TaskStatus.RUNNING, type_=2, message_show=False)   # hidden: ignored
     make_task(station_id="s002", status=TaskStatus.RUNNING, type_=1)    # another station
-    finish, tasks = svc.list("s001", limit=20)
+    finish, tasks = flags(svc, limit=20)
     assert not finish and [t["id"] for t in tasks] == [running["id"], done["id"]]
-    assert svc.list("s001", limit=20, offset=5) == (False, [])           # empty page, busy
-    assert svc.list("s001", type_=1, limit=20) == (True, [svc.get("s001", task_id=done["id"])])
-    assert svc.list("s001", status=3, limit=1)[0] is True
-    assert svc.list("s001", status=2, limit=1)[0] is False
-    assert svc.list("s003", limit=20) == (True, [])
-    finish, tasks = svc.list("s001", limit=1)
+    assert flags(svc, limit=20, offset=5) == (False, [])           # empty page, busy
+    assert flags(svc, type_=1, limit=20) == (True, [svc.get("s001", task_id=done["id"])])
+    assert flags(svc, status=3, limit=1)[0] is True
+    assert flags(svc, status=2, limit=1)[0] is False
+    assert flags(svc, "s003", limit=20) == (True, [])
+    finish, tasks = flags(svc, limit=1)
     assert not finish and [t["id"] for t in tasks] == [running["id"]]
