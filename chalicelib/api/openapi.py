@@ -27,10 +27,12 @@ from chalicelib.api.schemas import (InternalAdd, InternalFinish, InternalRef, In
 from chalicelib.api.docs_views import ASSET_NAMES as DOCS_ASSET_NAMES
 from chalicelib.api.ui_views import ASSET_NAMES
 from chalicelib.config import Settings, get_settings
-from chalicelib.errors import (Conflict, Forbidden, InvalidInput, MalformedBody, NotFound,
+from chalicelib.errors import (CallbackAddressRefused, CallbackHostNotAllowed, CallbackNotHttps,
+                               Conflict, Forbidden, InvalidInput, MalformedBody, NotFound,
                                PlatformError, TooLarge, Unauthenticated, Unavailable,
                                UnsupportedMediaType)
 from chalicelib.kinds import KINDS
+from chalicelib.kinds.base import CALLBACK_ERRORS
 from chalicelib.service.order_import import OrderRow
 
 BEARER, INTERNAL_KEY, NO_AUTH = "bearer", "internal_key", None
@@ -48,11 +50,16 @@ ERROR_CODES: dict[int, tuple[int, str]] = {
     41500: (415, "the body is not JSON (Content-Type other than application/json)"),
     50000: (500, "unexpected server error"),
     50300: (503, "a dependency (the database) is unavailable"),
+    40010: (400, "callback_url is not an https URL (or carries credentials or a fragment)"),
+    40011: (400, "callback_url's host is not on the stage's allow-list"),
+    40012: (400, "callback_url's host is, or resolves to, a private, loopback, link-local or "
+                 "reserved address, or does not resolve"),
 }
 # The error classes of chalicelib/errors.py, each with its code above.
 ERROR_CLASSES: tuple[type[PlatformError], ...] = (
     InvalidInput, MalformedBody, Unauthenticated, Forbidden, NotFound, Conflict, TooLarge,
-    UnsupportedMediaType, PlatformError, Unavailable)
+    UnsupportedMediaType, PlatformError, Unavailable, CallbackNotHttps, CallbackHostNotAllowed,
+    CallbackAddressRefused)
 
 @dataclass(frozen=True)
 class Operation:
@@ -71,7 +78,7 @@ class Operation:
 
 _INTERNAL_SUMMARY = {
     "add": ("Create a task for a station (the seed's task/add).", InternalAdd,
-            out.InternalTaskItem, ()),
+            out.InternalTaskItem, CALLBACK_ERRORS),
     "get": ("One task of a station.", InternalRef, out.TaskItem, ()),
     "start": ("Mark a submitted task running (1 → 2).", InternalRef, out.TaskItem, (40900,)),
     "finish": ("End a task with status 3, 4 or 5, a result and a reason.", InternalFinish,

@@ -54,6 +54,15 @@ class TaskItem(_Out):
     eta_seconds: Optional[int] = Field(ge=0, description=(
         "running tasks: seconds until the task is likely done, from the rate measured in "
         "its current run (docs/api.md); null when unknown or not running"))
+    callback_url: Optional[str] = Field(description="where the item is POSTed when the task "
+                                                    "ends, null when none was given")
+    notified_at: Optional[str] = Field(json_schema_extra=_TIME, description=(
+        "when the callback answered 2xx; null before, or when it never did"))
+    notify_attempts: int = Field(ge=0, description="POSTs made to callback_url for the "
+                                                   "latest end of the task")
+    notify_last_error: Optional[str] = Field(description=(
+        "the last failed attempt's error (HTTP status, timeout, refused address), kept "
+        "after a later success; null when none failed"))
 
 
 class InternalTaskItem(TaskItem):

@@ -12,7 +12,8 @@ from typing import Annotated, Any, Optional
 from pydantic import BaseModel, ConfigDict, Field, StrictBool, model_validator
 
 from chalicelib.domain.task import FINAL_STATUSES, TaskStatus, TaskType
-from chalicelib.fields import (Choice, Id, IntField, QueryId, QueryInt, Text, exactly_one)
+from chalicelib.fields import (CallbackUrl, Choice, Id, IntField, QueryId, QueryInt, Text,
+                               exactly_one)
 
 MAX_IDS = 500
 
@@ -92,6 +93,7 @@ class InternalAdd(_Model):
     message_show: StrictBool = True
     business_id: IntField(ge=0, lt=2**31) = 0
     business_name: Text(64, required=False) = ""
+    callback_url: Optional[CallbackUrl()] = None
 
 
 class InternalRef(_Model):

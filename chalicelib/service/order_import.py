@@ -27,7 +27,7 @@ from chalicelib.adapters.db import Database
 from chalicelib.domain.chunk import DetailOutcome, Outcome
 from chalicelib.adapters.order_import_repo import NewOrder, NewOrderLine
 from chalicelib.domain.task import TaskType
-from chalicelib.fields import LocalDateTime, Text as FieldText
+from chalicelib.fields import CallbackUrl, LocalDateTime, Text as FieldText
 from chalicelib.errors import InvalidInput, NotFound, TooLarge
 from chalicelib.service.engine import Engine
 from chalicelib.service.processors import WorkItem
@@ -98,6 +98,7 @@ class OrderBatchSubmit(BaseModel):
         json_schema_extra={"minItems": 1, "items": {
             "description": "an OrderRow, checked by the worker"}})]
     file_name: FieldText(255)
+    callback_url: Optional[CallbackUrl()] = None
 
 
 def amount(line: OrderLineRow) -> Decimal:
@@ -209,7 +210,8 @@ class OrderImportService:
                       "rows": rows, "part_rows": size}
         new = NewTask(station_id=station_id, name=TASK_NAME, type=int(TaskType.IMPORT),
                       input=task_input, user_task_id=req.task_id, repeat=False,
-                      business_id=BUSINESS_ID, business_name=BUSINESS_NAME, total_items=rows)
+                      business_id=BUSINESS_ID, business_name=BUSINESS_NAME, total_items=rows,
+                      callback_url=req.callback_url)
         return self.engine.create_task(
             self.tasks, new, range(1, rows + 1),
             on_created=lambda cur, task_id: order_import_repo.insert_parts(cur, task_id, parts))

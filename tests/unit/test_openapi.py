@@ -143,7 +143,9 @@ def test_a_task_item_is_what_the_description_says():
            "result": {"total": 2, "succeeded": 1, "failed": 1, "error_report_key": "reports/s001/7/errors-run1.csv"},
            "run_count": 1, "cancelled": 0, "total_items": 2, "succeeded_items": 1,
            "failed_items": 1, "cancelled_items": 0, "creat_time": dt.datetime(2026, 11, 28, 8),
-           "start_time": dt.datetime(2026, 11, 28, 8, 0, 1), "end_time": None}
+           "start_time": dt.datetime(2026, 11, 28, 8, 0, 1), "end_time": None,
+           "callback_url": "https://hooks.example.com/t", "notified_at": dt.datetime(2026, 11, 28, 9),
+           "notify_attempts": 2, "notify_last_error": "HTTP 503"}
     spec = build_spec()
     schema = {**spec["components"]["schemas"]["TaskItem"],
               "components": spec["components"]}
