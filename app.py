@@ -6,7 +6,8 @@ chalicelib (api/* for HTTP, service/* for work) through the composition root.
 from chalice import Chalice, CORSConfig, Rate
 
 from chalicelib import observability
-from chalicelib.api import auth, docs_views, internal_views, task_views, ui_views
+from chalicelib.api import (auth, docs_views, import_views, internal_views, task_views,
+                            ui_views)
 from chalicelib.api.http import endpoint, native_errors_as_envelope
 from chalicelib.api.kind_views import kind_view
 from chalicelib.bootstrap import services
@@ -74,6 +75,25 @@ def task_retry():
 for _kind in KINDS:
     app.route(_kind.path, methods=[_kind.method], authorizer=station_auth)(
         kind_view(_kind, lambda: app.current_request, services))
+
+
+# -- the import page: a spreadsheet read and checked, its template, the operation cycles --
+@app.route("/station/order/batch/preview", methods=["POST"], authorizer=station_auth)
+@endpoint
+def order_batch_preview():
+    return import_views.preview(app.current_request, services())
+
+
+@app.route("/station/order/batch/template", methods=["GET"], authorizer=station_auth)
+@endpoint
+def order_batch_template():
+    return import_views.template(app.current_request, services())
+
+
+@app.route("/station/time_config/list", methods=["GET"], authorizer=station_auth)
+@endpoint
+def time_config_list():
+    return import_views.time_configs(app.current_request, services())
 
 
 # -- internal API for worker-side processes (shared auth_key): /internal/task/<action> ------

@@ -3,6 +3,11 @@
 No retries, no rate limiter, no database: just processes x threads posting create requests
 through plain urllib3 pools. Any platform figure is to be read against this number.
 
+`client="lean"` posts through the engine's own transport instead
+(chalicelib/adapters/http_pool.py, the same headers as the product center client): the
+ceiling of that transport, against which the engine's own overhead shows (bench/run.py
+copy_vs_lean_bare_ratio).
+
     python bench/bare_ceiling.py [--processes 4] [--threads 10] [-n 20000]
 
 starts the fake product center in a subprocess (latency 0), measures, prints items/s.
@@ -39,16 +44,32 @@ def _post_all(pool: urllib3.HTTPConnectionPool, prefix: str, count: int) -> int:
     return ok
 
 
-def _process(url: str, counts: list[int], barrier, results) -> None:
+def _post_all_lean(pool, prefix: str, count: int) -> int:
+    """_post_all through the engine's transport, with the product center client's headers."""
+    ok = 0
+    for n in range(count):
+        resp = pool.post("/product/create", _BODY, {"Content-Type": "application/json",
+                                                    "Idempotency-Key": f"{prefix}-{n}"})
+        ok += resp.status == 200
+    return ok
+
+
+def _process(url: str, counts: list[int], barrier, results, client: str = "urllib3") -> None:
     """One benchmark process: len(counts) threads sharing one pool, released by the barrier."""
-    pool = urllib3.connection_from_url(url, maxsize=len(counts), block=True, retries=False)
+    if client == "lean":
+        from chalicelib.adapters.http_pool import HttpPool
+        pool = HttpPool(url, maxsize=len(counts), connect_timeout_s=2, read_timeout_s=5)
+        post_all = _post_all_lean
+    else:
+        pool = urllib3.connection_from_url(url, maxsize=len(counts), block=True, retries=False)
+        post_all = _post_all
     run = uuid.uuid4().hex[:8]   # keys stay unique across runs against a long-lived fake
     marks: list[tuple[float, float, int]] = []
 
     def thread(t: int) -> None:
         barrier.wait()
         started = time.monotonic()
-        ok = _post_all(pool, f"bench-{run}-{os.getpid()}-{t}", counts[t])
+        ok = post_all(pool, f"bench-{run}-{os.getpid()}-{t}", counts[t])
         marks.append((started, time.monotonic(), ok))   # list.append is atomic
 
     threads = [threading.Thread(target=thread, args=(t,)) for t in range(len(counts))]
@@ -59,14 +80,17 @@ def _process(url: str, counts: list[int], barrier, results) -> None:
     results.put(marks)
 
 
-def bare_ceiling(url: str, processes: int = 4, threads: int = 10, n: int = 20000) -> float:
-    """Items/s from the start barrier to the last response (CLOCK_MONOTONIC is system-wide)."""
+def bare_ceiling(url: str, processes: int = 4, threads: int = 10, n: int = 20000,
+                 client: str = "urllib3") -> float:
+    """Items/s from the start barrier to the last response (CLOCK_MONOTONIC is system-wide);
+    client "urllib3" (plain pools) or "lean" (the engine's transport)."""
     ctx = mp.get_context("spawn")
     workers = processes * threads
     counts = [n // workers + (w < n % workers) for w in range(workers)]
     barrier, results = ctx.Barrier(workers), ctx.Queue()
     procs = [ctx.Process(target=_process, args=(url, counts[p * threads:(p + 1) * threads],
-                                                barrier, results)) for p in range(processes)]
+                                                barrier, results, client))
+             for p in range(processes)]
     for p in procs:
         p.start()
     marks: list[tuple[float, float, int]] = []

@@ -11,6 +11,8 @@ process per concurrent Lambda instance). Each figure is the median of RUNS runs.
     copy_items_per_s_zero_latency  the same at latency 0
     bare_ceiling_items_per_s       plain urllib3 loop, same processes x threads, no queue, no DB
     copy_zero_latency_ratio        engine items/s / bare items/s (each run paired)
+    bare_lean_items_per_s          the bare loop on the engine's own HTTP transport (http_pool.py)
+    copy_vs_lean_bare_ratio        engine items/s / that loop's items/s: the engine's own overhead
     fairness_small_task_s          1-item task created while a 100,000-item task fills every worker
     create_100k_ms                 handler time to create a 100,000-item task
     import_10k_rows_s              10,000-row order batch submit, request to task final (bench/orders_import.py)
@@ -171,10 +173,10 @@ class Bench:
         self.fake_config(latency_ms=latency_ms)
         return self.wait_final(self.create(N))
 
-    def bare(self, latency_ms: float = 0) -> float:
+    def bare(self, latency_ms: float = 0, client: str = "urllib3") -> float:
         from bench.bare_ceiling import bare_ceiling
         self.fake_config(latency_ms=latency_ms)
-        return bare_ceiling(self.fake_url, processes=WORKERS, threads=THREADS, n=N)
+        return bare_ceiling(self.fake_url, processes=WORKERS, threads=THREADS, n=N, client=client)
 
     def fairness(self) -> float:
         self.fake_config(latency_ms=LATENCY_MS)
@@ -224,13 +226,17 @@ def copy_section(bench: Bench, results: dict[str, Any]) -> None:
     results["bare_seconds_20ms"] = figure(bare_20, "s")
     results["copy_vs_bare_20ms"] = figure([b / s for b, s in zip(bare_20, secs_20)],
                                           "bare seconds/engine seconds")
-    engine, bare = [], []
-    for _ in range(RUNS):                       # paired, so noise hits both alike
+    engine, bare, lean = [], [], []
+    for _ in range(RUNS):                       # paired, so noise hits all alike
         engine.append(N / bench.copy_seconds(0))
         bare.append(bench.bare())
+        lean.append(bench.bare(client="lean"))
     results["copy_items_per_s_zero_latency"] = figure(engine, "items/s", 1)
     results["bare_ceiling_items_per_s"] = figure(bare, "items/s", 1)
     results["copy_zero_latency_ratio"] = figure([e / b for e, b in zip(engine, bare)], "ratio")
+    # The same bare loop on the engine's own transport (http_pool.py): the engine's overhead.
+    results["bare_lean_items_per_s"] = figure(lean, "items/s", 1)
+    results["copy_vs_lean_bare_ratio"] = figure([e / b for e, b in zip(engine, lean)], "ratio")
     results["fairness_small_task_s"] = figure([bench.fairness() for _ in range(RUNS)], "s")
     results["create_100k_ms"] = figure([bench.create_100k_ms() for _ in range(RUNS)], "ms", 1)
     results["config"] = {"N": N, "workers": WORKERS, "threads": THREADS, "latency_ms": LATENCY_MS,

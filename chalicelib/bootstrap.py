@@ -24,7 +24,11 @@ from chalicelib.service.budget import SharedBudget
 from chalicelib.service.control import TaskControl
 from chalicelib.service.dead_letters import DeadLetters
 from chalicelib.service.engine import Engine
+from chalicelib.service import lifecycle
+from chalicelib.service.callback_check import CallbackCheck
 from chalicelib.service.messages import MessageRouter
+from chalicelib.service.notifications import MESSAGE_KIND as NOTIFY_KIND
+from chalicelib.service.notifications import FinishNotices, Notifier
 from chalicelib.service.operator import Operator
 from chalicelib.service.sweeper import Sweeper
 from chalicelib.service.tasks import TaskService
@@ -95,6 +99,7 @@ class Services:
         """Work-queue message kinds and their handlers."""
         router = MessageRouter()
         router.register("chunk", self.engine.handle_message)
+        router.register(NOTIFY_KIND, self.notifier.handle_message)
         for k in KINDS:
             if k.message_kind is not None:
                 router.register(k.message_kind, k.message_handler(self.kind(k.name)))
@@ -106,8 +111,9 @@ class Services:
                        max_chunk_attempts=self.settings.max_chunk_attempts,
                        stale_queued_s=self.settings.sweep_stale_queued_s,
                        dead_letters=self.dead_letters,
-                       repairs={k.name: k.repair(self.kind(k.name))
-                                for k in KINDS if k.repair is not None})
+                       repairs={**{k.name: k.repair(self.kind(k.name))
+                                   for k in KINDS if k.repair is not None},
+                                "notifications": self.notifier.sweep})
 
     @cached_property
     def operator(self) -> Operator:
@@ -117,6 +123,24 @@ class Services:
     @cached_property
     def dead_letters(self) -> DeadLetters:
         return DeadLetters(self.db, WorkQueue(self.settings.dlq_name), self.queue, self.engine)
+
+    @cached_property
+    def callbacks(self) -> CallbackCheck:
+        """A callback_url checked at creation (every kind's route, the internal add)."""
+        return CallbackCheck(self.settings)
+
+    @cached_property
+    def notifier(self) -> Notifier:
+        """Completion notifications: the "notify" messages and their sweeper repair."""
+        from chalicelib.adapters.events import EventBus
+        from chalicelib.api.present import task_item
+        s = self.settings
+        return Notifier(self.db, self.queue, s, item=lambda task: task_item(task, self.files),
+                        events=EventBus(s.event_bus_name) if s.event_bus_name else None)
+
+    def finish_notices(self) -> FinishNotices:
+        """lifecycle.finish's listener: opens a finished task's notification job."""
+        return FinishNotices(self.settings, lambda: self.queue)
 
     def kind(self, name: str) -> Any:
         """The service of the registered task kind `name` (chalicelib/kinds), built once."""
@@ -148,6 +172,7 @@ def services() -> Services:
                 logger.error(f"cold start stopped: {err}")
                 raise NotConfigured() from None
             _services = Services(settings)
+            lifecycle.set_finish_listener(_services.finish_notices())
         return _services
 
 
@@ -159,6 +184,7 @@ def reset() -> None:
         if _services is not None and "db" in _services.__dict__:
             _services.db.close()
         _services = None
+        lifecycle.set_finish_listener(None)
     get_settings.cache_clear()
     get_runtime_settings.cache_clear()
     reset_clients()

@@ -95,6 +95,9 @@ class Settings:
     max_copy_items: int = 100_000
     # Order batch submit: most orders (rows of order_data) in one batch.
     order_import_max_rows: int = 10_000
+    # The import page's upload (POST /station/order/batch/preview): largest file, in MB
+    # (sent as base64 in JSON: 4 MB is 5.3 MB, inside Lambda's 6 MB request payload).
+    import_file_max_mb: float = 4.0
     # The zone task times are shown in (ISO 8601 with its offset): a default and
     # "station=zone" pairs; IANA names or offsets like +08:00 (chalicelib/service/station_time.py).
     station_time_zone: str = "Asia/Shanghai"
@@ -114,6 +117,22 @@ class Settings:
     export_heartbeat_s: float = 2.0         # progress + claim refresh interval of the worker
     export_tmpdir: str = ""                 # XlsxWriter's row-data file; "" = the system temp dir
     export_tmp_mb: int = 0                  # space an XLSX export may use there; 0 = what is free
+    # Completion notifications (docs/notifications.md). A callback_url's host must be on
+    # CALLBACK_HOSTS (exact names, `*.suffix` wildcards; "" = no callbacks); http and
+    # loopback addresses only with CALLBACK_ALLOW_LOCAL (local and test runs: a deployed
+    # function refuses to start with it). Each POST is signed with NOTIFY_SECRET (deployed:
+    # NOTIFY_SECRET_PARAMETER) and given CALLBACK_TIMEOUT_S; NOTIFY_RETRY_DELAYS_S are the
+    # waits after attempt 1, 2, ... (attempts = delays + 1). EVENT_BUS_NAME: the stage's
+    # EventBridge bus every finished task is published on ("" = none).
+    callback_hosts: str = ""
+    callback_allow_local: bool = False
+    callback_timeout_s: float = 5.0
+    callback_ca_file: str = ""              # "" = the system's trust store
+    notify_secret: str = "dev-notify-secret-change-me-0123456789abcdef"
+    notify_retry_delays_s: str = "60,300,600,900,1800"
+    notify_lease_s: int = 60                # a run not recorded by then may be taken again
+    notify_sweep_after_s: int = 120         # the sweeper re-sends a job this long overdue
+    event_bus_name: str = ""
 
     def __post_init__(self) -> None:
         for problem in _out_of_range(self):
@@ -162,6 +181,9 @@ RANGES: dict[str, tuple[float, float]] = {
     "slice_seconds": (0, 600), "station_max_chunks": (0, 10_000), "chunk_size": (1, 10_000), "chunk_threads": (1, 256),
     "chunk_window": (1, 1000), "lease_seconds": (1, 3600), "max_chunk_attempts": (1, 100),
     "outcome_batch_size": (1, 10_000), "outcome_flush_ms": (1, 60_000),
+    "import_file_max_mb": (0.01, 4.4),
+    "callback_timeout_s": (0.1, 30), "notify_lease_s": (1, 900),
+    "notify_sweep_after_s": (1, 86_400),
 }
 
 
@@ -175,6 +197,16 @@ def _out_of_range(s: Settings) -> list[str]:
     if 0 < s.slice_seconds < 0.5:
         problems.append(f"SLICE_SECONDS={s.slice_seconds!r} is out of range: 0 (never yield)"
                         " or at least 0.5")
+    from chalicelib.domain.callbacks import AllowList, parse_delays
+    for check in (lambda: AllowList.parse(s.callback_hosts),
+                  lambda: parse_delays(s.notify_retry_delays_s)):
+        try:
+            check()
+        except ValueError as err:
+            problems.append(str(err))
+    if s.notify_lease_s <= s.callback_timeout_s:
+        problems.append(f"NOTIFY_LEASE_S={s.notify_lease_s!r} must be longer than "
+                        f"CALLBACK_TIMEOUT_S={s.callback_timeout_s!r}")
     if s.product_center_rate > 0 and s.budget_floor > s.product_center_rate:
         problems.append(f"BUDGET_FLOOR={s.budget_floor!r} is out of range: it must not exceed"
                         f" PRODUCT_CENTER_RATE={s.product_center_rate!r}")
@@ -196,6 +228,8 @@ def get_runtime_settings() -> Settings:
     settings = Settings.from_env(read_secrets=True)
     if len(settings.token_secret.encode("utf-8")) < 32:     # HS256 wants >= 256-bit keys
         raise ConfigurationError("TOKEN_SECRET must be at least 32 bytes (an HS256 key)")
+    if len(settings.notify_secret.encode("utf-8")) < 32:
+        raise ConfigurationError("NOTIFY_SECRET must be at least 32 bytes (an HMAC-SHA256 key)")
     from chalicelib.service.station_time import parse_zone
     for pair in [settings.station_time_zone] + settings.station_time_zones.split(","):
         if pair.strip():
@@ -265,8 +299,11 @@ def deployed_setting_problems(settings: Settings) -> list[str]:
     built_in = Settings()
     problems = [f"{name.upper()} is not configured for this stage"
                 f" (set {name.upper()}_PARAMETER or {name.upper()})"
-                for name in ("token_secret", "internal_auth_key")
+                for name in ("token_secret", "internal_auth_key", "notify_secret")
                 if getattr(settings, name) == getattr(built_in, name)]
+    if settings.callback_allow_local:
+        problems.append("CALLBACK_ALLOW_LOCAL is for local and test runs only: a deployed "
+                        "stage never calls back http or loopback URLs")
     url = settings.product_center_url
     loopback = is_loopback_url(url) and not settings.allow_loopback_product_center
     if not url or loopback or urlparse(url).scheme not in ("http", "https"):

@@ -51,6 +51,28 @@ class TooLarge(InvalidInput):
     http_status, code = 413, 41300
 
 
+class CallbackRefused(InvalidInput):
+    """A callback_url the stage does not accept (chalicelib/domain/callbacks.py); the
+    request creates nothing."""
+
+
+class CallbackNotHttps(CallbackRefused):
+    """Not an https URL (http only in local and test runs), or one with credentials or a
+    fragment."""
+    code = 40010
+
+
+class CallbackHostNotAllowed(CallbackRefused):
+    """The host is not on the stage's allow-list (CALLBACK_HOSTS)."""
+    code = 40011
+
+
+class CallbackAddressRefused(CallbackRefused):
+    """The host is, or resolves to, an address that is not public (private, loopback,
+    link-local, reserved), or does not resolve."""
+    code = 40012
+
+
 class UnsupportedMediaType(InvalidInput):
     """The body is not JSON (`Content-Type` other than application/json)."""
     http_status, code = 415, 41500

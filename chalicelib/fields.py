@@ -200,3 +200,28 @@ def exactly_one(*groups: dict[str, Any]) -> dict[str, Any]:
     """`oneOf` branches, each a dict of the properties that branch requires (with any extra
     constraints they take in that branch)."""
     return {"oneOf": [{"required": sorted(g), "properties": g} for g in groups]}
+
+
+# -- completion callbacks -------------------------------------------------------------------
+CALLBACK_PATTERN = r"^[Hh][Tt][Tt][Pp][Ss]?://[!-~]+$"
+_CALLBACK = re.compile(CALLBACK_PATTERN)
+
+
+def _callback(value: str) -> str:
+    if not _CALLBACK.fullmatch(value):
+        raise ValueError("must be an https:// URL of printable ASCII characters")
+    return value
+
+
+def CallbackUrl(*, strict: bool = True) -> Any:
+    """`callback_url`: where the task's item is POSTed when it ends. The schema states the
+    syntax; the stage's rules (https only, host on CALLBACK_HOSTS, a public address) are
+    checked at creation by service/callback_check.py (40010/40011/40012)."""
+    schema = {"type": "string", "format": "uri", "maxLength": 2048, "pattern": CALLBACK_PATTERN,
+              "description": "https URL whose host is on the stage's allow-list and resolves "
+                             "to public addresses; the task's item is POSTed to it, signed, "
+                             "when the task ends (docs/notifications.md)",
+              "examples": ["https://hooks.example.com/tasks"]}
+    base = StrictStr if strict else str
+    return Annotated[base, Field(max_length=2048), AfterValidator(_callback),
+                     WithJsonSchema(schema)]

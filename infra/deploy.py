@@ -47,7 +47,8 @@ APP_NAME = "async-task"
 LOCAL_ACCOUNT = "000000000000"      # LocalStack's default account: the committed policy files
 # The secret-naming variables (chalicelib/adapters/secrets.py) and what reading them takes.
 PARAMETER_VARIABLES = ("DATABASE_URL_PARAMETER", "TOKEN_SECRET_PARAMETER",
-                       "INTERNAL_AUTH_KEY_PARAMETER", "PRODUCT_CENTER_URL_PARAMETER")
+                       "INTERNAL_AUTH_KEY_PARAMETER", "PRODUCT_CENTER_URL_PARAMETER",
+                       "NOTIFY_SECRET_PARAMETER")
 SECRET_VARIABLES = ("DATABASE_SECRET_ARN",)
 
 
@@ -111,6 +112,10 @@ def lambda_policy(stage: str, env: dict[str, str], *, account: str, region: str,
                     "s3:ListMultipartUploadParts"],
          "Resource": [f"arn:aws:s3:::{bucket}/reports/*", f"arn:aws:s3:::{bucket}/exports/*"]},
     ]
+    if env.get("EVENT_BUS_NAME"):
+        # One event per finished task (service/notifications.py), on the stage's bus only.
+        statements.append({"Sid": "TaskEvents", "Effect": "Allow", "Action": ["events:PutEvents"],
+                           "Resource": [f"arn:aws:events:{arn}:event-bus/{env['EVENT_BUS_NAME']}"]})
     parameters = sorted(env[v] for v in PARAMETER_VARIABLES if env.get(v))
     if parameters:
         statements.append({"Sid": "SecretParameters", "Effect": "Allow",
@@ -172,7 +177,8 @@ def account_id(region: str) -> str:
 
 
 def output_mismatches(outputs: dict[str, str], env: dict[str, str]) -> list[str]:
-    pairs = {"WorkQueueName": "WORK_QUEUE_NAME", "ExportBucketName": "EXPORT_BUCKET"}
+    pairs = {"WorkQueueName": "WORK_QUEUE_NAME", "ExportBucketName": "EXPORT_BUCKET",
+             "EventBusName": "EVENT_BUS_NAME"}
     return [f"stack output {out}={outputs.get(out)!r} but the stage sets {var}={env.get(var)!r}"
             for out, var in pairs.items() if outputs.get(out) != env.get(var)]
 

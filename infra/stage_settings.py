@@ -26,6 +26,8 @@ REQUIRED = {
     "database_url": ("DATABASE_URL_PARAMETER", "DATABASE_SECRET_ARN"),
     "token_secret": ("TOKEN_SECRET_PARAMETER",),
     "internal_auth_key": ("INTERNAL_AUTH_KEY_PARAMETER",),
+    "notify_secret": ("NOTIFY_SECRET_PARAMETER",),
+    "event_bus_name": ("EVENT_BUS_NAME",),
     "product_center_url": ("PRODUCT_CENTER_URL_PARAMETER", "PRODUCT_CENTER_URL"),
     "stage": ("STAGE",),
     "work_queue_name": ("WORK_QUEUE_NAME",),
@@ -36,7 +38,7 @@ REQUIRED = {
     "powertools_service_name": ("POWERTOOLS_SERVICE_NAME",),
     "powertools_metrics_namespace": ("POWERTOOLS_METRICS_NAMESPACE",),
 }
-NEVER_AS_VALUES = ("DATABASE_URL", "TOKEN_SECRET", "INTERNAL_AUTH_KEY")
+NEVER_AS_VALUES = ("DATABASE_URL", "TOKEN_SECRET", "INTERNAL_AUTH_KEY", "NOTIFY_SECRET")
 FUNCTIONS = ("api_handler", "station_auth", "work", "sweep")
 
 
@@ -63,6 +65,8 @@ def stage_setting_problems(stage: str, config: dict[str, Any] | None = None) -> 
                 problems.append(f"{where}: {setting} is not set (set {' or '.join(variables)})")
         problems += [f"{where}: {v} is a secret given as a value; name its SSM parameter "
                      f"({v}_PARAMETER) instead" for v in NEVER_AS_VALUES if env.get(v)]
+        if env.get("CALLBACK_ALLOW_LOCAL"):
+            problems.append(f"{where}: CALLBACK_ALLOW_LOCAL is for local and test runs only")
         url = env.get("PRODUCT_CENTER_URL")
         if url and is_loopback_url(url):
             problems.append(f"{where}: PRODUCT_CENTER_URL {url!r} is a loopback address")

@@ -37,6 +37,7 @@ os.environ.setdefault("MOTO_SQS_ENFORCE_STRICT_QUEUE_PURGE_BEHAVIOUR", "false")
 TEST_DB = f"async_task_test_{os.getpid()}"
 TOKEN_SECRET = "test-token-secret-0123456789abcdef0123"
 INTERNAL_KEY = "test-internal-key-0123456789abcdef0123"
+NOTIFY_SECRET = "test-notify-secret-0123456789abcdef0123"
 _TABLES = ("tbl_task_detail", "tbl_task_chunk", "tbl_async_task", "tbl_product", "tbl_shop",
            "tbl_order_line", "tbl_order", "tbl_time_config", "tbl_order_import_part",
            "tbl_rate_budget", "tbl_station_schedule")
@@ -124,7 +125,12 @@ def product_center() -> Iterator[Any]:
 @pytest.fixture(scope="session")
 def stack_env(database_url: str, aws: dict[str, str], product_center: Any) -> dict[str, str]:
     """The app's environment, applied to this process (and inherited by runtime children)."""
-    env = {**aws, "DATABASE_URL": database_url, "TOKEN_SECRET": TOKEN_SECRET,
+    # The stack's event bus is left out: tests that publish events name it
+    # (tests/integration/test_notifications.py), so other tests' queues carry no extra kind.
+    env = {**{k: v for k, v in aws.items() if k != "EVENT_BUS_NAME"},
+           "DATABASE_URL": database_url, "TOKEN_SECRET": TOKEN_SECRET,
+           "NOTIFY_SECRET": NOTIFY_SECRET, "CALLBACK_HOSTS": "127.0.0.1,localhost",
+           "CALLBACK_ALLOW_LOCAL": "1",
            "INTERNAL_AUTH_KEY": INTERNAL_KEY, "PRODUCT_CENTER_URL": product_center.url,
            "PRODUCT_CENTER_TIMEOUT_S": "2", "PRODUCT_CENTER_RATE": "0",
            "LINK_TTL_SECONDS": "60", "STAGE": "test"}

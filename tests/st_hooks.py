@@ -20,6 +20,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from chalicelib.config import get_settings  # noqa: E402
 from chalicelib.fields import MAX_BIGINT  # noqa: E402
 from chalicelib.service.export_query import QUERY_TYPE_FIELDS  # noqa: E402
+from chalicelib.service.import_template import template_csv  # noqa: E402
 
 def _parse(text: Any) -> dt.datetime | None:
     for fmt in ("%Y-%m-%d %H:%M:%S", "%Y-%m-%dT%H:%M:%S", "%Y-%m-%d"):
@@ -53,14 +54,38 @@ def _distinct_shops(body: dict[str, Any]) -> None:
         body["target_shop_id"] = int(source) + 1 if source < MAX_BIGINT - 1 else int(source) - 1
 
 
+def _spreadsheet(body: dict[str, Any]) -> None:
+    """A preview's content must be a spreadsheet (JSON Schema can only say base64): the
+    template's CSV, under the generated name made a .csv."""
+    import base64
+    body["content_base64"] = base64.b64encode(template_csv(dt.date(2026, 12, 2))).decode()
+    name = body.get("file_name")
+    if isinstance(name, str):
+        body["file_name"] = name[:250] + ".csv"
+
+
+def _no_callback(case: Any) -> None:
+    """A callback_url must also name a host on the stage's allow-list that resolves to a
+    public address (docs/notifications.md): a rule of the stage, not of the schema. Positive
+    cases leave it out; negative ones keep what they generated."""
+    for part in (case.query, case.body):
+        if isinstance(part, dict):
+            part.pop("callback_url", None)
+            if isinstance(part.get("params"), dict):
+                part["params"].pop("callback_url", None)
+
+
 @schemathesis.hook
 def map_case(context: Any, case: Any) -> Any:
     meta = case.meta
     if meta is None or meta.generation.mode != GenerationMode.POSITIVE:
         return case
+    _no_callback(case)
     path = context.operation.path if context.operation else ""
     if path == "/station/sales_analysis/orderdetail" and isinstance(case.query, dict):
         _export_range(case.query)
     elif path == "/station/product/copy_task" and isinstance(case.body, dict):
         _distinct_shops(case.body)
+    elif path == "/station/order/batch/preview" and isinstance(case.body, dict):
+        _spreadsheet(case.body)
     return case

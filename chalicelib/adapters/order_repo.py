@@ -21,6 +21,13 @@ def time_config(cur: DictCursor, station_id: str, time_config_id: str) -> dict[s
     return cur.fetchone()
 
 
+def time_configs(cur: DictCursor, station_id: str) -> list[dict[str, Any]]:
+    """The station's operation cycle configurations, by id."""
+    cur.execute("SELECT id, name, CAST(cycle_start AS CHAR) AS cycle_start FROM tbl_time_config"
+                " WHERE station_id=%s ORDER BY id", (station_id,))
+    return cur.fetchall()
+
+
 def upsert_time_config(cur: DictCursor, station_id: str, time_config_id: str, name: str,
                        cycle_start: dt.time = dt.time(18, 0), cycle_hours: int = 24) -> None:
     cur.execute("INSERT INTO tbl_time_config (id, station_id, name, cycle_start, cycle_hours)"

@@ -31,6 +31,7 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 from urllib.parse import urlsplit
 
+from chalicelib.adapters.http_pool import HttpPool, ProtocolError
 from chalicelib.errors import PlatformError, Unavailable
 
 log = logging.getLogger(__name__)
@@ -155,12 +156,9 @@ class ProductCenterClient:
         if max_attempts < 1:
             raise ValueError("max_attempts must be >= 1")
         self._path = urlsplit(base_url).path.rstrip("/") + CREATE_PATH
-        import urllib3      # here, not with the module: the API process never makes a client
-        self._errors = urllib3.exceptions
-        # block=True: threads wait for a free connection instead of opening throwaway ones.
-        self._pool = urllib3.connection_from_url(
-            base_url, maxsize=pool_size, block=True, retries=False,
-            timeout=urllib3.Timeout(connect=connect_timeout_s, read=timeout_s))
+        # Callers beyond pool_size wait for a free connection instead of opening more.
+        self._pool = HttpPool(base_url, maxsize=pool_size, connect_timeout_s=connect_timeout_s,
+                              read_timeout_s=timeout_s)
         self._limiter = rate_limiter
         self._on_retry = on_retry
         self._on_latency = on_latency
@@ -228,13 +226,10 @@ class ProductCenterClient:
     def _call(self, body: bytes, headers: dict[str, str]) -> int:
         started = time.monotonic()
         try:
-            resp = self._pool.urlopen("POST", self._path, body=body, headers=headers,
-                                      redirect=False)
-        except self._errors.NewConnectionError as exc:   # a TimeoutError subclass
-            raise _Transient(f"connection error: {exc}") from exc
-        except self._errors.TimeoutError as exc:
+            resp = self._pool.post(self._path, body, headers)
+        except TimeoutError as exc:         # no connection, or no answer, in time
             raise _Transient(f"timeout: {exc}") from exc
-        except self._errors.HTTPError as exc:
+        except (OSError, ProtocolError) as exc:
             raise _Transient(f"connection error: {exc}") from exc
         finally:
             if self._on_latency is not None:
@@ -250,7 +245,7 @@ class ProductCenterClient:
         if status == 200 and code == 0:
             pass    # a 200 without a usable product id: garbled (below)
         elif status in (429, 408) or status >= 500:
-            raise _Transient(f"HTTP {status}: {msg}", _retry_after(resp.headers.get("Retry-After")),
+            raise _Transient(f"HTTP {status}: {msg}", _retry_after(resp.headers.get("retry-after")),
                              throttled=status == 429)
         elif 400 <= status < 500 or (status == 200 and type(code) is int):
             # A 200 carrying a nonzero code is a refusal of the item as well.

@@ -8,6 +8,8 @@ in the repository, so values never go there):
                                                            JSON {username, password, host,
                                                            port, dbname} of an RDS secret
     TOKEN_SECRET_PARAMETER, INTERNAL_AUTH_KEY_PARAMETER    SSM SecureStrings
+    NOTIFY_SECRET_PARAMETER                                SSM SecureString: the key that
+                                                           signs completion callbacks
     PRODUCT_CENTER_URL_PARAMETER                           SSM String: the downstream's URL
 
 A value given directly (DATABASE_URL=…, as local runs and tests do) wins and nothing is
@@ -34,6 +36,7 @@ SOURCES: dict[str, tuple[tuple[str, str], ...]] = {
     "database_url": (("DATABASE_URL_PARAMETER", _PARAMETER), ("DATABASE_SECRET_ARN", _SECRET)),
     "token_secret": (("TOKEN_SECRET_PARAMETER", _PARAMETER),),
     "internal_auth_key": (("INTERNAL_AUTH_KEY_PARAMETER", _PARAMETER),),
+    "notify_secret": (("NOTIFY_SECRET_PARAMETER", _PARAMETER),),
     "product_center_url": (("PRODUCT_CENTER_URL_PARAMETER", _PARAMETER),),
 }
 

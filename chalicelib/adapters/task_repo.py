@@ -17,13 +17,17 @@ from chalicelib.errors import DuplicateKey
 _COLUMNS = ("id, user_task_id, name, station_id, result, status, `repeat`, message_show, "
             "run_count, creat_time, modify_time, start_time, end_time, business_id, "
             "business_name, type, progress, reason, total_items, succeeded_items, failed_items, "
-            "cancelled, cancelled_items, run_base_done")
+            "cancelled, cancelled_items, run_base_done, callback_url, notified_at, "
+            "notify_attempts, notify_last_error")
 
 # Columns a caller may set through update_fields (never station_id, id, input, and never
 # status: only service/lifecycle.py moves a status, through move_status).
 _UPDATABLE = {"result", "progress", "reason", "start_time", "end_time",
               "run_count", "total_items", "succeeded_items", "failed_items",
-              "open_dedup_key", "message_show", "cancelled", "cancelled_items", "run_base_done"}
+              "open_dedup_key", "message_show", "cancelled", "cancelled_items", "run_base_done",
+              # a final move opens the task's notification job (service/notifications.py)
+              "notify_id", "notify_seq", "notify_state", "event_state", "notify_attempts",
+              "notify_last_error", "notified_at", "notify_due_at"}
 
 
 def from_row(row: dict[str, Any]) -> Task:
@@ -41,7 +45,9 @@ def from_row(row: dict[str, Any]) -> Task:
         business_name=row["business_name"], progress=row["progress"], reason=row["reason"],
         total_items=row["total_items"], succeeded_items=row["succeeded_items"],
         failed_items=row["failed_items"], cancelled=bool(row["cancelled"]),
-        cancelled_items=row["cancelled_items"], run_base_done=row["run_base_done"])
+        cancelled_items=row["cancelled_items"], run_base_done=row["run_base_done"],
+        callback_url=row["callback_url"], notified_at=row["notified_at"],
+        notify_attempts=row["notify_attempts"], notify_last_error=row["notify_last_error"])
 
 
 def _decode(row: dict[str, Any] | None) -> Task | None:
@@ -50,27 +56,27 @@ def _decode(row: dict[str, Any] | None) -> Task | None:
 
 def insert(cur: DictCursor, *, station_id: str, name: str, input_text: str, type_: int,
            user_task_id: str | None, repeat: bool, message_show: bool, business_id: int,
-           business_name: str, total_items: int = 0) -> int:
+           business_name: str, total_items: int = 0, callback_url: str | None = None) -> int:
     """The new task's id; DuplicateKey when an unfinished task holds its dedup key."""
     try:
         return _insert(cur, station_id, name, input_text, type_, user_task_id, repeat,
-                       message_show, business_id, business_name, total_items)
+                       message_show, business_id, business_name, total_items, callback_url)
     except pymysql.err.IntegrityError as exc:
         raise DuplicateKey("an unfinished task with this user_task_id exists") from exc
 
 
 def _insert(cur: DictCursor, station_id: str, name: str, input_text: str, type_: int,
             user_task_id: str | None, repeat: bool, message_show: bool, business_id: int,
-            business_name: str, total_items: int) -> int:
+            business_name: str, total_items: int, callback_url: str | None) -> int:
     cur.execute(
         "INSERT INTO tbl_async_task (user_task_id, name, station_id, input, status, `repeat`,"
         " message_show, run_count, creat_time, modify_time, business_id, business_name, type,"
-        " progress, total_items, open_dedup_key)"
+        " progress, total_items, open_dedup_key, callback_url)"
         " VALUES (%s, %s, %s, %s, %s, %s, %s, 0, UTC_TIMESTAMP(3), UTC_TIMESTAMP(3), %s, %s, %s,"
-        " 0, %s, %s)",
+        " 0, %s, %s, %s)",
         (user_task_id, name, station_id, input_text, int(TaskStatus.SUBMITTED), int(repeat),
          int(message_show), business_id, business_name, type_, total_items,
-         None if repeat or user_task_id is None else user_task_id))
+         None if repeat or user_task_id is None else user_task_id, callback_url))
     return cur.lastrowid
 
 
@@ -286,7 +292,7 @@ def _update(cur: DictCursor, task_id: int, fields: dict[str, Any],
             only_if_status: Iterable[int] | None) -> int:
     sets, args = [], []
     for column, value in fields.items():
-        if column in ("start_time", "end_time") and value == "now":
+        if column in ("start_time", "end_time", "notify_due_at") and value == "now":
             sets.append(f"{column}=UTC_TIMESTAMP(3)")
             continue
         sets.append(f"{column}=%s")

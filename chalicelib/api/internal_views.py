@@ -25,10 +25,13 @@ def dispatch(action: str, request: Any, svc: Services) -> dict[str, Any]:
     raw = _authorized_body(request, svc)
     if action == "add":
         b = parse_model(InternalAdd, raw)
+        if b.callback_url:
+            svc.callbacks.check(b.callback_url)
         created = svc.tasks.create(NewTask(
             station_id=b.station_id, name=b.name, type=int(b.type), input=b.input,
             user_task_id=b.user_task_id, repeat=b.repeat, message_show=b.message_show,
-            business_id=b.business_id, business_name=b.business_name))
+            business_id=b.business_id, business_name=b.business_name,
+            callback_url=b.callback_url))
         return {**task_item(created.task, svc.files), "created": created.created}
     if action == "get":
         ref = parse_model(InternalRef, raw)

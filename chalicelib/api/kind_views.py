@@ -18,6 +18,9 @@ def kind_view(kind: TaskKind, current_request: Callable[[], Any],
     def view() -> Any:
         request = current_request()
         data = (request.query_params or {}) if kind.in_query else json_body(request.raw_body)
-        return kind.handle(services(), station_of(request), parse_model(kind.request_model, data))
+        req, svc = parse_model(kind.request_model, data), services()
+        if getattr(req, "callback_url", None):      # every kind takes one (docs/notifications.md)
+            svc.callbacks.check(req.callback_url)
+        return kind.handle(svc, station_of(request), req)
     view.__name__ = view.__qualname__ = kind.view_name
     return endpoint(view)

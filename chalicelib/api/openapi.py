@@ -21,16 +21,19 @@ from pydantic import BaseModel
 
 from chalicelib.api import responses as out
 from chalicelib.api.internal_views import ACTIONS
-from chalicelib.api.schemas import (InternalAdd, InternalFinish, InternalRef, InternalUpdate,
+from chalicelib.api.schemas import (ImportPreviewBody, ImportTemplateQuery, InternalAdd,
+                                    InternalFinish, InternalRef, InternalUpdate,
                                     TaskFailuresQuery, TaskGetQuery, TaskIdsBody, TaskListQuery,
                                     TaskRetryBody)
 from chalicelib.api.docs_views import ASSET_NAMES as DOCS_ASSET_NAMES
 from chalicelib.api.ui_views import ASSET_NAMES
 from chalicelib.config import Settings, get_settings
-from chalicelib.errors import (Conflict, Forbidden, InvalidInput, MalformedBody, NotFound,
+from chalicelib.errors import (CallbackAddressRefused, CallbackHostNotAllowed, CallbackNotHttps,
+                               Conflict, Forbidden, InvalidInput, MalformedBody, NotFound,
                                PlatformError, TooLarge, Unauthenticated, Unavailable,
                                UnsupportedMediaType)
 from chalicelib.kinds import KINDS
+from chalicelib.kinds.base import CALLBACK_ERRORS
 from chalicelib.service.order_import import OrderRow
 
 BEARER, INTERNAL_KEY, NO_AUTH = "bearer", "internal_key", None
@@ -48,11 +51,16 @@ ERROR_CODES: dict[int, tuple[int, str]] = {
     41500: (415, "the body is not JSON (Content-Type other than application/json)"),
     50000: (500, "unexpected server error"),
     50300: (503, "a dependency (the database) is unavailable"),
+    40010: (400, "callback_url is not an https URL (or carries credentials or a fragment)"),
+    40011: (400, "callback_url's host is not on the stage's allow-list"),
+    40012: (400, "callback_url's host is, or resolves to, a private, loopback, link-local or "
+                 "reserved address, or does not resolve"),
 }
 # The error classes of chalicelib/errors.py, each with its code above.
 ERROR_CLASSES: tuple[type[PlatformError], ...] = (
     InvalidInput, MalformedBody, Unauthenticated, Forbidden, NotFound, Conflict, TooLarge,
-    UnsupportedMediaType, PlatformError, Unavailable)
+    UnsupportedMediaType, PlatformError, Unavailable, CallbackNotHttps, CallbackHostNotAllowed,
+    CallbackAddressRefused)
 
 @dataclass(frozen=True)
 class Operation:
@@ -71,7 +79,7 @@ class Operation:
 
 _INTERNAL_SUMMARY = {
     "add": ("Create a task for a station (the seed's task/add).", InternalAdd,
-            out.InternalTaskItem, ()),
+            out.InternalTaskItem, CALLBACK_ERRORS),
     "get": ("One task of a station.", InternalRef, out.TaskItem, ()),
     "start": ("Mark a submitted task running (1 → 2).", InternalRef, out.TaskItem, (40900,)),
     "finish": ("End a task with status 3, 4 or 5, a result and a reason.", InternalFinish,
@@ -111,6 +119,24 @@ OPERATIONS: dict[tuple[str, str], Operation] = {
         f"Worker-side task API: {summary}", INTERNAL_KEY, body=model, data=data,
         errors=(40400, *errors)) for action, (summary, model, data, errors)
        in _INTERNAL_SUMMARY.items()},
+    # The import page (chalicelib/api/import_views.py, docs/imports.md "Spreadsheets").
+    ("/station/order/batch/preview", "POST"): Operation(
+        "Read an uploaded .xlsx or .csv into order_data and check every order as the import"
+        " worker will: the first rows, each bad order's reason, and the order_data to submit"
+        " to /station/order/batch/submit. Nothing is stored.", BEARER,
+        body=ImportPreviewBody, data=out.ImportPreview, errors=(41300,), description=(
+            "The content must be a spreadsheet: an .xlsx workbook, or a CSV in UTF-8 or"
+            " GB18030, whose first row names at least the template's required columns, with"
+            " at least one row below it; otherwise 400 (40001) with the reason (.xls, not a"
+            " spreadsheet, no rows, missing columns). Over {import_file_max_mb:g} MB, more"
+            " than {order_import_max_rows} orders, or orders over 5 MB of JSON: 413.")),
+    ("/station/order/batch/template", "GET"): Operation(
+        "The import template: a file whose header is the batch submit's order row and line"
+        " fields, with example orders (the .xlsx explains each column on a second sheet).",
+        BEARER, query=ImportTemplateQuery, data=out.ImportTemplate),
+    ("/station/time_config/list", "GET"): Operation(
+        "The caller's station's operation cycles (运营周期): the time_config_id values an"
+        " import or an export by operation cycle takes.", BEARER, data=out.TimeConfigList),
     # The task center page: static files, not API operations, but described (and fuzzed)
     # like every route so the spec and the routes stay one set.
     ("/ui", "GET"): Operation(
@@ -303,6 +329,8 @@ def _apply_settings(components: dict[str, Any], settings: Settings) -> None:
         return next((b for b in p.get("anyOf", ()) if b.get("type") == "array"), p)
     prop("CopyTaskRequest", "product_ids")["maxItems"] = settings.max_copy_items
     prop("OrderBatchSubmit", "order_data")["maxItems"] = settings.order_import_max_rows
+    max_bytes = int(settings.import_file_max_mb * 1024 * 1024)
+    prop("ImportPreviewBody", "content_base64")["maxLength"] = (max_bytes + 2) // 3 * 4
 
 
 @functools.lru_cache(maxsize=1)

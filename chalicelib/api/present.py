@@ -58,6 +58,11 @@ def task_item(task: Task, files: FileStore, eta: Any = _UNSET) -> dict[str, Any]
         "start_time": iso_in_zone(task.start_time, task.station_id),
         "end_time": iso_in_zone(task.end_time, task.station_id),
         "eta_seconds": eta_seconds(task, utcnow()) if eta is _UNSET else eta,
+        # completion notifications (docs/notifications.md)
+        "callback_url": task.callback_url,
+        "notified_at": iso_in_zone(task.notified_at, task.station_id),
+        "notify_attempts": task.notify_attempts,
+        "notify_last_error": task.notify_last_error,
     }
 
 

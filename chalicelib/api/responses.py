@@ -54,6 +54,15 @@ class TaskItem(_Out):
     eta_seconds: Optional[int] = Field(ge=0, description=(
         "running tasks: seconds until the task is likely done, from the rate measured in "
         "its current run (docs/api.md); null when unknown or not running"))
+    callback_url: Optional[str] = Field(description="where the item is POSTed when the task "
+                                                    "ends, null when none was given")
+    notified_at: Optional[str] = Field(json_schema_extra=_TIME, description=(
+        "when the callback answered 2xx; null before, or when it never did"))
+    notify_attempts: int = Field(ge=0, description="POSTs made to callback_url for the "
+                                                   "latest end of the task")
+    notify_last_error: Optional[str] = Field(description=(
+        "the last failed attempt's error (HTTP status, timeout, refused address), kept "
+        "after a later success; null when none failed"))
 
 
 class InternalTaskItem(TaskItem):
@@ -124,6 +133,52 @@ class ExportTask(_Out):
     async_: Literal[1] = Field(alias="async")
     task_id: int = Field(gt=0)
     task_url: str = Field(examples=["/task/get?task_id=9"])
+
+
+class PreviewRow(_Out):
+    row: int = Field(ge=1, description="the row's number in the sheet (the header is a row)")
+    order: int = Field(ge=1, description="the order (1-based position in order_data) it is in")
+    cells: dict[str, str] = Field(description="the template's columns, as read (\"\" empty)")
+
+
+class PreviewProblem(_Out):
+    order: int = Field(ge=1, description="position in order_data (the task's row number)")
+    rows: str = Field(description="its rows in the sheet: \"3\" or \"3-5\"")
+    reason: str = Field(description="every problem of the order, in Chinese with the English"
+                                    " in parentheses; the same text the task reports")
+
+
+class ImportPreview(_Out):
+    """The uploaded file read into order_data, each order checked as the worker will."""
+    file_name: str
+    columns: list[str] = Field(description="the template's columns found in the header")
+    ignored_columns: list[str] = Field(description="other header cells (not imported)")
+    sheet_rows: int = Field(ge=1, description="rows below the header, blank rows not counted")
+    order_count: int = Field(ge=1)
+    valid: int = Field(ge=0)
+    invalid: int = Field(ge=0)
+    problems: list[PreviewProblem]
+    preview: list[PreviewRow] = Field(description="the first 20 rows below the header")
+    order_data: list[Any] = Field(description=(
+        "the orders (OrderRow, with source_rows) to send as /station/order/batch/submit's"
+        " order_data"))
+
+
+class ImportTemplate(_Out):
+    file_name: str = Field(examples=["订单导入模板.xlsx"])
+    content_type: str
+    content_base64: str = Field(description="the file's bytes, base64")
+
+
+class TimeConfig(_Out):
+    time_config_id: str
+    name: str
+    cycle_start: str = Field(description="the daily time its cycles start, HH:MM:SS",
+                             examples=["18:00:00"])
+
+
+class TimeConfigList(_Out):
+    time_configs: list[TimeConfig] = Field(description="the station's operation cycles (运营周期)")
 
 
 def schema_of(model: Any) -> dict[str, Any]:

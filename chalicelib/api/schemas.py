@@ -7,12 +7,13 @@ each rule in the JSON Schema that /openapi.json shows.
 """
 from __future__ import annotations
 
-from typing import Annotated, Any, Optional
+from typing import Annotated, Any, Literal, Optional
 
-from pydantic import BaseModel, ConfigDict, Field, StrictBool, model_validator
+from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictStr, model_validator
 
 from chalicelib.domain.task import FINAL_STATUSES, TaskStatus, TaskType
-from chalicelib.fields import (Choice, Id, IntField, QueryId, QueryInt, Text, exactly_one)
+from chalicelib.fields import (CallbackUrl, Choice, Id, IntField, QueryId, QueryInt, Text,
+                               exactly_one)
 
 MAX_IDS = 500
 
@@ -92,6 +93,7 @@ class InternalAdd(_Model):
     message_show: StrictBool = True
     business_id: IntField(ge=0, lt=2**31) = 0
     business_name: Text(64, required=False) = ""
+    callback_url: Optional[CallbackUrl()] = None
 
 
 class InternalRef(_Model):
@@ -112,3 +114,22 @@ class InternalUpdate(InternalRef):
     result: Any = None
     progress: Optional[IntField(ge=0, le=100)] = None
     reason: Optional[Text(1024, required=False)] = None
+
+
+# -- the import page (chalicelib/api/import_views.py, docs/imports.md "Spreadsheets") --------
+SPREADSHEET_NAME = r"\.([xX][lL][sS][xX]|[cC][sS][vV])$"
+BASE64 = r"^(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)?$"
+
+
+class ImportPreviewBody(_Model):
+    """An uploaded spreadsheet; content_base64's maxLength is IMPORT_FILE_MAX_MB's base64
+    length (added by api/openapi.py)."""
+    file_name: Annotated[StrictStr, Field(max_length=255, pattern=SPREADSHEET_NAME,
+                                          description="the file's name, ending .xlsx or .csv")]
+    content_base64: Annotated[StrictStr, Field(min_length=4, pattern=BASE64, description=(
+        "the file's bytes, base64 (standard alphabet, padded): an .xlsx workbook or a CSV"
+        " (UTF-8 or GB18030) whose header row names the template's columns"))]
+
+
+class ImportTemplateQuery(_Model):
+    format: Literal["xlsx", "csv"] = "xlsx"

@@ -23,8 +23,12 @@ INDEX = "index.html"
 # name -> content type; the whole whitelist of files under /ui/
 ASSETS: dict[str, str] = {
     INDEX: "text/html; charset=utf-8",
+    "api.js": "text/javascript; charset=utf-8",         # login + API client (ETag)
+    "tasks.js": "text/javascript; charset=utf-8",       # a task's row, failures panel
     "app.js": "text/javascript; charset=utf-8",
     "app.css": "text/css; charset=utf-8",
+    "import.js": "text/javascript; charset=utf-8",      # the 订单导入 card
+    "import.css": "text/css; charset=utf-8",
 }
 ASSET_NAMES = tuple(sorted(ASSETS))
 # The page may talk to its own origin only; result files are plain navigations to S3.

@@ -136,6 +136,10 @@ class Task:
     cancelled: bool
     cancelled_items: int
     run_base_done: int      # items done when the current run started (the ETA's base)
+    callback_url: str | None          # completion notifications (docs/notifications.md)
+    notified_at: dt.datetime | None
+    notify_attempts: int
+    notify_last_error: str | None
 
     @property
     def is_final(self) -> bool:

@@ -16,6 +16,10 @@ if TYPE_CHECKING:       # bootstrap imports the registry
     from chalicelib.bootstrap import Services
     from chalicelib.service.messages import Handler
 
+# Every kind's request takes a callback_url (docs/notifications.md); refusals: not https,
+# host not on the stage's allow-list, an address that is not public (docs/errors.md).
+CALLBACK_ERRORS = (40010, 40011, 40012)
+
 # (services, caller's station, validated request model) -> the response's `data`
 RouteHandler = Callable[["Services", str, Any], Any]
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from chalicelib.api.present import task_url
-from chalicelib.kinds.base import TaskKind
+from chalicelib.kinds.base import CALLBACK_ERRORS, TaskKind
 from chalicelib.service.export_query import OrderDetailQuery
 from chalicelib.service.order_export import MESSAGE_KIND, TASK_NAME, OrderExportService
 
@@ -26,7 +26,7 @@ SUMMARY = ("Export order lines: at most 20 matching orders answer {async: 0, lin
 KIND = TaskKind(
     name=TASK_NAME, request_model=OrderDetailQuery, method="GET",
     path="/station/sales_analysis/orderdetail", view_name="order_detail_export",
-    handle=order_detail, summary=SUMMARY, errors=(40400,),
+    handle=order_detail, summary=SUMMARY, errors=(40400, *CALLBACK_ERRORS),
     service=lambda s: OrderExportService(s.db, s.tasks, s.queue, s.files, s.settings),
     message_kind=MESSAGE_KIND, message_handler=lambda export: export.handle_message,
     repair=lambda export: export.sweep,

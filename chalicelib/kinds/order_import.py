@@ -4,7 +4,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from chalicelib.api.present import task_url
-from chalicelib.kinds.base import TaskKind
+from chalicelib.kinds.base import CALLBACK_ERRORS, TaskKind
 from chalicelib.service.order_import import (TASK_NAME, OrderBatchSubmit, OrderImportProcessor,
                                              OrderImportService)
 
@@ -24,7 +24,7 @@ KIND = TaskKind(
     handle=submit,
     summary="Import a batch of orders: an import task (type 0) checks and inserts each row;"
             " bad rows are reported by row number (docs/imports.md).",
-    errors=(40002, 40400, 41300),
+    errors=(40002, 40400, 41300, *CALLBACK_ERRORS),
     service=lambda s: OrderImportService(s.db, s.tasks, s.engine,
                                          max_rows=s.settings.order_import_max_rows,
                                          part_rows=s.settings.chunk_size),

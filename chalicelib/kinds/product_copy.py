@@ -4,7 +4,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from chalicelib.api.present import task_item, task_url
-from chalicelib.kinds.base import TaskKind
+from chalicelib.kinds.base import CALLBACK_ERRORS, TaskKind
 from chalicelib.service.copy_tasks import (TASK_NAME, CopyProcessor, CopyTaskRequest,
                                            CopyTaskService)
 
@@ -24,7 +24,7 @@ KIND = TaskKind(
     method="POST", path="/station/product/copy_task", view_name="product_copy_task",
     handle=create,
     summary="Copy products (by id or by filter) from one shop to another of the same station.",
-    errors=(40002, 40400, 41300),
+    errors=(40002, 40400, 41300, *CALLBACK_ERRORS),
     service=lambda s: CopyTaskService(s.db, s.tasks, s.engine,
                                       max_items=s.settings.max_copy_items),
     processor=lambda s: CopyProcessor(s.product_center),

@@ -18,7 +18,7 @@ from chalicelib.domain.chunk import DetailOutcome, Outcome
 from chalicelib.adapters.product_center import (CreateProduct, DownstreamUnavailable,
                                                 PermanentItemError, ProductCenterClient)
 from chalicelib.domain.task import Task, TaskType
-from chalicelib.fields import Id, Text, exactly_one
+from chalicelib.fields import CallbackUrl, Id, Text, exactly_one
 from chalicelib.errors import InvalidInput, NotFound, TooLarge
 from chalicelib.service.engine import Engine
 from chalicelib.service.processors import WorkItem
@@ -50,6 +50,7 @@ class CopyTaskRequest(BaseModel):
     filter: Optional[CopyFilter] = None
     user_task_id: Optional[Text(64)] = None
     repeat: StrictBool = False
+    callback_url: Optional[CallbackUrl()] = None
 
     @model_validator(mode="after")
     def _check(self) -> "CopyTaskRequest":
@@ -81,7 +82,8 @@ class CopyTaskService:
                       KEY_NAMESPACE: uuid.uuid4().hex}
         new = NewTask(station_id=station_id, name=TASK_NAME, type=int(TaskType.PROCESS),
                       input=task_input, user_task_id=req.user_task_id, repeat=req.repeat,
-                      business_id=BUSINESS_ID, business_name=BUSINESS_NAME, total_items=len(ids))
+                      business_id=BUSINESS_ID, business_name=BUSINESS_NAME, total_items=len(ids),
+                      callback_url=req.callback_url)
         return self.engine.create_task(self.tasks, new, ids)
 
     def _checked_ids(self, ids: Sequence[int]) -> list[int]:

@@ -16,6 +16,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any, Callable, Sequence
 
+from chalicelib import warm
 from chalicelib.adapters import chunk_repo, schedule_repo, task_repo
 from chalicelib.adapters.aws import FileStore, WorkQueue
 from chalicelib.domain.chunk import DetailOutcome, Outcome
@@ -170,6 +171,7 @@ class Engine:
         state, next_seq = self._run_one(task_id, seq, remaining_ms)
         while next_seq is not None:
             state, next_seq = self._run_one(task_id, next_seq, remaining_ms)
+        warm.settle()       # this instance's warm state now exists: out of the GC's walks
         return state
 
     def _run_one(self, task_id: int, seq: int, remaining_ms: Callable[[], int]

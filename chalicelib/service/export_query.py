@@ -9,7 +9,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from chalicelib.adapters.order_repo import OrderFilter
 from chalicelib.errors import InvalidInput
-from chalicelib.fields import Choice, LocalDate, LocalDateTime, Text
+from chalicelib.fields import CallbackUrl, Choice, LocalDate, LocalDateTime, Text
 from chalicelib.service.export_formats import ORDER_STATUS_LABELS
 
 QUERY_TYPE_FIELDS = {1: ("start_date", "end_date"),
@@ -46,6 +46,8 @@ class OrderDetailQuery(BaseModel):
     search_area: Optional[Text(64, strict=False)] = Field(
         None, description="area (地理标签) equals")
     format: Literal["xlsx", "csv", "yongyou"] = "xlsx"
+    callback_url: Optional[CallbackUrl(strict=False)] = Field(
+        None, description="notified when the export task ends (an async export only)")
 
     @model_validator(mode="after")
     def _conditional(self) -> "OrderDetailQuery":

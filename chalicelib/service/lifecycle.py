@@ -11,7 +11,7 @@ task_repo.move_status is called from here only (tests/unit/test_status_writers.p
 """
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Protocol
 
 from pymysql.cursors import DictCursor
 
@@ -19,6 +19,21 @@ from chalicelib.adapters import task_repo
 from chalicelib.domain.task import (RETRYABLE_STATUSES, Task, TaskStatus, check_transition,
                                     progress_percent, sources_of)
 from chalicelib.errors import Conflict, DuplicateKey, InvalidInput
+
+
+class FinishListener(Protocol):
+    """What a task's end sets off (completion notifications: service/notifications.py
+    FinishNotices, installed by the composition root)."""
+    def fields(self, task: Any) -> dict[str, Any]: ...      # more columns of the final UPDATE
+    def finished(self, cur: DictCursor, task: Any, fields: dict[str, Any]) -> None: ...
+
+
+_finish_listener: FinishListener | None = None
+
+
+def set_finish_listener(listener: FinishListener | None) -> None:
+    global _finish_listener
+    _finish_listener = listener
 
 
 class StaleTask(Conflict):
@@ -58,7 +73,11 @@ def finish(cur: DictCursor, task: Task, target: TaskStatus, *, result: Any = Non
         fields["result"] = result
     if reason is not None:
         fields["reason"] = reason[:1024]
-    _move(cur, task, target, fields, sources_of(target))
+    listener = _finish_listener
+    extra = listener.fields(task) if listener is not None else {}
+    _move(cur, task, target, {**fields, **extra}, sources_of(target))
+    if listener is not None:        # same transaction: its COMMIT keeps both or neither
+        listener.finished(cur, task, extra)
 
 
 def resubmit(cur: DictCursor, task: Task, *, reopened_failed: int) -> None:

@@ -91,8 +91,10 @@ class OrderExportService:
                          part_size=self.part_size, tmpdir=self.settings.export_tmpdir)
             return {"async": 0, "link": self.files.link(key)}
         new = NewTask(station_id=station_id, name=TASK_NAME, type=int(TaskType.EXPORT),
-                      input=q.model_dump(mode="json", exclude_none=True), repeat=True,
-                      business_id=BUSINESS_ID, business_name=BUSINESS_NAME, total_items=orders)
+                      input=q.model_dump(mode="json", exclude_none=True, exclude={"callback_url"}),
+                      repeat=True,
+                      business_id=BUSINESS_ID, business_name=BUSINESS_NAME, total_items=orders,
+                      callback_url=q.callback_url)
         task = self.tasks.create(new).task
         try:
             self.queue.send([export_message(task.id)], group_id=station_id)

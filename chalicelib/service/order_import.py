@@ -6,7 +6,8 @@ raw rows in parts of the chunk size (tbl_order_import_part); no order is inserte
 request. The worker validates each row of its chunk and
 inserts the good ones with their lines, a batch of rows per transaction that also records
 their outcomes under the chunk's lease (the engine's BatchProcessor hook). A bad row fails
-with "row N: <field> <problem>"; the task ends 3, 4 or 5 with the usual error report.
+with "第 N 行：<field> <problem in Chinese>（<in English>）" (service/import_reasons.py);
+the task ends 3, 4 or 5 with the usual error report.
 
 Idempotency: an order remembers its import task and row (tbl_order's unique import-row
 key), so a re-delivered or re-run chunk never inserts an order twice.
@@ -27,9 +28,10 @@ from chalicelib.adapters.db import Database
 from chalicelib.domain.chunk import DetailOutcome, Outcome
 from chalicelib.adapters.order_import_repo import NewOrder, NewOrderLine
 from chalicelib.domain.task import Task, TaskType
-from chalicelib.fields import LocalDateTime, Text as FieldText
+from chalicelib.fields import CallbackUrl, LocalDateTime, Text as FieldText
 from chalicelib.errors import InvalidInput, NotFound, TooLarge
 from chalicelib.service.engine import Engine
+from chalicelib.service.import_reasons import row_label, row_reason
 from chalicelib.service.processors import WorkItem
 from chalicelib.service.tasks import Created, NewTask, TaskService
 
@@ -75,6 +77,9 @@ class OrderRow(BaseModel):
     order_time: Optional[DateTimeText] = None
     remark: Text(0, 255) = ""
     lines: Annotated[list[OrderLineRow], Field(min_length=1, max_length=MAX_LINES)]
+    source_rows: Annotated[Optional[str], Field(max_length=32, description=(
+        "where the order is in an uploaded spreadsheet (\"3\" or \"3-5\", set by"
+        " /station/order/batch/preview); named in the row's reason"))] = None
 
     @model_validator(mode="after")
     def _check(self) -> "OrderRow":
@@ -98,6 +103,7 @@ class OrderBatchSubmit(BaseModel):
         json_schema_extra={"minItems": 1, "items": {
             "description": "an OrderRow, checked by the worker"}})]
     file_name: FieldText(255)
+    callback_url: Optional[CallbackUrl()] = None
 
 
 def amount(line: OrderLineRow) -> Decimal:
@@ -117,52 +123,6 @@ def cycle_start(time_config: dict[str, Any], order_time: dt.datetime) -> dt.date
         hours=start.hour, minutes=start.minute, seconds=start.second)
     day = (order_time - offset).date()
     return dt.datetime.combine(day, dt.time()) + offset
-
-
-def _where(loc: Sequence[Any]) -> str:
-    out = ""
-    for part in loc:
-        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
-    return out
-
-
-_PHRASES = {
-    "missing": "is required",
-    "greater_than": "must be > {gt}",
-    "greater_than_equal": "must be >= {ge}",
-    "model_type": "must be an object",
-    "model_attributes_type": "must be an object",
-    "string_type": "must be a string",
-    "list_type": "must be a list",
-    "string_too_short": "must have at least {min_length} character(s)",
-    "string_too_long": "must have at most {max_length} characters",
-    "too_short": "must have at least {min_length} item(s)",
-    "too_long": "must have at most {max_length} items",
-    "decimal_type": "must be a number",
-    "decimal_parsing": "must be a number",
-    "finite_number": "must be a finite number",
-    "decimal_max_places": "must have at most {decimal_places} decimal places",
-    "decimal_max_digits": "must have at most {max_digits} digits",
-}
-
-
-def _problem(err: dict[str, Any]) -> str:
-    phrase = _PHRASES.get(err["type"])
-    if phrase is not None:
-        try:
-            return phrase.format(**(err.get("ctx") or {}))
-        except KeyError:
-            pass
-    msg = str(err.get("msg", "is invalid")).removeprefix("Value error, ")
-    return msg[:1].lower() + msg[1:]
-
-
-def row_reason(row_no: int, err: ValidationError) -> str:
-    parts = []
-    for e in err.errors(include_url=False):
-        where = _where(e.get("loc", ()))
-        parts.append(f"{where} {_problem(e)}" if where else _problem(e))
-    return f"row {row_no}: " + "; ".join(parts)
 
 
 def to_new_order(task_id: int, row_no: int, row: OrderRow, time_config: dict[str, Any],
@@ -209,7 +169,8 @@ class OrderImportService:
                       "rows": rows, "part_rows": size}
         new = NewTask(station_id=station_id, name=TASK_NAME, type=int(TaskType.IMPORT),
                       input=task_input, user_task_id=req.task_id, repeat=False,
-                      business_id=BUSINESS_ID, business_name=BUSINESS_NAME, total_items=rows)
+                      business_id=BUSINESS_ID, business_name=BUSINESS_NAME, total_items=rows,
+                      callback_url=req.callback_url)
         return self.engine.create_task(
             self.tasks, new, range(1, rows + 1),
             on_created=lambda cur, task_id: order_import_repo.insert_parts(cur, task_id, parts))
@@ -253,14 +214,14 @@ class OrderImportProcessor:
             shared, raw = item.payload
             if shared.time_config is None:
                 failed.append(DetailOutcome(item.seq, item.item_id, Outcome.FAILED, reason=(
-                    f"row {item.item_id}: operation cycle {shared.time_config_id!r}"
-                    " no longer exists")))
+                    f"{row_label(item.item_id, raw)}：运营周期 {shared.time_config_id} 已不存在"
+                    f"（operation cycle {shared.time_config_id!r} no longer exists）")))
                 continue
             try:
                 row = OrderRow.model_validate(raw)
             except ValidationError as err:
                 failed.append(DetailOutcome(item.seq, item.item_id, Outcome.FAILED,
-                                            reason=row_reason(item.item_id, err)))
+                                            reason=row_reason(item.item_id, err, raw)))
                 continue
             good.append((item, to_new_order(task_id, item.item_id, row, shared.time_config,
                                             shared.default_order_time)))

@@ -35,6 +35,7 @@ class NewTask:
     business_id: int = 0
     business_name: str = ""
     total_items: int = 0
+    callback_url: str | None = None     # checked by the caller (service/callback_check.py)
 
 
 @dataclass(frozen=True)
@@ -63,7 +64,8 @@ class TaskService:
                     cur, station_id=new.station_id, name=new.name, input_text=input_text,
                     type_=new.type, user_task_id=new.user_task_id, repeat=new.repeat,
                     message_show=new.message_show, business_id=new.business_id,
-                    business_name=new.business_name, total_items=new.total_items)
+                    business_name=new.business_name, total_items=new.total_items,
+                    callback_url=new.callback_url)
             except DuplicateKey:
                 # Lost a race with an identical request: the unique key kept one task.
                 existing = task_repo.find_open_duplicate(cur, new.station_id, new.name,

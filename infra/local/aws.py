@@ -206,6 +206,7 @@ def env_for(outputs: dict[str, str], endpoint_url: str | None = None,
         "DLQ_URL": outputs["DeadLetterQueueUrl"],
         "DEAD_LETTER_QUEUE_NAME": outputs["DeadLetterQueueName"],
         "EXPORT_BUCKET": outputs["ExportBucketName"],
+        "EVENT_BUS_NAME": outputs["EventBusName"],
     }
     if endpoint_url is not None:
         env["AWS_ENDPOINT_URL"] = endpoint_url

@@ -16,6 +16,8 @@ of moto 5.2.5 that the helpers here account for:
   always denied. `scope_resources()` gives those calls the resource AWS checks (the
   queue's, parameter's or secret's ARN); it patches moto's response classes in this
   process, which is where the in-process server runs.
+* EventBridge checks PutEvents against "*" as well; `scope_resources()` gives it the ARN of
+  the bus each entry names, as AWS does.
 * A presigned GET (no Authorization header) is not authorized under enforcement (moto
   reads the header unconditionally), so a test checks s3:GetObject with the signer's
   own credentials instead of following the link.
@@ -114,7 +116,18 @@ def scope_resources() -> None:
         except Exception:       # unknown secret: AWS answers ResourceNotFound after auth
             return f"arn:aws:secretsmanager:{self.region}:{self.current_account}:secret:{secret_id}"
 
+    def events_resource(self: Any) -> str:
+        entries = self._get_param("Entries") if self._get_action() == "PutEvents" else None
+        if not isinstance(entries, list) or not entries or not isinstance(entries[0], dict):
+            return "*"
+        bus = entries[0].get("EventBusName") or "default"
+        if isinstance(bus, str) and bus.startswith("arn:"):
+            return bus
+        return f"arn:aws:events:{self.region}:{self.current_account}:event-bus/{bus}"
+
     SQSResponse._determine_resource = sqs_resource
+    from moto.events.responses import EventsHandler
+    EventsHandler._determine_resource = events_resource
     from moto.iam import access_control
     if not getattr(access_control.IAMRequest, "_batch_actions_as_iam", False):
         class IAMRequest(access_control.IAMRequest):

@@ -56,7 +56,11 @@ def main() -> int:
     env: dict[str, str] = {"STAGE": stage,
                            "TOKEN_SECRET": os.environ.get("TOKEN_SECRET") or secrets.token_hex(32),
                            "INTERNAL_AUTH_KEY": os.environ.get("INTERNAL_AUTH_KEY")
-                           or secrets.token_hex(32)}
+                           or secrets.token_hex(32),
+                           "NOTIFY_SECRET": os.environ.get("NOTIFY_SECRET") or secrets.token_hex(32),
+                           # completion callbacks to a receiver on this machine (http too)
+                           "CALLBACK_HOSTS": os.environ.get("CALLBACK_HOSTS", "127.0.0.1,localhost"),
+                           "CALLBACK_ALLOW_LOCAL": "1"}
     started: list[str] = []
     with ExitStack() as stack:
         database_url = os.environ.get("DATABASE_URL")

@@ -67,11 +67,12 @@ def api_url_from(output: str) -> str:
 @pytest.fixture(scope="session")
 def stage_secrets(boto: Any, database_url: str, product_center: Any) -> dict[str, str]:
     """The stage's SSM parameters, created before the first deploy (docs/deploy.md §4)."""
-    from tests.conftest import INTERNAL_KEY, TOKEN_SECRET
+    from tests.conftest import INTERNAL_KEY, NOTIFY_SECRET, TOKEN_SECRET
     # The private MariaDB has no TLS: the URL says so (a deployed function otherwise adds
     # ssl-mode=VERIFY_IDENTITY, chalicelib/config.py:database_url_for).
     values = {"database-url": f"{database_url}?ssl-mode=DISABLED", "token-secret": TOKEN_SECRET,
-              "internal-auth-key": INTERNAL_KEY, "product-center-url": product_center.url}
+              "internal-auth-key": INTERNAL_KEY, "product-center-url": product_center.url,
+              "notify-secret": NOTIFY_SECRET}
     ssm = boto("ssm")
     for name, value in values.items():
         ssm.put_parameter(Name=f"/async-task/{STAGE}/{name}", Value=value,

@@ -76,11 +76,11 @@ def test_mixed_rows_commit_good_ones_and_report_bad_ones_by_row_number(api, stat
     assert [d["item_id"] for d in got] == [1, 2, 3, 4, 5, 6, 7]       # item = row number
     reasons = {d["item_id"]: d["reason"] for d in got if d["outcome"] == 2}
     assert reasons == {
-        2: "row 2: lines[0].quantity must be > 0",
-        4: "row 4: receive_time must be 'YYYY-MM-DD HH:MM:SS'",
-        5: "row 5: must be an object",
-        6: "row 6: customer_name must be a string",
-        7: "row 7: lines must have at least 1 item(s)"}
+        2: "第 2 行：lines[0].quantity 必须大于 0（must be > 0）",
+        4: "第 4 行：receive_time 格式须为 YYYY-MM-DD HH:MM:SS（must be 'YYYY-MM-DD HH:MM:SS'）",
+        5: "第 5 行：必须是一个对象（must be an object）",
+        6: "第 6 行：customer_name 必须是文本（must be a string）",
+        7: "第 7 行：lines 至少 1 项（must have at least 1 item(s)）"}
     assert report_rows(task)[1:] == [[str(d["seq"]), str(d["item_id"]), d["reason"]]
                                      for d in got if d["outcome"] == 2]
 
@@ -355,4 +355,4 @@ def test_an_operation_cycle_deleted_before_the_run_fails_every_row(api, station_
     _, got = api.get("/task/get", {"task_id": resp["data"]["task_id"]}, token=station_token)
     assert got["data"]["status"] == TaskStatus.FAILED and count("tbl_order") == 0
     assert [d["reason"] for d in details(resp["data"]["task_id"])] == [
-        f"row {n}: operation cycle '{TC}' no longer exists" for n in (1, 2)]
+        f"第 {n} 行：运营周期 {TC} 已不存在（operation cycle '{TC}' no longer exists）" for n in (1, 2)]

@@ -49,7 +49,8 @@ def test_a_deployed_function_refuses_the_repos_built_in_keys(monkeypatch):
     from chalicelib.config import get_runtime_settings
     for name in ("TOKEN_SECRET", "INTERNAL_AUTH_KEY", "TOKEN_SECRET_PARAMETER",
                  "INTERNAL_AUTH_KEY_PARAMETER", "DATABASE_URL_PARAMETER", "DATABASE_SECRET_ARN",
-                 "PRODUCT_CENTER_URL_PARAMETER"):
+                 "PRODUCT_CENTER_URL_PARAMETER", "NOTIFY_SECRET", "NOTIFY_SECRET_PARAMETER",
+                 "CALLBACK_ALLOW_LOCAL"):
         monkeypatch.delenv(name, raising=False)
     monkeypatch.setenv("AWS_LAMBDA_FUNCTION_NAME", "async-task-dev-work")
     monkeypatch.delenv("AWS_ENDPOINT_URL", raising=False)
@@ -59,6 +60,10 @@ def test_a_deployed_function_refuses_the_repos_built_in_keys(monkeypatch):
             get_runtime_settings()
         monkeypatch.setenv("TOKEN_SECRET", "a" * 40)
         monkeypatch.setenv("INTERNAL_AUTH_KEY", "b" * 40)
+        get_runtime_settings.cache_clear()
+        with pytest.raises(RuntimeError, match="NOTIFY_SECRET is not configured"):
+            get_runtime_settings()
+        monkeypatch.setenv("NOTIFY_SECRET", "c" * 40)
         monkeypatch.setenv("PRODUCT_CENTER_URL", "https://products.internal.example.com")
         get_runtime_settings.cache_clear()
         assert get_runtime_settings().token_secret == "a" * 40

@@ -2,7 +2,7 @@
 an emulator on this machine (the `localstack` stage of `make test-deployed`)."""
 from chalicelib.config import Settings, deployed_setting_problems
 
-KEYS = {"token_secret": "t" * 40, "internal_auth_key": "k" * 40}
+KEYS = {"token_secret": "t" * 40, "internal_auth_key": "k" * 40, "notify_secret": "n" * 40}
 
 
 def test_loopback_product_center_is_refused_by_default_and_allowed_by_the_stage():

@@ -146,7 +146,9 @@ def test_a_task_item_is_what_the_description_says():
            "failed_items": 1, "cancelled_items": 0, "creat_time": dt.datetime(2026, 11, 28, 8),
            "start_time": dt.datetime(2026, 11, 28, 8, 0, 1), "end_time": None,
            "repeat": 0, "message_show": 1, "modify_time": dt.datetime(2026, 11, 28, 8, 0, 2),
-           "business_id": 0, "run_base_done": 0}
+           "business_id": 0, "run_base_done": 0,
+           "callback_url": "https://hooks.example.com/t", "notified_at": dt.datetime(2026, 11, 28, 9),
+           "notify_attempts": 2, "notify_last_error": "HTTP 503"}
     spec = build_spec()
     schema = {**spec["components"]["schemas"]["TaskItem"],
               "components": spec["components"]}

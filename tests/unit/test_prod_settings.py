@@ -11,7 +11,7 @@ from chalicelib.config import (ConfigurationError, Settings, database_url_for,
                                deployed_setting_problems, get_runtime_settings, is_loopback_url)
 from chalicelib.observability import _refuse_other_origins
 
-GOOD = dict(token_secret="t" * 40, internal_auth_key="k" * 40,
+GOOD = dict(token_secret="t" * 40, internal_auth_key="k" * 40, notify_secret="n" * 40,
             product_center_url="https://products.internal.example.com")
 
 

@@ -22,7 +22,8 @@ def task(**kw):
            "modify_time": T0, "end_time": None, "business_id": 0, "business_name": "",
            "reason": "", "status": 2, "start_time": T0, "cancelled": 0, "total_items": 100,
            "succeeded_items": 0, "failed_items": 0, "cancelled_items": 0, "progress": 0,
-           "run_base_done": 0}
+           "run_base_done": 0, "callback_url": None, "notified_at": None,
+           "notify_attempts": 0, "notify_last_error": None}
     row.update(kw)
     return from_row(row)
 

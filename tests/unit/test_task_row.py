@@ -29,7 +29,8 @@ def _row(**over: object) -> dict:
            "failed_items": 1, "cancelled_items": 0, "creat_time": dt.datetime(2026, 11, 28, 8),
            "start_time": dt.datetime(2026, 11, 28, 8, 0, 1, 250000), "end_time": None,
            "repeat": 0, "message_show": 1, "modify_time": dt.datetime(2026, 11, 28, 8, 0, 2),
-           "business_id": 0, "run_base_done": 0}
+           "business_id": 0, "run_base_done": 0, "callback_url": None, "notified_at": None,
+           "notify_attempts": 0, "notify_last_error": None}
     row.update(over)
     return row
 
@@ -41,19 +42,22 @@ FINISHED_WITH_REPORT = (
     '"https://s3.example/reports/s001/7/errors-run1.csv?sig"},"run_count":1,"cancelled":false,'
     '"counts":{"total":2,"succeeded":1,"failed":1,"cancelled":0},'
     '"create_time":"2026-11-28T16:00:00+08:00","start_time":"2026-11-28T16:00:01+08:00",'
-    '"end_time":null,"eta_seconds":null}}')
+    '"end_time":null,"eta_seconds":null,'
+    '"callback_url":null,"notified_at":null,"notify_attempts":0,"notify_last_error":null}}')
 SUBMITTED_CANCELLED = (
     '{"code":0,"msg":"","data":{"task_id":8,"user_task_id":"u-8","task_name":"order_export",'
     '"business_name":"","status":1,"reason":"","progress":0,"type":1,"result":null,'
     '"run_count":0,"cancelled":true,"counts":{"total":0,"succeeded":0,"failed":0,"cancelled":0},'
     '"create_time":"2026-11-29T07:59:59+08:00","start_time":null,"end_time":null,'
-    '"eta_seconds":null}}')
+    '"eta_seconds":null,'
+    '"callback_url":null,"notified_at":null,"notify_attempts":0,"notify_last_error":null}}')
 RUNNING_WITH_ETA = (
     '{"code":0,"msg":"","data":{"task_id":9,"user_task_id":"u9","task_name":"product_copy",'
     '"business_name":"商品复制","status":2,"reason":"","progress":40,"type":2,"result":null,'
     '"run_count":2,"cancelled":false,"counts":{"total":100,"succeeded":40,"failed":0,'
     '"cancelled":0},"create_time":"2026-11-28T16:00:00+08:00",'
-    '"start_time":"2026-11-28T16:00:00+08:00","end_time":null,"eta_seconds":30}}')
+    '"start_time":"2026-11-28T16:00:00+08:00","end_time":null,"eta_seconds":30,'
+    '"callback_url":null,"notified_at":null,"notify_attempts":0,"notify_last_error":null}}')
 NOW = dt.datetime(2026, 11, 28, 8, 0, 10)
 
 
