@@ -154,23 +154,25 @@ def overview(cur: DictCursor, task_id: int) -> list[dict[str, Any]]:
     return list(cur.fetchall())
 
 
-def reopen_unsucceeded(cur: DictCursor, task_id: int) -> tuple[int, int]:
-    """For a retry: items that failed or were cancelled become pending again (their detail
-    rows go) and their chunks pending with fresh attempts. Returns (failed, cancelled)."""
+def reopen_unsucceeded(cur: DictCursor, task_id: int) -> tuple[int, int, int]:
+    """For a retry: every chunk not fully succeeded becomes pending with fresh attempts,
+    and its items that failed or were cancelled pending again (their detail rows go; an
+    item with no row is pending already). Returns (failed, cancelled, chunks reopened)."""
     not_ok = tuple(int(o) for o in REOPENED_OUTCOMES)      # failed, cancelled
     cur.execute("SELECT outcome, COUNT(*) AS n FROM tbl_task_detail WHERE task_id=%s"
                 " AND outcome IN (%s, %s) GROUP BY outcome", (task_id, *not_ok))
     counts = {row["outcome"]: row["n"] for row in cur.fetchall()}
     cur.execute("UPDATE tbl_task_chunk c SET c.state=%s, c.attempts=0, c.failed=0,"
                 " c.lease_token=NULL, c.lease_until=NULL, c.queued_at=NULL,"
-                " c.modify_time=UTC_TIMESTAMP(3) WHERE c.task_id=%s AND EXISTS"
-                " (SELECT 1 FROM tbl_task_detail d WHERE d.task_id=c.task_id"
-                " AND d.seq >= c.first_item AND d.seq < c.first_item + c.item_count"
-                " AND d.outcome IN (%s, %s))",
-                (int(ChunkState.PENDING), task_id, *not_ok))
+                " c.modify_time=UTC_TIMESTAMP(3) WHERE c.task_id=%s AND c.item_count >"
+                " (SELECT COUNT(*) FROM tbl_task_detail d WHERE d.task_id=c.task_id"
+                " AND d.outcome=%s AND d.seq >= c.first_item"
+                " AND d.seq < c.first_item + c.item_count)",
+                (int(ChunkState.PENDING), task_id, int(Outcome.SUCCEEDED)))
+    reopened = cur.rowcount
     cur.execute("DELETE FROM tbl_task_detail WHERE task_id=%s AND outcome IN (%s, %s)",
                 (task_id, *not_ok))
-    return counts.get(int(Outcome.FAILED), 0), counts.get(int(Outcome.CANCELLED), 0)
+    return counts.get(int(Outcome.FAILED), 0), counts.get(int(Outcome.CANCELLED), 0), reopened
 
 
 def has_plan(cur: DictCursor, task_id: int) -> bool:

@@ -76,8 +76,8 @@ class TaskControl:
             if not chunk_repo.has_plan(cur, task_id):
                 raise Conflict("this task has no items the platform can re-run")
             check_transition(status, TaskStatus.SUBMITTED)
-            failed, cancelled = chunk_repo.reopen_unsucceeded(cur, task_id)
-            if failed + cancelled == 0:
+            failed, _, reopened = chunk_repo.reopen_unsucceeded(cur, task_id)
+            if reopened == 0:
                 raise Conflict("the task has no failed or cancelled items to retry")
             lifecycle.resubmit(cur, task, reopened_failed=failed)
             return task_repo.get(cur, station_id, task_id), []

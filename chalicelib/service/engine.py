@@ -220,10 +220,13 @@ class Engine:
         if chunk is None:
             return None
         task = task_repo.get_any_station(cur, task_id, for_update=True)
-        if task is None or task.is_final:
+        if task is None:
             return Claim(None, [], chunk["attempts"])   # nothing to do: just complete it
-        lifecycle.start(cur, task)
-        if task.cancelled:
+        if not task.is_final:
+            lifecycle.start(cur, task)
+        if task.cancelled or task.is_final:
+            # Nothing runs; the items get the cancelled outcome (never none: a retry re-runs
+            # the items that did not succeed, and the counts add up to the total).
             return Claim(None, [], chunk["attempts"], cancelled=True)
         first = chunk["first_item"]
         done = chunk_repo.finished_seqs(cur, task_id, first, chunk["item_count"])

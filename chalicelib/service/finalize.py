@@ -1,7 +1,8 @@
 """Finalizing an engine task: status 3/4/5, reason, result with counts and error report.
 
 Safe to run any number of times, from any worker or the sweeper: the report's S3 key is
-fixed per task run, and the final UPDATE only applies while the task is still running.
+fixed per task run, and the final UPDATE only applies while the task is still in the run
+(status, run count, counters) its counts were read from.
 """
 from __future__ import annotations
 
@@ -34,8 +35,18 @@ def report_key(task: Task) -> str:
     return f"reports/{task.station_id}/{task.id}/errors-run{max(1, task.run_count)}.csv"
 
 
+def _run_state(task: Task) -> tuple[Any, ...]:
+    """What a finalizer's counts depend on: equal tuples, the same run at the same point."""
+    return (task.status, task.run_count, task.cancelled, task.total_items,
+            task.succeeded_items, task.failed_items, task.cancelled_items)
+
+
 def finalize_task(db: Database, files: FileStore, task_id: int) -> bool:
-    """Finalize if every chunk is done; returns True when this call finalized the task."""
+    """Finalize if every chunk is done; returns True when this call finalized the task.
+
+    The counts are read in one transaction (the error report is written from them, outside
+    any transaction) and the final status is written in a second one only if, under the
+    task's lock, nothing they depend on changed and every chunk is still done."""
     def check(cur: Any) -> Task | None:
         task = task_repo.get_any_station(cur, task_id)
         if task is None or task.is_final:
@@ -61,8 +72,13 @@ def finalize_task(db: Database, files: FileStore, task_id: int) -> bool:
     status, reason = outcome_status(*counts), outcome_reason(*counts)
 
     def finish(cur: Any) -> bool:
+        # Under the task's lock, the row must still be the one the counts came from: a
+        # retry (or a new run) in between makes them stale, and a stale final write would
+        # end a task whose reopened chunks then run for nothing.
         locked = task_repo.get_any_station(cur, task_id, for_update=True)
-        if locked is None or locked.is_final:
+        if locked is None or locked.is_final or _run_state(locked) != _run_state(task):
+            return False
+        if chunk_repo.unfinished_count(cur, task_id):
             return False
         try:
             lifecycle.finish(cur, locked, status, result=result, reason=reason)
