@@ -80,6 +80,18 @@ def map_case(context: Any, case: Any) -> Any:
     meta = case.meta
     if meta is None or meta.generation.mode != GenerationMode.POSITIVE:
         return case
+    return _positive(context, case)
+
+
+@schemathesis.hook
+def before_add_examples(context: Any, examples: list[Any]) -> None:
+    """The examples phase takes the description's own examples, which map_case does not see
+    (schemathesis 4.32: generation/hypothesis/builder.py); they are positive cases too."""
+    for case in examples:
+        _positive(context, case)
+
+
+def _positive(context: Any, case: Any) -> Any:
     _no_callback(case)
     path = context.operation.path if context.operation else ""
     if path == "/station/sales_analysis/orderdetail" and isinstance(case.query, dict):

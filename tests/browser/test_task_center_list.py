@@ -30,10 +30,11 @@ def seed_tasks() -> list[dict]:
                                       input={}, user_task_id=f"{prefix}-{i}", repeat=True,
                                       business_name=business)).task
             if status != TaskStatus.SUBMITTED:
-                svc.start("s001", task["id"])
+                svc.start("s001", task.id)
                 if status != TaskStatus.RUNNING:
-                    svc.finish("s001", task["id"], status=status)
-            made.append({**task, "business_name": business, "type": type_})
+                    svc.finish("s001", task.id, status=status)
+            made.append({"id": task.id, "user_task_id": task.user_task_id,
+                         "business_name": business, "type": type_})
     svc.create(NewTask(station_id="s002", name="copy_job", type=2, input={},
                        user_task_id="copy-0", business_name="商品复制"))
     return made

@@ -36,10 +36,13 @@ def test_gateway_responses_carry_the_platform_error_bodies(aws):
 
 def test_deploy_stops_when_stack_outputs_and_stage_env_disagree():
     env = stage_config("dev")["env"]
-    outputs = {"WorkQueueName": env["WORK_QUEUE_NAME"], "ExportBucketName": env["EXPORT_BUCKET"]}
+    outputs = {"WorkQueueName": env["WORK_QUEUE_NAME"], "ExportBucketName": env["EXPORT_BUCKET"],
+               "EventBusName": env["EVENT_BUS_NAME"]}
     assert output_mismatches(outputs, env) == []
     problems = output_mismatches({**outputs, "ExportBucketName": "other-bucket"}, env)
     assert len(problems) == 1 and "EXPORT_BUCKET" in problems[0]
+    problems = output_mismatches({**outputs, "EventBusName": None}, env)
+    assert len(problems) == 1 and "EVENT_BUS_NAME" in problems[0]
 
 
 def test_worker_gets_the_temp_space_its_xlsx_exports_need(aws):
