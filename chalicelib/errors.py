@@ -2,9 +2,14 @@
 
 A class says what a caller can do about the error; the API maps each class to an HTTP
 status and a stable `code` (documented in docs/errors.md), the engine maps them to
-retry-or-give-up. Messages are written for a person and never carry internals.
+retry-or-give-up. Messages are written for a person and never carry internals: each raise
+site takes its text from chalicelib/texts.py (Chinese, then the English in parentheses).
 """
 from __future__ import annotations
+
+from typing import Sequence
+
+from chalicelib.texts import Problem
 
 
 class PlatformError(Exception):
@@ -17,8 +22,17 @@ class PlatformError(Exception):
 
 
 class InvalidInput(PlatformError):
-    """The request is wrong; fix it and send again."""
+    """The request is wrong; fix it and send again. `problems` are what the answer lists in
+    `data.errors` (every problem of the request, each with its field path); a refusal
+    about one field gives `field` and is that field's one problem."""
     http_status, code = 400, 40001
+
+    def __init__(self, msg: str, *, field: str = "", problems: Sequence[Problem] = ()):
+        if field and not problems:
+            problems = (Problem(field, msg),)
+            msg = str(problems[0])
+        super().__init__(msg)
+        self.problems: tuple[Problem, ...] = tuple(problems)
 
 
 class MalformedBody(InvalidInput):

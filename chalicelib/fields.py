@@ -18,6 +18,8 @@ from typing import Annotated, Any
 
 from pydantic import AfterValidator, BeforeValidator, Field, Strict, StrictStr, WithJsonSchema
 
+from chalicelib import texts
+
 MAX_BIGINT = 2**63          # ids are BIGINT: 1 .. 2**63 - 1
 
 
@@ -59,7 +61,7 @@ def Choice(values: Any, *, query: bool = False, description: str | None = None) 
 
     def check(value: int) -> Any:
         if value not in allowed:
-            raise ValueError(f"must be one of {', '.join(map(str, allowed))}")
+            raise texts.invalid(texts.ONE_OF, allowed=", ".join(map(str, allowed)))
         return kind(value) if kind else value
     schema: dict[str, Any] = {"type": "integer", "enum": allowed}
     if description:
@@ -77,7 +79,7 @@ _NOT_BLANK = re.compile(NOT_BLANK)
 def _stripped(required: bool) -> Any:
     def check(value: str) -> str:
         if required and not _NOT_BLANK.search(value):
-            raise ValueError("must contain a non-space character")
+            raise texts.invalid(texts.NOT_BLANK)
         return value.strip(SPACES)
     return check
 
@@ -166,32 +168,32 @@ def datetime_pattern(min_year: int, max_year: int, separators: str = " ") -> str
     return f"^{date}{sep}{_TIME}$"
 
 
-def _parser(pattern: str, fmt: str, kind: type, text: str) -> Any:
+def _parser(pattern: str, fmt: str, kind: type, text: texts.Text, **params: Any) -> Any:
     compiled = re.compile(pattern)
 
     def parse(value: Any) -> Any:
         if isinstance(value, str) and compiled.fullmatch(value):
             parsed = dt.datetime.strptime(value.replace("T", " "), fmt)
             return parsed.date() if kind is dt.date else parsed
-        raise ValueError(f"must be {text}")
+        raise texts.invalid(text, **params)
     return parse
 
 
 def LocalDate(min_year: int, max_year: int, **field: Any) -> Any:
     pattern = date_pattern(min_year, max_year)
-    text = f"'YYYY-MM-DD', a date between {min_year} and {max_year}"
-    return Annotated[dt.date, BeforeValidator(_parser(pattern, "%Y-%m-%d", dt.date, text)),
+    return Annotated[dt.date, BeforeValidator(_parser(pattern, "%Y-%m-%d", dt.date,
+                                                      texts.DATE_FORMAT, min_year=min_year,
+                                                      max_year=max_year)),
                      WithJsonSchema({"type": "string", "pattern": pattern,
                                      "examples": ["2026-11-28"], **field})]
 
 
 def LocalDateTime(min_year: int, max_year: int, separators: str = " ", *,
-                  text: str = "", **field: Any) -> Any:
+                  text: texts.Text = texts.DATETIME_FORMAT, **field: Any) -> Any:
     pattern = datetime_pattern(min_year, max_year, separators)
-    text = text or ("'YYYY-MM-DD HH:MM:SS', the local time without a time zone, between "
-                    f"{min_year} and {max_year}")
     return Annotated[dt.datetime, BeforeValidator(_parser(
-        pattern, "%Y-%m-%d %H:%M:%S", dt.datetime, text)),
+        pattern, "%Y-%m-%d %H:%M:%S", dt.datetime, text, min_year=min_year,
+        max_year=max_year)),
         WithJsonSchema({"type": "string", "pattern": pattern,
                         "examples": ["2026-11-28 08:00:00"], **field})]
 
@@ -209,7 +211,7 @@ _CALLBACK = re.compile(CALLBACK_PATTERN)
 
 def _callback(value: str) -> str:
     if not _CALLBACK.fullmatch(value):
-        raise ValueError("must be an https:// URL of printable ASCII characters")
+        raise texts.invalid(texts.CALLBACK_SYNTAX)
     return value
 
 

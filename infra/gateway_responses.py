@@ -12,21 +12,24 @@ from __future__ import annotations
 import json
 from typing import Any
 
-# responseType -> (status or None to keep API Gateway's own, code, msg)
+from chalicelib import texts
+
+# responseType -> (status or None to keep API Gateway's own, code, msg); the texts are the
+# catalogue's (chalicelib/texts.py), Chinese with the English in parentheses.
 GATEWAY_RESPONSES: dict[str, tuple[int | None, int, str]] = {
     # no Authorization header, or the authorizer raised "Unauthorized" (bad/expired token)
-    "UNAUTHORIZED": (401, 40100, "missing, malformed, forged or expired credential"),
+    "UNAUTHORIZED": (401, 40100, texts.CODES[40100].text),
     # the authorizer's policy does not allow this route
-    "ACCESS_DENIED": (403, 40300, "the credential does not allow this"),
+    "ACCESS_DENIED": (403, 40300, texts.CODES[40300].text),
     # API Gateway's 403 "Missing Authentication Token" for a route that does not exist
-    "MISSING_AUTHENTICATION_TOKEN": (404, 40400, "no such route"),
-    "THROTTLED": (429, 42900, "too many requests (the API's rate or concurrency limit); retry later"),
-    "INTEGRATION_TIMEOUT": (504, 50400, "the request took too long; retry later"),
+    "MISSING_AUTHENTICATION_TOKEN": (404, 40400, texts.NO_SUCH_ROUTE()),
+    "THROTTLED": (429, 42900, texts.CODES[42900].text),
+    "INTEGRATION_TIMEOUT": (504, 50400, texts.CODES[50400].text),
     # the authorizer itself failed (its settings or secrets are unreadable)
-    "AUTHORIZER_FAILURE": (503, 50300, "the service is unavailable; retry later"),
-    "AUTHORIZER_CONFIGURATION_ERROR": (503, 50300, "the service is unavailable; retry later"),
-    "DEFAULT_4XX": (None, 40000, "request refused"),
-    "DEFAULT_5XX": (None, 50000, "internal error; retry later"),
+    "AUTHORIZER_FAILURE": (503, 50300, texts.SERVICE_UNAVAILABLE()),
+    "AUTHORIZER_CONFIGURATION_ERROR": (503, 50300, texts.SERVICE_UNAVAILABLE()),
+    "DEFAULT_4XX": (None, 40000, texts.CODES[40000].text),
+    "DEFAULT_5XX": (None, 50000, texts.INTERNAL_RETRY()),
 }
 
 # What the local gateway answers for a status it produces itself.

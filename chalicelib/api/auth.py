@@ -10,6 +10,7 @@ import hmac
 import time
 from typing import Any
 
+from chalicelib import texts
 from chalicelib.errors import Forbidden, Unauthenticated
 
 _ALGORITHM = "HS256"
@@ -37,26 +38,26 @@ def verify_token(header_value: str | None, secret: str, *,
     """(station, exp) of a valid token. Refused: no `exp`, or a lifetime over
     `max_lifetime_s` (exp - iat, or exp - now without iat), besides the usual checks."""
     if not header_value:
-        raise Unauthenticated("missing credential: send Authorization: Bearer <token>")
+        raise Unauthenticated(texts.NO_CREDENTIAL())
     scheme, _, token = header_value.partition(" ")
     if scheme.lower() != "bearer" or not token:
-        raise Unauthenticated("credential must be 'Bearer <token>'")
+        raise Unauthenticated(texts.NOT_BEARER())
     import jwt
     try:
         claims = jwt.decode(token, secret, algorithms=[_ALGORITHM],
                             options={"require": ["exp", "station_id"]})
     except jwt.ExpiredSignatureError:
-        raise Unauthenticated("credential expired") from None
+        raise Unauthenticated(texts.CREDENTIAL_EXPIRED()) from None
     except jwt.InvalidTokenError:
-        raise Unauthenticated("invalid credential") from None
+        raise Unauthenticated(texts.CREDENTIAL_INVALID()) from None
     station, exp, iat = claims.get("station_id"), claims.get("exp"), claims.get("iat")
     if not isinstance(station, str) or not 0 < len(station) <= 16:
-        raise Unauthenticated("invalid credential")
+        raise Unauthenticated(texts.CREDENTIAL_INVALID())
     if not isinstance(exp, int) or (iat is not None and not isinstance(iat, int)):
-        raise Unauthenticated("invalid credential")
+        raise Unauthenticated(texts.CREDENTIAL_INVALID())
     issued = iat if iat is not None else int(time.time())
     if exp - issued > max_lifetime_s or int(time.time()) - issued > max_lifetime_s:
-        raise Unauthenticated("credential lives longer than this platform accepts")
+        raise Unauthenticated(texts.CREDENTIAL_TOO_LONG())
     return station, exp
 
 
@@ -91,16 +92,16 @@ def station_of(request: Any) -> str:
     context = (request.context or {}).get("authorizer") or {}
     station = context.get("station_id")
     if not station:
-        raise Unauthenticated("missing credential")
+        raise Unauthenticated(texts.NO_CREDENTIAL())
     try:
         exp = int(context.get("exp"))
     except (TypeError, ValueError):
-        raise Unauthenticated("credential without expiry") from None
+        raise Unauthenticated(texts.CREDENTIAL_NO_EXPIRY()) from None
     if exp <= time.time():
-        raise Unauthenticated("credential expired")
+        raise Unauthenticated(texts.CREDENTIAL_EXPIRED())
     return station
 
 
 def check_internal_key(given: str | None, expected: str) -> None:
     if not given or not hmac.compare_digest(given.encode(), expected.encode()):
-        raise Forbidden("invalid auth_key")
+        raise Forbidden(texts.AUTH_KEY_INVALID())

@@ -15,6 +15,7 @@ from pathlib import Path
 
 from chalice import Response
 
+from chalicelib import texts
 from chalicelib.errors import NotFound
 
 VIEWER_DIR = Path(__file__).resolve().parent.parent / "docs_viewer"
@@ -53,6 +54,6 @@ def page() -> Response:
 
 def asset(name: str) -> Response:
     if name not in ASSETS:
-        raise NotFound("no such file")
+        raise NotFound(texts.NO_SUCH_FILE())
     return Response(body=_read(name), status_code=200, headers={
         "Content-Type": ASSETS[name], "Cache-Control": "public, max-age=86400", **_HEADERS})

@@ -1,8 +1,11 @@
 """The response envelope and the one mapping from errors to `{code, msg}`.
 
 Every route returns `{"code": 0, "msg": "", "data": ...}` on success. Errors of the
-platform's hierarchy become their status and code; anything else is logged with its
-stack trace and answered as a plain 500 that names the request id, never the trace.
+platform's hierarchy become their status and code, with a `msg` in Chinese and the English
+in parentheses (chalicelib/texts.py); a refused request lists every problem in
+`data.errors` (`[{"field": "order_data[3].lines[0].sku", "reason": ...}]`). Anything else
+is logged with its stack trace and answered as a plain 500 that names the request id,
+never the trace; a 5xx says only what its code means.
 """
 from __future__ import annotations
 
@@ -14,6 +17,7 @@ from typing import Any, Callable
 from chalice import Response
 from pydantic import BaseModel, ValidationError
 
+from chalicelib import texts
 from chalicelib.errors import (InvalidInput, MalformedBody, PlatformError,
                                UnsupportedMediaType)
 from chalicelib.observability import logger
@@ -28,8 +32,16 @@ def envelope(data: Any = None, *, code: int = 0, msg: str = "", status: int = 20
     return Response(body=body, status_code=status, headers={**JSON_HEADERS})
 
 
+def error_data(exc: PlatformError) -> Any:
+    """`data` of an error answer: the problems of a refused request, else null."""
+    problems = getattr(exc, "problems", ())
+    return {"errors": [p.as_dict() for p in problems]} if problems else None
+
+
 def error_response(exc: PlatformError) -> Response:
-    return envelope(None, code=exc.code, msg=exc.msg, status=exc.http_status)
+    msg = (texts.code_text(exc.code) if exc.http_status >= 500
+           else texts.chinese_first(exc.msg, exc.code))
+    return envelope(error_data(exc), code=exc.code, msg=msg, status=exc.http_status)
 
 
 def native_errors_as_envelope(event: Any, get_response: Callable[[Any], Response]) -> Response:
@@ -42,7 +54,8 @@ def native_errors_as_envelope(event: Any, get_response: Callable[[Any], Response
         return response
     status = response.status_code
     code = UnsupportedMediaType.code if status == 415 else status * 100
-    body = envelope(None, code=code, msg=str(native["Message"]), status=status)
+    body = envelope(None, code=code, msg=texts.chinese_first(str(native["Message"]), code),
+                    status=status)
     body.headers = {**response.headers, **body.headers}
     return body
 
@@ -60,16 +73,8 @@ def endpoint(view: Callable[..., Any]) -> Callable[..., Response]:
             return error_response(exc)
         except Exception:  # the boundary: log it all, tell the client little
             logger.exception("unhandled error")
-            return envelope(None, code=50000, status=500,
-                            msg="internal error; quote the X-Correlation-Id header to support")
+            return envelope(None, code=50000, status=500, msg=texts.INTERNAL_ERROR())
     return wrapper
-
-
-def _first_error(err: ValidationError) -> str:
-    e = err.errors(include_url=False)[0]
-    where = ".".join(str(p) for p in e.get("loc", ())) or "request"
-    msg = e.get("msg", "invalid value")
-    return f"{where}: {msg}" + (f" ({len(err.errors())} problems)" if len(err.errors()) > 1 else "")
 
 
 MAX_JSON_DEPTH = 64          # far beyond any body the API takes (an order import is 4 deep)
@@ -86,15 +91,14 @@ def check_document(doc: Any, max_depth: int = MAX_JSON_DEPTH) -> Any:
         value, depth = stack.pop()
         if isinstance(value, str):
             if _LONE_SURROGATE.search(value):
-                raise InvalidInput("text contains an invalid character (a lone UTF-16"
-                                   " surrogate)")
+                raise InvalidInput(texts.LONE_SURROGATE())
         elif isinstance(value, (dict, list)) or hasattr(value, "items"):
             if depth > max_depth:
-                raise MalformedBody(f"the request nests deeper than {max_depth} levels")
+                raise MalformedBody(texts.TOO_DEEP(depth=max_depth))
             items = value.items() if hasattr(value, "items") else enumerate(value)
             for key, item in items:
                 if isinstance(key, str) and _LONE_SURROGATE.search(key):
-                    raise InvalidInput("a field name contains an invalid character")
+                    raise InvalidInput(texts.BAD_FIELD_NAME())
                 if isinstance(item, (str, dict, list)):
                     stack.append((item, depth + 1))
     return doc
@@ -106,7 +110,8 @@ def parse_model(model: type[BaseModel], data: Any) -> Any:
     try:
         return model.model_validate(data)
     except ValidationError as err:
-        raise InvalidInput(_first_error(err)) from None
+        problems = texts.problems_of(err)
+        raise InvalidInput(texts.summary(problems), problems=problems) from None
 
 
 def json_body(raw: bytes | str | None) -> Any:
@@ -116,7 +121,7 @@ def json_body(raw: bytes | str | None) -> Any:
     try:
         doc = json.loads(raw)
     except RecursionError:
-        raise MalformedBody(f"the request nests deeper than {MAX_JSON_DEPTH} levels") from None
+        raise MalformedBody(texts.TOO_DEEP(depth=MAX_JSON_DEPTH)) from None
     except (ValueError, UnicodeDecodeError):
-        raise MalformedBody("the request body is not valid JSON") from None
+        raise MalformedBody(texts.NOT_JSON()) from None
     return check_document(doc)

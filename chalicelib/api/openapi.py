@@ -27,6 +27,7 @@ from chalicelib.api.schemas import (ImportPreviewBody, ImportTemplateQuery, Inte
                                     TaskRetryBody)
 from chalicelib.api.docs_views import ASSET_NAMES as DOCS_ASSET_NAMES
 from chalicelib.api.ui_views import ASSET_NAMES
+from chalicelib import texts
 from chalicelib.config import Settings, get_settings
 from chalicelib.errors import (CallbackAddressRefused, CallbackHostNotAllowed, CallbackNotHttps,
                                Conflict, Forbidden, InvalidInput, MalformedBody, NotFound,
@@ -38,24 +39,10 @@ from chalicelib.service.order_import import OrderRow
 
 BEARER, INTERNAL_KEY, NO_AUTH = "bearer", "internal_key", None
 
-# code -> (HTTP status, meaning); docs/errors.md has the same table (a test compares them).
+# code -> (HTTP status, meaning in Chinese with the English): the app's codes of the
+# catalogue (chalicelib/texts.py), from which docs/errors.md's table is generated too.
 ERROR_CODES: dict[int, tuple[int, str]] = {
-    40001: (400, "a parameter or body field is missing, of the wrong type or out of range"),
-    40002: (400, "the body is not valid JSON"),
-    40100: (401, "missing, malformed, forged or expired credential"),
-    40300: (403, "the credential does not allow this"),
-    40400: (404, "no such task/shop for the caller's station, or no such route"),
-    40500: (405, "method not allowed on this route"),
-    40900: (409, "the task's status forbids the operation"),
-    41300: (413, "too many items"),
-    41500: (415, "the body is not JSON (Content-Type other than application/json)"),
-    50000: (500, "unexpected server error"),
-    50300: (503, "a dependency (the database) is unavailable"),
-    40010: (400, "callback_url is not an https URL (or carries credentials or a fragment)"),
-    40011: (400, "callback_url's host is not on the stage's allow-list"),
-    40012: (400, "callback_url's host is, or resolves to, a private, loopback, link-local or "
-                 "reserved address, or does not resolve"),
-}
+    code: (entry.status, entry.text) for code, entry in texts.APP_CODES.items()}
 # The error classes of chalicelib/errors.py, each with its code above.
 ERROR_CLASSES: tuple[type[PlatformError], ...] = (
     InvalidInput, MalformedBody, Unauthenticated, Forbidden, NotFound, Conflict, TooLarge,
@@ -339,8 +326,21 @@ def build_spec() -> dict[str, Any]:
     components: dict[str, Any] = {
         "Error": {"type": "object", "required": ["code", "msg", "data"],
                   "properties": {"code": {"type": "integer", "enum": sorted(ERROR_CODES)},
-                                 "msg": {"type": "string", "minLength": 1},
-                                 "data": {"type": "null"}}},
+                                 "msg": {"type": "string", "minLength": 1, "description": (
+                                     "in Chinese, with the English in parentheses; a refused"
+                                     " request's first problem and how many there are")},
+                                 "data": {"oneOf": [
+                                     {"type": "null"},
+                                     {"$ref": "#/components/schemas/Problems"}]}}},
+        "Problems": {"type": "object", "required": ["errors"], "description": (
+            "a refused request (400/413): every problem found, in the request's order"),
+            "properties": {"errors": {"type": "array", "minItems": 1, "items": {
+                "type": "object", "required": ["field", "reason"], "properties": {
+                    "field": {"type": "string", "description": (
+                        "the field's path in the request's notation (order_data[3].lines[0]"
+                        ".sku, a query parameter's name); \"\" for the request as a whole")},
+                    "reason": {"type": "string", "minLength": 1, "description": (
+                        "what is wrong, in Chinese with the English in parentheses")}}}}}},
     }
     _model_ref(OrderRow, components)        # described in order_data's text; the row format
     paths: dict[str, Any] = {}
@@ -357,7 +357,10 @@ def build_spec() -> dict[str, Any]:
         "openapi": "3.1.0",
         "info": {"title": "async-task platform", "version": "1",
                  "description": "Every JSON response is {code, msg, data}; code 0 is success, "
-                                "errors carry a non-zero code (docs/errors.md) and data null. "
+                                "errors carry a non-zero code (docs/errors.md), a msg in Chinese "
+                                "with the English in parentheses, and data null or, for a "
+                                "refused request, {errors: [{field, reason}]} listing every "
+                                "problem. "
                                 "A method a path does not declare is 405 (code 40500) with an "
                                 "Allow header from the local runtime, 404 (40400) from API "
                                 "Gateway; an unknown path is 404 (40400). The page /docs "

@@ -11,6 +11,7 @@ from typing import Annotated, Any, Literal, Optional
 
 from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictStr, model_validator
 
+from chalicelib import texts
 from chalicelib.domain.task import FINAL_STATUSES, TaskStatus, TaskType
 from chalicelib.fields import (CallbackUrl, Choice, Id, IntField, QueryId, QueryInt, Text,
                                exactly_one)
@@ -27,9 +28,9 @@ class _Model(BaseModel):
     model_config = ConfigDict(extra="ignore")
 
 
-def _exactly_one(a: Any, b: Any, names: str) -> None:
+def _exactly_one(a: Any, b: Any, names: tuple[str, str]) -> None:
     if bool(a) == bool(b):
-        raise ValueError(f"give exactly one of {names}")
+        raise texts.invalid(texts.EXACTLY_ONE, a=names[0], b=names[1])
 
 
 class TaskGetQuery(_Model):
@@ -40,7 +41,7 @@ class TaskGetQuery(_Model):
 
     @model_validator(mode="after")
     def _one(self) -> "TaskGetQuery":
-        _exactly_one(self.task_id, self.user_task_id, "task_id or user_task_id")
+        _exactly_one(self.task_id, self.user_task_id, ("task_id", "user_task_id"))
         return self
 
 
@@ -74,7 +75,7 @@ class TaskIdsBody(_Model):
 
     @model_validator(mode="after")
     def _one(self) -> "TaskIdsBody":
-        _exactly_one(self.task_ids, self.user_task_ids, "task_ids or user_task_ids")
+        _exactly_one(self.task_ids, self.user_task_ids, ("task_ids", "user_task_ids"))
         return self
 
 

@@ -18,6 +18,7 @@ from chalicelib.api.schemas import (TaskFailuresQuery, TaskGetQuery, TaskIdsBody
                                     TaskListQuery, TaskRetryBody)
 from chalicelib.bootstrap import Services
 from chalicelib.domain.eta import eta_seconds
+from chalicelib import texts
 from chalicelib.errors import InvalidInput
 from chalicelib.service.station_time import zone_for
 from chalicelib.service.task_failures import failures_page
@@ -40,7 +41,7 @@ def list_tasks(request: Any, svc: Services) -> Any:
     settings = svc.settings
     limit = q.limit or settings.list_default_limit
     if limit > settings.list_max_limit:
-        raise InvalidInput(f"limit: at most {settings.list_max_limit}")
+        raise InvalidInput(texts.AT_MOST(limit=settings.list_max_limit), field="limit")
     station = station_of(request)
     page = svc.tasks.list(ListQuery(station_id=station, type_=q.type, status=q.status,
                                     q=q.q or None, limit=limit, cursor=q.cursor,

@@ -16,6 +16,7 @@ from typing import Any
 
 from chalice import Response
 
+from chalicelib import texts
 from chalicelib.errors import NotFound
 
 UI_DIR = Path(__file__).resolve().parent.parent / "ui"
@@ -79,7 +80,7 @@ def index(request: Any) -> Response:
 
 def asset(name: str) -> Response:
     if name not in ASSETS:
-        raise NotFound("no such file")
+        raise NotFound(texts.NO_SUCH_FILE())
     if name == INDEX:
         return index_page()
     return _file(name, _read(name), _ASSET_CACHE)

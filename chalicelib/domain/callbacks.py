@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from typing import Iterable
 from urllib.parse import urlsplit
 
+from chalicelib import texts
 from chalicelib.errors import (CallbackAddressRefused, CallbackHostNotAllowed, CallbackNotHttps,
                                CallbackRefused)
 
@@ -82,33 +83,31 @@ def parse_callback(url: str, hosts: AllowList, *, allow_local: bool) -> Callback
     run allows local callbacks), a host name, no credentials or fragment, the host on the
     allow-list, and an IP literal only if its address may be reached."""
     if not isinstance(url, str) or not url or len(url) > MAX_URL_LENGTH:
-        raise CallbackNotHttps(f"callback_url must be an https URL of at most "
-                               f"{MAX_URL_LENGTH} characters")
+        raise CallbackNotHttps(texts.CALLBACK_TOO_LONG(limit=MAX_URL_LENGTH), field="callback_url")
     try:
         parts = urlsplit(url)
         port = parts.port
     except ValueError:
-        raise CallbackNotHttps("callback_url is not a valid URL") from None
+        raise CallbackNotHttps(texts.CALLBACK_NOT_URL(), field="callback_url") from None
     schemes = ("https", "http") if allow_local else ("https",)
     if parts.scheme.lower() not in schemes:
-        raise CallbackNotHttps("callback_url must use https")
+        raise CallbackNotHttps(texts.CALLBACK_NOT_HTTPS(), field="callback_url")
     if any(c.isspace() or ord(c) < 0x21 or ord(c) > 0x7e for c in url):
-        raise CallbackNotHttps("callback_url must be ASCII without spaces (percent-encode "
-                               "the rest; IDN hosts in their xn-- form)")
+        raise CallbackNotHttps(texts.CALLBACK_NOT_ASCII(), field="callback_url")
     host = (parts.hostname or "").rstrip(".")
     if not host:
-        raise CallbackNotHttps("callback_url has no host")
+        raise CallbackNotHttps(texts.CALLBACK_NO_HOST(), field="callback_url")
     if parts.username is not None or parts.password is not None:
-        raise CallbackNotHttps("callback_url must not carry credentials (user:password@)")
+        raise CallbackNotHttps(texts.CALLBACK_CREDENTIALS(), field="callback_url")
     if parts.fragment:
-        raise CallbackNotHttps("callback_url must not have a #fragment")
+        raise CallbackNotHttps(texts.CALLBACK_FRAGMENT(), field="callback_url")
     if not hosts.allows(host):
-        raise CallbackHostNotAllowed(f"callback_url host {host!r} is not on this stage's "
-                                     "allow-list (CALLBACK_HOSTS)")
+        raise CallbackHostNotAllowed(texts.CALLBACK_HOST_NOT_ALLOWED(host=host), field="callback_url")
     if _is_ip(host):
         refusal = address_refusal(host, allow_local=allow_local)
         if refusal:
-            raise CallbackAddressRefused(f"callback_url host {host} is {refusal}")
+            raise CallbackAddressRefused(texts.CALLBACK_HOST_REFUSED(host=host, refusal=refusal),
+                                         field="callback_url")
     scheme = parts.scheme.lower()
     path = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
     return CallbackTarget(url=url, scheme=scheme, host=host,

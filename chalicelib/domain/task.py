@@ -11,6 +11,7 @@ from dataclasses import dataclass, fields
 from enum import IntEnum
 from typing import Any
 
+from chalicelib import texts
 from chalicelib.errors import Conflict
 
 
@@ -49,8 +50,10 @@ _TRANSITIONS: dict[TaskStatus, frozenset[TaskStatus]] = {
 
 class IllegalTransition(Conflict):
     def __init__(self, current: TaskStatus, target: TaskStatus):
-        super().__init__(f"task is {current.name.lower()} ({int(current)}), "
-                         f"cannot move to {target.name.lower()} ({int(target)})")
+        super().__init__(texts.ILLEGAL_TRANSITION(
+            current=int(current), current_zh=texts.STATUS_NAMES[int(current)],
+            current_en=current.name.lower(), target=int(target),
+            target_zh=texts.STATUS_NAMES[int(target)], target_en=target.name.lower()))
         self.current = current
         self.target = target
 

@@ -7,6 +7,7 @@ is sent (service/notifications.py), against DNS answers that change in between.
 """
 from __future__ import annotations
 
+from chalicelib import texts
 from chalicelib.adapters import webhook
 from chalicelib.config import Settings
 from chalicelib.domain import callbacks as cb
@@ -21,16 +22,15 @@ class CallbackCheck:
     def check(self, url: str) -> str:
         """The URL as given, or a CallbackRefused (a 400 with its code)."""
         if self.hosts.empty:
-            raise cb.CallbackHostNotAllowed("callbacks are not enabled on this stage "
-                                            "(CALLBACK_HOSTS is empty)")
+            raise cb.CallbackHostNotAllowed(texts.CALLBACKS_OFF(), field="callback_url")
         target = cb.parse_callback(url, self.hosts, allow_local=self.allow_local)
         try:
             addresses = self._resolve(target.host, target.port)
         except (OSError, UnicodeError):
-            raise cb.CallbackAddressRefused(f"callback_url host {target.host!r} does not "
-                                            "resolve") from None
+            raise cb.CallbackAddressRefused(texts.CALLBACK_NOT_RESOLVED(host=target.host),
+                                            field="callback_url") from None
         refused = cb.first_refusal(addresses, allow_local=self.allow_local)
         if refused or not addresses:
-            raise cb.CallbackAddressRefused(f"callback_url host {target.host!r} resolves to "
-                                            f"{refused or 'no address'}")
+            raise cb.CallbackAddressRefused(texts.CALLBACK_RESOLVES_PRIVATE(
+                host=target.host, refused=refused or "no address"), field="callback_url")
         return url

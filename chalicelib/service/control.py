@@ -20,6 +20,7 @@ from chalicelib.adapters import chunk_repo, task_repo
 from chalicelib.adapters.db import Database
 from chalicelib.domain.task import (CANCELLED_REASON, RETRYABLE_STATUSES, Task, TaskStatus,
                                     check_transition)
+from chalicelib import texts
 from chalicelib.errors import Conflict, NotFound
 from chalicelib.observability import logger
 from chalicelib.service.engine import Engine
@@ -46,7 +47,7 @@ class TaskControl:
                                                   user_task_ids=user_ids)
             found = {t.id for t in tasks} if ids else {t.user_task_id for t in tasks}
             if len(found) < len(ids or user_ids):
-                raise NotFound(f"{len(ids or user_ids) - len(found)} of the given tasks not found")
+                raise NotFound(texts.TASKS_NOT_FOUND(count=len(ids or user_ids) - len(found)))
             report = CancelReport()
             for task in tasks:
                 if task.is_final:
@@ -69,16 +70,16 @@ class TaskControl:
         def tx(cur: Any) -> tuple[Task, list[int]]:
             task = task_repo.get(cur, station_id, task_id, for_update=True)
             if task is None:
-                raise NotFound("task not found")
+                raise NotFound(texts.TASK_NOT_FOUND())
             status = task.status
             if status not in RETRYABLE_STATUSES:
-                raise Conflict(f"only a task that ended 4 or 5 can be retried; this one is {int(status)}")
+                raise Conflict(texts.RETRY_NOT_ENDED(status=int(status)))
             if not chunk_repo.has_plan(cur, task_id):
-                raise Conflict("this task has no items the platform can re-run")
+                raise Conflict(texts.RETRY_NO_ITEMS())
             check_transition(status, TaskStatus.SUBMITTED)
             failed, _, reopened = chunk_repo.reopen_unsucceeded(cur, task_id)
             if reopened == 0:
-                raise Conflict("the task has no failed or cancelled items to retry")
+                raise Conflict(texts.RETRY_NOTHING_FAILED())
             lifecycle.resubmit(cur, task, reopened_failed=failed)
             return task_repo.get(cur, station_id, task_id), []
         task, _ = self.db.run(tx)

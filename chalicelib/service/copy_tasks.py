@@ -12,6 +12,7 @@ from typing import Annotated, Any, Optional, Sequence
 
 from pydantic import BaseModel, ConfigDict, Field, StrictBool, model_validator
 
+from chalicelib import texts
 from chalicelib.adapters import catalog_repo
 from chalicelib.adapters.db import Database
 from chalicelib.domain.chunk import DetailOutcome, Outcome
@@ -55,9 +56,9 @@ class CopyTaskRequest(BaseModel):
     @model_validator(mode="after")
     def _check(self) -> "CopyTaskRequest":
         if (self.product_ids is None) == (self.filter is None):
-            raise ValueError("give exactly one of product_ids or filter")
+            raise texts.invalid(texts.EXACTLY_ONE, a="product_ids", b="filter")
         if self.source_shop_id == self.target_shop_id:
-            raise ValueError("source_shop_id and target_shop_id must differ")
+            raise texts.invalid(texts.SHOPS_MUST_DIFFER, fields=("target_shop_id",))
         return self
 
 
@@ -88,11 +89,12 @@ class CopyTaskService:
 
     def _checked_ids(self, ids: Sequence[int]) -> list[int]:
         if not ids:
-            raise InvalidInput("product_ids: give at least one product id")
+            raise InvalidInput(texts.NEED_PRODUCT_IDS(), field="product_ids")
         if len(ids) > self.max_items:
-            raise TooLarge(f"product_ids: at most {self.max_items} per task, got {len(ids)}")
+            raise TooLarge(texts.TOO_MANY_PRODUCTS(limit=self.max_items, count=len(ids)),
+                           field="product_ids")
         if len(set(ids)) != len(ids):
-            raise InvalidInput("product_ids: duplicate ids")
+            raise InvalidInput(texts.DUPLICATE_IDS(), field="product_ids")
         return list(ids)
 
     def _check_shops(self, station_id: str, req: CopyTaskRequest) -> None:
@@ -102,7 +104,7 @@ class CopyTaskService:
         for field, shop_id in (("source_shop_id", req.source_shop_id),
                                ("target_shop_id", req.target_shop_id)):
             if shop_id not in shops:
-                raise NotFound(f"{field}: shop {shop_id} not found")
+                raise NotFound(texts.SHOP_NOT_FOUND(field=field, shop_id=shop_id))
 
     def _ids_from_filter(self, station_id: str, req: CopyTaskRequest) -> list[int]:
         f = req.filter
@@ -110,9 +112,9 @@ class CopyTaskService:
             cur, station_id, req.source_shop_id, category=f.category,
             name_contains=f.name_contains, limit=self.max_items + 1))
         if not ids:
-            raise NotFound("filter: no product of the source shop matches")
+            raise NotFound(texts.FILTER_MATCHES_NOTHING())
         if len(ids) > self.max_items:
-            raise TooLarge(f"filter: matches more than {self.max_items} products")
+            raise TooLarge(texts.FILTER_TOO_BROAD(limit=self.max_items), field="filter")
         return ids
 
 

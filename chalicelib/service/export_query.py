@@ -7,6 +7,7 @@ from typing import Literal, Optional
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from chalicelib import texts
 from chalicelib.adapters.order_repo import OrderFilter
 from chalicelib.errors import InvalidInput
 from chalicelib.fields import CallbackUrl, Choice, LocalDate, LocalDateTime, Text
@@ -17,6 +18,7 @@ QUERY_TYPE_FIELDS = {1: ("start_date", "end_date"),
                      3: ("start_date", "end_date")}
 MIN_YEAR, MAX_YEAR = 1000, 9998       # MySQL DATETIME's range, with room for the range end
 QUERY_TYPE_NAMES = {1: "order date", 2: "operation cycle", 3: "receive date"}
+QUERY_TYPE_NAMES_ZH = {1: "下单日期", 2: "运营周期", 3: "收货日期"}     # the seed's
 
 
 _Date = LocalDate(MIN_YEAR, MAX_YEAR)
@@ -54,8 +56,10 @@ class OrderDetailQuery(BaseModel):
         missing = [name for name in QUERY_TYPE_FIELDS[self.query_type]
                    if getattr(self, name) is None]
         if missing:
-            raise ValueError(f"query_type {self.query_type} ({QUERY_TYPE_NAMES[self.query_type]})"
-                             f" needs {', '.join(missing)}")
+            raise texts.invalid(texts.REQUIRED_FOR_QUERY_TYPE, fields=missing,
+                                query_type=self.query_type,
+                                name_zh=QUERY_TYPE_NAMES_ZH[self.query_type],
+                                name_en=QUERY_TYPE_NAMES[self.query_type])
         return self
 
 
@@ -63,20 +67,20 @@ def build_filter(station_id: str, q: OrderDetailQuery, max_range_days: int) -> O
     """The query as an order filter; refuses reversed and too long ranges (InvalidInput)."""
     if q.query_type == 2:
         lo, hi = q.cycle_start_time, q.cycle_end_time
-        names = "cycle_end_time is before cycle_start_time"
+        names = ("cycle_end_time", "cycle_start_time")
         too_long = hi - lo > dt.timedelta(days=max_range_days)
         column, hi_excl = "cycle_start", hi + dt.timedelta(seconds=1)
     else:
         lo_d, hi_d = q.start_date, q.end_date
-        names = "end_date is before start_date"
+        names = ("end_date", "start_date")
         lo, hi = dt.datetime.combine(lo_d, dt.time()), dt.datetime.combine(hi_d, dt.time())
         too_long = (hi_d - lo_d).days + 1 > max_range_days
         column = "order_time" if q.query_type == 1 else "receive_time"
         hi_excl = hi + dt.timedelta(days=1)
     if hi < lo:
-        raise InvalidInput(names)
+        raise InvalidInput(texts.END_BEFORE_START(start=names[1]), field=names[0])
     if too_long:
-        raise InvalidInput(f"the range is longer than {max_range_days} days")
+        raise InvalidInput(texts.RANGE_TOO_LONG(days=max_range_days), field=names[0])
     return OrderFilter(station_id=station_id, range_column=column, lo=lo, hi=hi_excl,
                        time_config_id=q.time_config_id if q.query_type == 2 else None,
                        status=q.status, search_text=q.search_text, search_area=q.search_area)

@@ -29,8 +29,9 @@ from typing import Any, Iterable, Iterator, Optional
 
 from pydantic import ValidationError
 
+from chalicelib import texts
 from chalicelib.errors import InvalidInput, TooLarge
-from chalicelib.service.import_reasons import row_reason, zh_en
+from chalicelib.service.import_reasons import row_reason
 from chalicelib.service.order_import import OrderRow
 
 ORDER_COLUMNS = ("customer_name", "customer_id", "address", "area", "order_time",
@@ -55,8 +56,8 @@ class Limits:
         return self.max_orders * 10
 
 
-def refuse(zh: str, en: str) -> InvalidInput:
-    return InvalidInput(zh_en(zh, en))
+def refuse(text: texts.Text, **params: Any) -> InvalidInput:
+    return InvalidInput(text(**params))
 
 
 def decode_upload(content_base64: str, limits: Limits) -> bytes:
@@ -67,19 +68,17 @@ def decode_upload(content_base64: str, limits: Limits) -> bytes:
     try:
         data = base64.b64decode(content_base64, validate=True)
     except (binascii.Error, ValueError):
-        raise refuse("content_base64 不是有效的 base64", "content_base64 is not valid base64") \
-            from None
+        raise refuse(texts.FILE_NOT_BASE64) from None
     if len(data) > limits.max_file_bytes:
         raise _too_large(limits)
     if not data:
-        raise refuse("文件是空的", "the file is empty")
+        raise refuse(texts.FILE_EMPTY)
     return data
 
 
 def _too_large(limits: Limits) -> TooLarge:
     mb = limits.max_file_bytes / 1024 / 1024
-    return TooLarge(zh_en(f"文件超过 {mb:g} MB，请拆分后分批导入",
-                          f"the file is larger than {mb:g} MB"))
+    return TooLarge(texts.FILE_TOO_LARGE(mb=mb))
 
 
 # -- reading ----------------------------------------------------------------------------
@@ -88,10 +87,9 @@ def sheet_rows(file_name: str, data: bytes, limits: Limits) -> Iterator[tuple[in
     if data.startswith(_XLSX_MAGIC):
         return _xlsx_rows(data)
     if data.startswith(_OLE_MAGIC):
-        raise refuse("不支持旧版 .xls 文件，请在表格软件中另存为 .xlsx 或 .csv",
-                     ".xls files are not supported; save as .xlsx or .csv")
+        raise refuse(texts.FILE_XLS)
     if file_name.lower().endswith(".xlsx"):
-        raise refuse("文件不是有效的 .xlsx 表格", "not a valid .xlsx file")
+        raise refuse(texts.FILE_NOT_XLSX)
     return _csv_rows(data)
 
 
@@ -101,17 +99,16 @@ def _xlsx_rows(data: bytes) -> Iterator[tuple[int, list[Any]]]:
             infos = zf.infolist()
             names = {i.filename for i in infos}
     except (zipfile.BadZipFile, ValueError, EOFError):
-        raise refuse("文件不是有效的 .xlsx 表格", "not a valid .xlsx file") from None
+        raise refuse(texts.FILE_NOT_XLSX) from None
     if "xl/workbook.xml" not in names:
-        raise refuse("文件不是 .xlsx 表格（压缩包中没有工作簿）", "not an .xlsx workbook")
+        raise refuse(texts.FILE_NO_WORKBOOK)
     if sum(i.file_size for i in infos) > MAX_UNZIPPED_BYTES:
-        raise TooLarge(zh_en("表格解压后过大", "the workbook unzips to more than"
-                                           f" {MAX_UNZIPPED_BYTES // 1024 // 1024} MB"))
+        raise TooLarge(texts.FILE_UNZIPS_TOO_LARGE(mb=MAX_UNZIPPED_BYTES // 1024 // 1024))
     import openpyxl                      # only the preview needs it (cold starts stay fast)
     try:
         wb = openpyxl.load_workbook(io.BytesIO(data), read_only=True, data_only=True)
     except Exception:                    # openpyxl raises many kinds for a broken file
-        raise refuse("文件不是有效的 .xlsx 表格", "not a valid .xlsx file") from None
+        raise refuse(texts.FILE_NOT_XLSX) from None
 
     def rows() -> Iterator[tuple[int, list[Any]]]:
         try:
@@ -119,7 +116,7 @@ def _xlsx_rows(data: bytes) -> Iterator[tuple[int, list[Any]]]:
             for number, values in enumerate(ws.iter_rows(values_only=True), start=1):
                 yield number, list(values)
         except (KeyError, ValueError, TypeError, zipfile.BadZipFile):
-            raise refuse("表格内容无法读取", "the sheet cannot be read") from None
+            raise refuse(texts.FILE_UNREADABLE) from None
         finally:
             wb.close()
     return rows()
@@ -127,7 +124,7 @@ def _xlsx_rows(data: bytes) -> Iterator[tuple[int, list[Any]]]:
 
 def _csv_rows(data: bytes) -> Iterator[tuple[int, list[Any]]]:
     if b"\x00" in data[:4096]:
-        raise refuse("文件不是表格（.xlsx 或 .csv）", "not a spreadsheet (.xlsx or .csv)")
+        raise refuse(texts.FILE_NOT_SPREADSHEET)
     text: Optional[str] = None
     for encoding in ("utf-8-sig", "gb18030"):   # Excel in China saves CSV as GBK
         try:
@@ -136,7 +133,7 @@ def _csv_rows(data: bytes) -> Iterator[tuple[int, list[Any]]]:
         except UnicodeDecodeError:
             continue
     if text is None or "\x00" in text:
-        raise refuse("文件不是表格（.xlsx 或 .csv）", "not a spreadsheet (.xlsx or .csv)")
+        raise refuse(texts.FILE_NOT_SPREADSHEET)
 
     def rows() -> Iterator[tuple[int, list[Any]]]:
         reader = csv.reader(io.StringIO(text, newline=""))
@@ -144,7 +141,7 @@ def _csv_rows(data: bytes) -> Iterator[tuple[int, list[Any]]]:
             for values in reader:
                 yield reader.line_num, values
         except csv.Error as err:
-            raise refuse("CSV 文件格式错误", f"malformed CSV: {err}") from None
+            raise refuse(texts.FILE_BAD_CSV, error=err) from None
     return rows()
 
 
@@ -191,14 +188,13 @@ def _header(values: list[Any]) -> tuple[dict[int, str], list[str]]:
             continue
         if name in COLUMNS:
             if name in columns.values():
-                raise refuse(f"列 {name} 出现了两次", f"column {name} appears twice")
+                raise refuse(texts.COLUMN_TWICE, name=name)
             columns[index] = name
         else:
             ignored.append(_shown(raw).strip())
     missing = [c for c in REQUIRED_COLUMNS if c not in columns.values()]
     if missing:
-        raise refuse(f"表头缺少列：{', '.join(missing)}（请使用导入模板）",
-                     f"missing columns: {', '.join(missing)}")
+        raise refuse(texts.COLUMNS_MISSING, columns=", ".join(missing))
     return columns, ignored
 
 
@@ -222,16 +218,14 @@ def read_orders(rows: Iterable[tuple[int, list[Any]]], limits: Limits) -> dict[s
             continue
         count += 1
         if count > limits.max_sheet_rows:
-            raise TooLarge(zh_en(f"表格超过 {limits.max_sheet_rows} 行",
-                                 f"more than {limits.max_sheet_rows} rows"))
+            raise TooLarge(texts.SHEET_TOO_MANY_ROWS(limit=limits.max_sheet_rows))
         cells = {name: cell_value(name, values[i] if i < len(values) else None)
                  for i, name in columns.items()}
         order_part = {k: v for k, v in cells.items() if k in ORDER_COLUMNS and v is not None}
         line = {k: v for k, v in cells.items() if k in LINE_COLUMNS and v is not None}
         if order_part or not orders:
             if len(orders) >= limits.max_orders:
-                raise TooLarge(zh_en(f"订单超过 {limits.max_orders} 条，请拆分后分批导入",
-                                     f"more than {limits.max_orders} orders"))
+                raise TooLarge(texts.SHEET_TOO_MANY_ORDERS(limit=limits.max_orders))
             orders.append({**order_part, "lines": []})
             spans.append([number, number])
         if line:
@@ -241,9 +235,9 @@ def read_orders(rows: Iterable[tuple[int, list[Any]]], limits: Limits) -> dict[s
             preview.append({"row": number, "order": len(orders),
                             "cells": {name: _shown(cells.get(name)) for name in COLUMNS}})
     if columns is None:
-        raise refuse("文件中没有表头和订单行", "the file has no header and no rows")
+        raise refuse(texts.SHEET_NO_HEADER)
     if not orders:
-        raise refuse("文件中没有订单行（只有表头）", "the file has no rows below the header")
+        raise refuse(texts.SHEET_NO_ROWS)
     for order, (first, last) in zip(orders, spans):
         order["source_rows"] = _range(first, last)
     return {"columns": [columns[i] for i in sorted(columns)], "ignored_columns": ignored,
@@ -255,8 +249,7 @@ def preview_file(file_name: str, data: bytes, limits: Limits) -> dict[str, Any]:
     read = read_orders(sheet_rows(file_name, data, limits), limits)
     orders = read.pop("orders")
     if len(json.dumps(orders, ensure_ascii=False)) > MAX_ORDER_DATA_BYTES:
-        raise TooLarge(zh_en("订单数据超过一次提交的上限（5 MB），请拆分后分批导入",
-                             "the orders exceed what one submit carries (5 MB)"))
+        raise TooLarge(texts.ORDERS_TOO_LARGE())
     problems = []
     for number, order in enumerate(orders, start=1):
         try:

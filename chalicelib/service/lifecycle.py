@@ -18,6 +18,7 @@ from pymysql.cursors import DictCursor
 from chalicelib.adapters import task_repo
 from chalicelib.domain.task import (RETRYABLE_STATUSES, Task, TaskStatus, check_transition,
                                     progress_percent, sources_of)
+from chalicelib import texts
 from chalicelib.errors import Conflict, DuplicateKey, InvalidInput
 
 
@@ -43,8 +44,8 @@ class StaleTask(Conflict):
 def _move(cur: DictCursor, task: Task, target: TaskStatus, fields: dict[str, Any],
           sources: tuple[int, ...]) -> None:
     if task_repo.move_status(cur, task.id, target, fields, sources) != 1:
-        raise StaleTask(f"task {task.id} changed meanwhile; it is not "
-                        f"{' or '.join(str(s) for s in sources)} any more")
+        raise StaleTask(texts.TASK_CHANGED(task_id=task.id,
+                                           sources=" or ".join(str(s) for s in sources)))
 
 
 def start(cur: DictCursor, task: Task) -> bool:
@@ -64,7 +65,7 @@ def finish(cur: DictCursor, task: Task, target: TaskStatus, *, result: Any = Non
     """Move to a final status (3, 4 or 5) with its result and reason."""
     target = TaskStatus(target)
     if not target.is_final:
-        raise InvalidInput("finish needs a final status (3, 4 or 5)")
+        raise InvalidInput(texts.FINISH_NEEDS_FINAL(), field="status")
     check_transition(task.status, target)
     fields: dict[str, Any] = {"end_time": "now", "open_dedup_key": None}
     if target == TaskStatus.FINISHED:
@@ -97,4 +98,4 @@ def resubmit(cur: DictCursor, task: Task, *, reopened_failed: int) -> None:
     try:
         _move(cur, task, TaskStatus.SUBMITTED, fields, tuple(int(s) for s in RETRYABLE_STATUSES))
     except DuplicateKey:
-        raise Conflict("another unfinished task has this user_task_id") from None
+        raise Conflict(texts.DUPLICATE_USER_TASK()) from None

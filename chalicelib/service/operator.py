@@ -11,6 +11,7 @@ from typing import Any, Sequence
 from chalicelib.adapters import chunk_repo, task_repo
 from chalicelib.adapters.db import Database
 from chalicelib.domain.task import Task
+from chalicelib import texts
 from chalicelib.errors import NotFound
 from chalicelib.service import budget
 from chalicelib.service.control import CancelReport, TaskControl
@@ -36,7 +37,7 @@ class Operator:
     def task(self, task_id: int) -> Task:
         task = self.db.run(lambda cur: task_repo.get_any_station(cur, task_id))
         if task is None:
-            raise NotFound(f"task {task_id} not found")
+            raise NotFound(texts.TASK_ID_NOT_FOUND(task_id=task_id))
         return task
 
     def chunks(self, task_id: int) -> list[dict[str, Any]]:

@@ -30,6 +30,7 @@ from chalicelib.adapters.db import Database
 from chalicelib.config import Settings
 from chalicelib.domain.run import RunResult
 from chalicelib.domain.task import Task, TaskStatus, TaskType
+from chalicelib import texts
 from chalicelib.errors import Conflict, InvalidInput, NotFound, PlatformError, Unavailable
 from chalicelib.observability import logger
 from chalicelib.service import lifecycle
@@ -81,7 +82,7 @@ class OrderExportService:
         def count(cur: Any) -> int:
             if q.query_type == 2 and order_repo.time_config(cur, station_id,
                                                             q.time_config_id) is None:
-                raise NotFound(f"time_config_id: operation cycle {q.time_config_id!r} not found")
+                raise NotFound(texts.CYCLE_NOT_FOUND(time_config_id=q.time_config_id))
             return order_repo.count_orders(cur, flt)
         orders = self.db.run(count)
         fmt = FORMATS[q.format]
@@ -101,7 +102,7 @@ class OrderExportService:
         except Exception:
             logger.exception("could not enqueue an export", extra={"task_id": task.id})
             self._fail(task.id, task.run_count, "the export could not be queued")
-            raise Unavailable("the export could not be queued, try again") from None
+            raise Unavailable(texts.QUEUE_FAILED()) from None
         return {"async": 1, "task_id": task.id}
 
     # -- the worker ----------------------------------------------------------------------

@@ -22,6 +22,7 @@ from typing import Annotated, Any, Optional, Sequence
 
 from pydantic import BaseModel, ConfigDict, Field, StrictStr, ValidationError, model_validator
 
+from chalicelib import texts
 from chalicelib.adapters import order_import_repo, order_repo
 from chalicelib.adapters.chunk_repo import utcnow
 from chalicelib.adapters.db import Database
@@ -54,7 +55,7 @@ def Code(lo: int, hi: int) -> Any:
     return Annotated[str, Field(min_length=lo, max_length=hi, coerce_numbers_to_str=True)]
 
 
-DateTimeText = LocalDateTime(1970, 9999, text="'YYYY-MM-DD HH:MM:SS'")
+DateTimeText = LocalDateTime(1970, 9999, text=texts.DATETIME_SHORT)
 
 
 class OrderLineRow(BaseModel):
@@ -84,9 +85,9 @@ class OrderRow(BaseModel):
     @model_validator(mode="after")
     def _check(self) -> "OrderRow":
         if self.order_time is not None and self.receive_time < self.order_time:
-            raise ValueError("receive_time is before order_time")
+            raise texts.invalid(texts.RECEIVE_BEFORE_ORDER)
         if sum((amount(line) for line in self.lines), Decimal(0)) > _MAX_AMOUNT:
-            raise ValueError(f"total amount exceeds {_MAX_AMOUNT}")
+            raise texts.invalid(texts.AMOUNT_TOO_LARGE, limit=_MAX_AMOUNT)
         return self
 
 
@@ -152,13 +153,13 @@ class OrderImportService:
     def submit(self, station_id: str, req: OrderBatchSubmit) -> Created:
         rows = len(req.order_data)
         if rows == 0:
-            raise InvalidInput("order_data: give at least one order")
+            raise InvalidInput(texts.NEED_ORDERS(), field="order_data")
         if rows > self.max_rows:
-            raise TooLarge(f"order_data: at most {self.max_rows} orders per batch, got {rows}")
+            raise TooLarge(texts.TOO_MANY_ORDERS(limit=self.max_rows, count=rows), field="order_data")
         found = self.db.run(
             lambda cur: order_repo.time_config(cur, station_id, req.time_config_id))
         if found is None:
-            raise NotFound(f"time_config_id: operation cycle {req.time_config_id!r} not found")
+            raise NotFound(texts.CYCLE_NOT_FOUND(time_config_id=req.time_config_id))
         # The rows go to tbl_order_import_part with the task; its input stays small.
         size = self.part_rows
         parts = [(n, start + 1, len(req.order_data[start:start + size]),

@@ -16,6 +16,7 @@ from pymysql.cursors import DictCursor
 from chalicelib.adapters import chunk_repo, task_repo
 from chalicelib.adapters.db import Database
 from chalicelib.domain.task import Task
+from chalicelib import texts
 from chalicelib.errors import NotFound
 
 
@@ -36,5 +37,5 @@ def failures_page(db: Database, station_id: str, task_id: int, *, after_seq: int
         return FailurePage(task, rows[:limit], len(rows) > limit)
     page = db.run(tx)
     if page is None:
-        raise NotFound("task not found")
+        raise NotFound(texts.TASK_NOT_FOUND())
     return page

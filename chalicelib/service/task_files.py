@@ -13,6 +13,7 @@ import json
 import re
 from typing import Any
 
+from chalicelib import texts
 from chalicelib.errors import InvalidInput, TooLarge
 
 # result field holding an S3 key -> field of the task item holding its expiring link
@@ -44,9 +45,10 @@ def check_result(station_id: str, task_id: int, result: Any, max_bytes: int) -> 
         return
     size = len(json.dumps(result, ensure_ascii=False, separators=(",", ":")).encode("utf-8"))
     if size > max_bytes:
-        raise TooLarge(f"result: at most {max_bytes} bytes of JSON, got {size}")
+        raise TooLarge(texts.RESULT_TOO_LARGE(limit=max_bytes, size=size), field="result")
     if isinstance(result, dict):
         for field in LINKED_KEYS:
             if field in result and not is_own_key(station_id, task_id, result[field]):
-                raise InvalidInput(f"result.{field}: must name an object under"
-                                   f" {' or '.join(own_prefixes(station_id, task_id))}")
+                raise InvalidInput(texts.RESULT_KEY_NOT_OWN(
+                    prefixes=" or ".join(own_prefixes(station_id, task_id))),
+                    field=f"result.{field}")

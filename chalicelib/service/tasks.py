@@ -15,6 +15,7 @@ from pymysql.cursors import DictCursor
 from chalicelib.adapters import task_repo
 from chalicelib.adapters.db import Database
 from chalicelib.domain.task import Task, TaskStatus, check_transition
+from chalicelib import texts
 from chalicelib.errors import DuplicateKey, InvalidInput, NotFound
 from chalicelib.service import lifecycle
 
@@ -87,7 +88,7 @@ class TaskService:
             return task_repo.get_by_user_task_id(cur, station_id, user_task_id or "")
         task = self.db.run(tx)
         if task is None:
-            raise NotFound("task not found")
+            raise NotFound(texts.TASK_NOT_FOUND())
         return task
 
     def list(self, query: task_repo.ListQuery) -> task_repo.ListPage:
@@ -99,7 +100,7 @@ class TaskService:
     def clear_show(self, station_id: str, *, task_ids: Sequence[int] = (),
                    user_task_ids: Sequence[str] = ()) -> int:
         if bool(task_ids) == bool(user_task_ids):
-            raise InvalidInput("give exactly one of task_ids or user_task_ids")
+            raise InvalidInput(texts.EXACTLY_ONE(a="task_ids", b="user_task_ids"))
         ids, user_ids = sorted(set(task_ids)), sorted(set(user_task_ids))
 
         def tx(cur: DictCursor) -> int:
@@ -107,7 +108,7 @@ class TaskService:
                                                       user_task_ids=user_ids)
             missing = len(ids or user_ids) - found
             if missing:
-                raise NotFound(f"{missing} of the given tasks not found")
+                raise NotFound(texts.TASKS_NOT_FOUND(count=missing))
             return task_repo.hide(cur, station_id, task_ids=ids, user_task_ids=user_ids)
         return self.db.run(tx)
 
@@ -156,5 +157,5 @@ class TaskService:
     def _locked(cur: DictCursor, station_id: str, task_id: int) -> Task:
         task = task_repo.get(cur, station_id, task_id, for_update=True)
         if task is None:
-            raise NotFound("task not found")
+            raise NotFound(texts.TASK_NOT_FOUND())
         return task

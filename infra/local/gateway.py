@@ -19,21 +19,22 @@ from chalice.config import Config
 from chalice.local import (ChaliceRequestHandler, ForbiddenError, LocalChalice,
                            LocalGatewayException, NotAuthorizedError, RouteMatcher)
 
+from chalicelib import texts
 from infra.gateway_responses import LOCAL_STATUS_RESPONSE, body, cors_headers
 
 log = logging.getLogger("local-runtime")
 
 BODIES = {
-    405: (40500, "method not allowed"),
-    500: (50000, "internal error; retry later"),
+    405: (40500, texts.CODES[40500].text),
+    500: (50000, texts.INTERNAL_RETRY()),
 }
 
 
 def error_body(status: int) -> bytes:
     if status in LOCAL_STATUS_RESPONSE:
         return json.dumps(body(LOCAL_STATUS_RESPONSE[status]), ensure_ascii=False).encode()
-    code, msg = BODIES.get(status, (status * 100, "request refused"))
-    return json.dumps({"code": code, "msg": msg, "data": None}).encode()
+    code, msg = BODIES.get(status, (status * 100, texts.code_text(status * 100)))
+    return json.dumps({"code": code, "msg": msg, "data": None}, ensure_ascii=False).encode()
 
 
 def gateway_error(exc: LocalGatewayException) -> tuple[int, bytes]:

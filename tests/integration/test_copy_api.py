@@ -1,6 +1,8 @@
 """POST /station/product/copy_task over HTTP: success and every kind of bad input."""
 import pytest
 
+from chalicelib import texts
+from tests.refusals import assert_refused
 from tests.integration.engine_helpers import count, queue_bodies, seed_shops
 from chalicelib.bootstrap import services
 from chalicelib.domain.task import TaskStatus
@@ -38,26 +40,38 @@ def test_create_from_a_filter(api, station_token):
     assert status == 200 and resp["data"]["task"]["counts"]["total"] == 4
 
 
-@pytest.mark.parametrize("change,status_code,code,fragment", [
-    ({"source_shop_id": 10 ** 9}, 404, 40400, "source_shop_id"),
-    ({"target_shop_id": 10 ** 9}, 404, 40400, "target_shop_id"),
-    ({"product_ids": []}, 400, 40001, "at least one"),
-    ({"product_ids": [1, 2, 2]}, 400, 40001, "duplicate"),
-    ({"product_ids": [1, "2"]}, 400, 40001, "product_ids"),
-    ({"product_ids": [1, 2.5]}, 400, 40001, "product_ids"),
-    ({"product_ids": [-1]}, 400, 40001, "product_ids"),
-    ({"product_ids": None}, 400, 40001, "exactly one"),
-    ({"filter": {"category": "水果"}}, 400, 40001, "exactly one"),
-    ({"product_ids": None, "filter": {"category": "none-such"}}, 404, 40400, "no product"),
-    ({"source_shop_id": "abc"}, 400, 40001, "source_shop_id"),
-    ({"repeat": "maybe"}, 400, 40001, "repeat"),
+@pytest.mark.parametrize("change,status_code,code,expected", [
+    # a 404 says which (its msg), a refused request lists each problem's field
+    ({"source_shop_id": 10 ** 9}, 404, 40400,
+     texts.SHOP_NOT_FOUND(field="source_shop_id", shop_id=10 ** 9)),
+    ({"target_shop_id": 10 ** 9}, 404, 40400,
+     texts.SHOP_NOT_FOUND(field="target_shop_id", shop_id=10 ** 9)),
+    ({"product_ids": []}, 400, 40001, ["product_ids"]),
+    ({"product_ids": [1, 2, 2]}, 400, 40001, ["product_ids"]),
+    ({"product_ids": [1, "2"]}, 400, 40001, ["product_ids[1]"]),
+    ({"product_ids": [1, 2.5]}, 400, 40001, ["product_ids[1]"]),
+    ({"product_ids": [-1]}, 400, 40001, ["product_ids[0]"]),
+    ({"product_ids": None}, 400, 40001, [""]),
+    ({"filter": {"category": "水果"}}, 400, 40001, [""]),
+    ({"product_ids": None, "filter": {"category": "none-such"}}, 404, 40400,
+     texts.FILTER_MATCHES_NOTHING()),
+    ({"source_shop_id": "abc"}, 400, 40001, ["source_shop_id"]),
+    ({"repeat": "maybe"}, 400, 40001, ["repeat"]),
+    ({"source_shop_id": "abc", "product_ids": [1, 0], "filter": {"category": 5},
+      "user_task_id": ""}, 400, 40001,
+     ["source_shop_id", "product_ids[1]", "filter.category", "user_task_id"]),
 ])
 def test_bad_input_writes_and_enqueues_nothing(api, station_token, change, status_code, code,
-                                               fragment):
+                                               expected):
     shops = seed_shops(5)
     status, resp = api.post("/station/product/copy_task", body(shops, **change),
                             token=station_token)
-    assert status == status_code and resp["code"] == code and fragment in resp["msg"], resp
+    assert status == status_code
+    if isinstance(expected, list):
+        assert_refused(resp, code, *expected)
+    else:
+        assert_refused(resp, code)
+        assert resp["msg"] == expected
     assert count("tbl_async_task") == 0 and count("tbl_task_chunk") == 0
     assert queue_bodies(services()) == []
 
@@ -66,7 +80,9 @@ def test_same_source_and_target(api, station_token):
     shops = seed_shops(2)
     status, resp = api.post("/station/product/copy_task",
                             body(shops, target_shop_id=shops["source"]), token=station_token)
-    assert status == 400 and "must differ" in resp["msg"]
+    assert status == 400
+    assert_refused(resp, 40001, "target_shop_id")
+    assert resp["data"]["errors"][0]["reason"] == texts.SHOPS_MUST_DIFFER()
     assert count("tbl_async_task") == 0
 
 
@@ -74,7 +90,8 @@ def test_shop_of_another_station_is_not_found(api, station_token):
     shops = seed_shops(2)
     status, resp = api.post("/station/product/copy_task",
                             body(shops, target_shop_id=shops["foreign"]), token=station_token)
-    assert status == 404 and "target_shop_id" in resp["msg"]
+    assert status == 404 and resp["msg"] == texts.SHOP_NOT_FOUND(field="target_shop_id",
+                                                                 shop_id=shops["foreign"])
     assert count("tbl_async_task") == 0 and queue_bodies(services()) == []
 
 
@@ -83,5 +100,8 @@ def test_oversized_id_list(api, station_token):
     ids = list(range(1, 100_002))
     status, resp = api.post("/station/product/copy_task", body(shops, product_ids=ids),
                             token=station_token)
-    assert status == 413 and resp["code"] == 41300 and "100000" in resp["msg"]
+    assert status == 413
+    assert_refused(resp, 41300, "product_ids")
+    assert resp["data"]["errors"][0]["reason"] == texts.TOO_MANY_PRODUCTS(limit=100_000,
+                                                                           count=100_001)
     assert count("tbl_async_task") == 0

@@ -12,6 +12,8 @@ import pytest
 from chalicelib.adapters import order_repo
 from chalicelib.bootstrap import services
 from chalicelib.service.import_file import COLUMNS
+from chalicelib import texts
+from tests.refusals import assert_refused
 from tests.integration.engine_helpers import count, details, drain
 from tests.integration.import_helpers import SUBMIT, TC
 
@@ -60,18 +62,21 @@ def test_a_previewed_file_submits_as_is_and_its_bad_orders_name_their_sheet_rows
 
 
 def test_refused_files_answer_code_and_msg_and_store_nothing(api, station_token, cycles):
-    cases = [(upload("a.csv", b"\x89PNG\r\n\x1a\n\x00\x00"), 400, "不是表格"),
-             (upload("a.csv", ",".join(COLUMNS).encode()), 400, "没有订单行"),
-             (upload("a.xlsx", b"not a workbook"), 400, "不是有效的 .xlsx"),
-             (upload("a.pdf", b"abc"), 400, "file_name"),
-             ({"file_name": "a.csv", "content_base64": "!!!!"}, 400, "content_base64")]
-    for body, want, text in cases:
+    # the file's own refusals (data null), then the body's fields (data.errors)
+    cases = [(upload("a.csv", b"\x89PNG\r\n\x1a\n\x00\x00"), texts.FILE_NOT_SPREADSHEET(), ()),
+             (upload("a.csv", ",".join(COLUMNS).encode()), texts.SHEET_NO_ROWS(), ()),
+             (upload("a.xlsx", b"not a workbook"), texts.FILE_NOT_XLSX(), ()),
+             (upload("a.pdf", b"abc"), None, ("file_name",)),
+             ({"file_name": "a.csv", "content_base64": "!!!!"}, None, ("content_base64",))]
+    for body, text, fields in cases:
         status, resp = api.post(PREVIEW, body, token=station_token)
-        assert status == want and resp["code"] == 40001 and text in resp["msg"], resp
-        assert resp["data"] is None
+        assert status == 400
+        assert_refused(resp, 40001, *fields)
+        assert resp["msg"] == text if text else resp["data"]["errors"]
     big = {"file_name": "big.csv", "content_base64": "QUFB" * (4 * 1024 * 1024 // 3 + 1)}
     status, resp = api.post(PREVIEW, big, token=station_token)
-    assert status == 413 and resp["code"] == 41300 and "文件超过 4 MB" in resp["msg"], resp
+    assert status == 413 and resp["msg"] == texts.FILE_TOO_LARGE(mb=4)
+    assert_refused(resp, 41300)
     status, resp = api.post(PREVIEW, upload("a.csv", SHEET))                # no token
     assert status == 401
     assert count("tbl_async_task") == 0

@@ -1,6 +1,7 @@
 """The internal task API for worker-side processes, guarded by the shared auth_key."""
 import pytest
 
+from tests.refusals import assert_refused
 from tests.factories import raw_row
 from chalicelib.domain.task import TaskStatus
 
@@ -42,7 +43,9 @@ def test_illegal_transition_is_a_409(api, internal_key):
     task_id = body["data"]["task_id"]
     status, body = call(api, "finish", {"station_id": "s001", "task_id": task_id, "status": 3},
                         internal_key)
-    assert status == 409 and body["code"] == 40900 and "submitted" in body["msg"]
+    assert status == 409
+    assert_refused(body, 40900)
+    assert "已经提交" in body["msg"] and "submitted" in body["msg"]
     assert raw_row(task_id).status == TaskStatus.SUBMITTED
 
 
@@ -54,7 +57,8 @@ def test_illegal_transition_is_a_409(api, internal_key):
 ])
 def test_bad_add_bodies(api, internal_key, body, fragment):
     status, resp = call(api, "add", body, internal_key)
-    assert status == 400 and resp["code"] == 40001 and fragment in resp["msg"]
+    assert status == 400
+    assert_refused(resp, 40001, fragment)
 
 
 def test_unknown_action(api, internal_key):

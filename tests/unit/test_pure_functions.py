@@ -11,6 +11,7 @@ import threading
 import pytest
 from pydantic import ValidationError
 
+from chalicelib import texts
 from chalicelib.domain.chunk import DetailOutcome, Outcome
 from chalicelib.domain.run import RunResult
 from chalicelib.errors import InvalidInput
@@ -46,20 +47,22 @@ def test_an_operation_cycle_includes_its_end_second():
         "cycle_start", D(2026, 3, 1, 18), D(2026, 3, 2, 18, 0, 1), "tc1")
 
 
-@pytest.mark.parametrize("kw,days,message", [
+@pytest.mark.parametrize("kw,days,field,text", [
     ({"query_type": 1, "start_date": "2026-03-02", "end_date": "2026-03-01"}, 366,
-     "end_date is before start_date"),
+     "end_date", texts.END_BEFORE_START(start="start_date")),
     ({"query_type": 2, "time_config_id": "t", "cycle_start_time": "2026-03-02 00:00:00",
-      "cycle_end_time": "2026-03-01 00:00:00"}, 366, "cycle_end_time is before cycle_start_time"),
+      "cycle_end_time": "2026-03-01 00:00:00"}, 366, "cycle_end_time",
+     texts.END_BEFORE_START(start="cycle_start_time")),
     ({"query_type": 3, "start_date": "2026-03-01", "end_date": "2026-03-31"}, 30,
-     "longer than 30 days"),
+     "end_date", texts.RANGE_TOO_LONG(days=30)),
     ({"query_type": 2, "time_config_id": "t", "cycle_start_time": "2026-03-01 00:00:00",
-      "cycle_end_time": "2026-03-02 00:00:01"}, 1, "longer than 1 days"),
+      "cycle_end_time": "2026-03-02 00:00:01"}, 1, "cycle_end_time", texts.RANGE_TOO_LONG(days=1)),
 ])
-def test_reversed_and_too_long_ranges_are_refused(kw, days, message):
+def test_reversed_and_too_long_ranges_are_refused(kw, days, field, text):
     with pytest.raises(InvalidInput) as err:
         build_filter("s001", query(**kw), days)
-    assert message in err.value.msg
+    assert [p.as_dict() for p in err.value.problems] == [{"field": field, "reason": text}]
+    assert err.value.msg == f"{field} {text}"
 
 
 def test_a_range_of_exactly_the_limit_is_accepted():
