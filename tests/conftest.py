@@ -19,7 +19,7 @@ import pytest
 
 from dataclasses import asdict
 
-from infra.local.fake_product_center import FakeConfig
+from infra.local.fake_decisions import FakeConfig
 
 ROOT = Path(__file__).resolve().parent.parent
 # The app-wide settings every stage gets (.chalice/config.json's top-level environment:

@@ -33,7 +33,9 @@ class MessageRouter:
             msg = json.loads(body)
         except ValueError:
             raise MalformedMessage(f"message is not JSON: {body[:200]!r}") from None
-        handler = self._handlers.get(msg.get("kind")) if isinstance(msg, dict) else None
+        kind = msg.get("kind") if isinstance(msg, dict) else None
+        # a kind that is not a string ([] or {}) cannot be a dict key: malformed too
+        handler = self._handlers.get(kind) if isinstance(kind, str) else None
         if handler is None:
             raise MalformedMessage(f"no handler for message: {body[:200]!r}")
         return handler(msg, remaining_ms)

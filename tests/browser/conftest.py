@@ -23,6 +23,13 @@ CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic"
                  "--disable-component-update", "--disable-sync"]
 ARTIFACTS = ROOT / "test-artifacts" / "browser"
 WAIT_MS = 60_000          # Playwright's waits poll up to this; no test sleeps
+# page.evaluate(OVERFLOWING): the visible elements reaching past the viewport's right edge
+OVERFLOWING = """() => {
+    const width = document.documentElement.clientWidth;
+    return [...document.querySelectorAll('body *')]
+      .filter((el) => el.getClientRects().length && el.getBoundingClientRect().right > width + 0.5)
+      .map((el) => el.tagName + '.' + el.className);
+}"""
 
 
 @pytest.fixture(scope="session")

@@ -12,7 +12,7 @@ from urllib.parse import urlencode
 
 from playwright.sync_api import expect
 
-from tests.browser.test_task_center_list import OVERFLOWING
+from tests.browser.conftest import OVERFLOWING
 from tests.integration.engine_helpers import app_runtime, seed_shops
 
 REJECT_EVERY = 7          # the fake product center rejects source ids divisible by this

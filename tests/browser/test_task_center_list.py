@@ -14,6 +14,7 @@ from playwright.sync_api import expect
 from chalicelib.bootstrap import services
 from chalicelib.domain.task import TaskStatus
 from chalicelib.service.tasks import NewTask
+from tests.browser.conftest import OVERFLOWING
 
 # (type, status, business_name, user_task_id prefix, how many), oldest first
 MIX = [(2, TaskStatus.FINISHED, "商品复制", "copy", 25),
@@ -122,14 +123,6 @@ def test_paging_filters_search_and_conditional_polls(running_api, station_token,
     expect(info).to_have_text("第 1–20 个，共 44 个任务")
     assert ids_on_page(page) == newest[1:21]
     assert not errors, errors
-
-
-OVERFLOWING = """() => {
-    const width = document.documentElement.clientWidth;
-    return [...document.querySelectorAll('body *')]
-      .filter((el) => el.getClientRects().length && el.getBoundingClientRect().right > width + 0.5)
-      .map((el) => el.tagName + '.' + el.className);
-}"""
 
 
 def test_phone_width_filters_pager_and_rows_fit(running_api, station_token, open_page):

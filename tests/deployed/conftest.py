@@ -5,7 +5,10 @@ nor skips these tests.
 """
 from __future__ import annotations
 
+import json
 import os
+import urllib.error
+import urllib.request
 from typing import Any
 
 import pytest
@@ -106,3 +109,18 @@ def aws(deployed: dict[str, Any], boto: Any) -> dict[str, str]:
     os.environ["AWS_ENDPOINT_URL"] = ENDPOINT
     aws_adapter.reset_clients()
     return env_for(outputs, ENDPOINT, "us-east-1")
+
+
+def call(url: str, token: str | None = None, method: str = "GET",
+         body: Any = None) -> tuple[int, dict, dict]:
+    """One request to the deployed API: (status, JSON body, response headers)."""
+    headers = {"Content-Type": "application/json"}
+    if token is not None:
+        headers["Authorization"] = f"Bearer {token}"
+    data = None if body is None else json.dumps(body).encode()
+    req = urllib.request.Request(url, data=data, method=method, headers=headers)
+    try:
+        with urllib.request.urlopen(req, timeout=60) as resp:
+            return resp.status, json.loads(resp.read()), dict(resp.headers)
+    except urllib.error.HTTPError as err:
+        return err.code, json.loads(err.read() or b"null"), dict(err.headers)

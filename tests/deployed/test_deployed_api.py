@@ -2,26 +2,9 @@
 the gateway responses (`make deploy` puts them), all from the URL the deploy printed."""
 from __future__ import annotations
 
-import json
-import urllib.error
-import urllib.request
-from typing import Any
-
 import pytest
 
-
-def call(url: str, token: str | None = None, method: str = "GET",
-         body: Any = None) -> tuple[int, dict, dict]:
-    headers = {"Content-Type": "application/json"}
-    if token is not None:
-        headers["Authorization"] = f"Bearer {token}"
-    data = None if body is None else json.dumps(body).encode()
-    req = urllib.request.Request(url, data=data, method=method, headers=headers)
-    try:
-        with urllib.request.urlopen(req, timeout=60) as resp:
-            return resp.status, json.loads(resp.read()), dict(resp.headers)
-    except urllib.error.HTTPError as err:
-        return err.code, json.loads(err.read() or b"null"), dict(err.headers)
+from tests.deployed.conftest import call
 
 
 def test_a_valid_token_reaches_the_api_lambda_with_its_station(deployed, station_token):

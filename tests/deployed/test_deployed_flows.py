@@ -20,8 +20,7 @@ from typing import Any
 import pytest
 
 from chalicelib.bootstrap import services
-from tests.deployed.conftest import STAGE
-from tests.deployed.test_deployed_api import call
+from tests.deployed.conftest import STAGE, call
 from tests.integration.engine_helpers import chunks, details, seed_shops
 
 FINAL = (3, 4, 5)

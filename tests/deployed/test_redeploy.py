@@ -14,8 +14,7 @@ from typing import Any
 import pytest
 
 from tests.deployed.clones import git
-from tests.deployed.conftest import STAGE, api_url_from, deploy_env, run_deploy
-from tests.deployed.test_deployed_api import call
+from tests.deployed.conftest import STAGE, api_url_from, call, deploy_env, run_deploy
 
 NEW_RETENTION_S = 302400
 PROBE_ROUTE = '''

@@ -42,6 +42,11 @@ def receive(svc: Services, max_messages: int = 10) -> list[dict[str, Any]]:
     return resp.get("Messages", [])
 
 
+def acknowledge(svc: Services, message: dict[str, Any]) -> None:
+    """Delete a received message, as the runtime does when its handler returned."""
+    svc.queue.sqs.delete_message(QueueUrl=svc.queue.url, ReceiptHandle=message["ReceiptHandle"])
+
+
 def drain(svc: Services, remaining_ms: Callable[[], int] = lambda: 10 ** 9,
           max_rounds: int = 1000) -> list[str]:
     """Process messages until the queue is empty; returns each run_chunk outcome.

@@ -1,7 +1,7 @@
-"""The local runtime's API instance pool (infra/local/api_pool.py), driving
-tests/integration/sample_app.py: one request per instance at a time, warm reuse, scaling
-up to the API concurrency, throttling beyond it, timeouts, and slow clients that tie up
-no instance.
+"""The local runtime's API instance pool and its front server (infra/local/api_pool.py,
+api_front.py), driving tests/integration/sample_app.py: one request per instance at a time,
+warm reuse, scaling up to the API concurrency, throttling beyond it, timeouts, and slow
+clients that tie up no instance.
 
 Requests held inside the app block on a FIFO the test opens when it lets them go; every
 wait polls a real condition under a deadline.

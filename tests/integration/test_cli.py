@@ -1,6 +1,7 @@
 """The operator CLI against the real service layer (MariaDB, moto, the fake product center)."""
 from __future__ import annotations
 
+import datetime as dt
 import io
 import json
 import os
@@ -134,3 +135,10 @@ def test_budget_shows_the_shared_adaptive_rate(db_clean, monkeypatch):
     assert code == 0 and "150.0 of 200 calls/s (75 % of the ceiling)" in out
     code, out, _ = run("--json", "budget")
     assert json.loads(out)["rate"] == 150 and json.loads(out)["ceiling"] == 200
+
+
+def test_the_operator_cli_marks_its_times_as_utc(db_clean):
+    task = make_task()
+    created = raw_row(task.id).creat_time
+    assert cli._when(created).endswith("Z")
+    assert dt.datetime.fromisoformat(cli._json_default(created)).utcoffset() == dt.timedelta(0)

@@ -7,6 +7,7 @@ seconds rather than the production 5 x 30 minutes.
 """
 from __future__ import annotations
 
+import json
 import time
 
 import pytest
@@ -14,10 +15,12 @@ import pytest
 from chalicelib.bootstrap import services
 from chalicelib.domain.task import TaskStatus
 from chalicelib.service.dead_letters import DEAD_LETTER_REASON
+from chalicelib.service.engine import chunk_message
 from chalicelib.service.messages import MalformedMessage
 from chalicelib.service.tasks import NewTask
 from tests.factories import raw_row
-from tests.integration.engine_helpers import app_runtime, details, seed_shops
+from tests.integration.engine_helpers import (app_runtime, create_copy, details, drain,
+                                              queue_bodies, seed_shops, services_with)
 from tests.integration.conftest import http, wait_for
 
 pytestmark = pytest.mark.faults
@@ -89,3 +92,33 @@ def test_undeliverable_messages_end_in_the_dlq_and_their_tasks_end(
         bodies[-1] = (m.body, outcome)
     assert sorted(o for _, o in bodies) == ["malformed", "malformed", "skipped"]
     assert raw_row(poison.id).status == TaskStatus.FAILED     # settled once, not again
+
+
+# -- a dead letter ends its chunk once; a retry is not undone by the next sweep -----------
+def _empty(queue) -> None:
+    while batch := queue.receive(10, visibility_s=0):
+        for m in batch:
+            queue.delete(m.receipt)
+
+
+def test_sweep_after_retry_does_not_fail_the_reopened_chunk(db_clean, product_center):
+    svc = services_with(chunk_size=4, chunk_window=1)
+    dlq = svc.dead_letters.dlq
+    _empty(dlq)
+    shops = seed_shops(4)
+    task = create_copy(svc, shops, shops["product_ids"])
+    queue_bodies(svc)                                   # its message "dies" ...
+    dlq.send_raw(json.dumps(chunk_message(task.id, 0)))  # ... and lands in the DLQ
+    try:
+        assert svc.sweeper.sweep().dead_letters == 1
+        assert raw_row(task.id).status == TaskStatus.FAILED
+        retried = svc.control.retry("s001", task.id)   # the station user retries
+        assert retried.status == TaskStatus.SUBMITTED
+        svc.sweeper.sweep()                                # the letter is still in the DLQ
+        drain(svc)
+        row = raw_row(task.id)
+        assert [d["reason"] for d in details(task.id) if d["reason"]] == []
+        assert row.status == TaskStatus.FINISHED and row.succeeded_items == 4
+        assert dlq.waiting() == 1                          # still there for the operator
+    finally:
+        _empty(dlq)

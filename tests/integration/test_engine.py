@@ -3,7 +3,9 @@ from __future__ import annotations
 
 import csv
 import io
+import time
 import urllib.request
+import uuid
 
 
 from chalicelib.adapters import chunk_repo
@@ -12,8 +14,9 @@ from chalicelib.domain.chunk import ChunkState, DetailOutcome, Outcome
 from chalicelib.domain.run import RunResult
 from chalicelib.domain.task import TaskStatus
 from tests.factories import raw_row
-from tests.integration.engine_helpers import (DONE, chunks, count, create_copy, details, drain,
-                                              queue_bodies, seed_shops, services_with)
+from tests.integration.engine_helpers import (DONE, acknowledge, chunks, count, create_copy,
+                                              details, drain, queue_bodies, receive, seed_shops,
+                                              services_with)
 
 
 
@@ -230,3 +233,64 @@ def test_no_chaining_near_the_deadline(db_clean, product_center):
     margin = svc.engine.settings.deadline_margin_ms   # at least the worst item's time
     assert svc.engine.run_chunk(task.id, 0, lambda: int(2.5 * margin)) == RunResult.COMPLETE
     assert [b["chunk"] for b in queue_bodies(svc)] == [1]
+
+
+# -- downstream text that is not valid Unicode is stored, not a failed flush -------------
+def test_a_downstream_reason_with_a_lone_surrogate_is_stored(db_clean):
+    svc = services_with(chunk_size=4)
+    shops = seed_shops(2)
+    task = create_copy(svc, shops, shops["product_ids"])
+    token = uuid.uuid4().hex
+    svc.db.run(lambda cur: chunk_repo.claim(cur, task.id, 0, token, 60))
+    outcome = DetailOutcome(0, shops["product_ids"][0], Outcome.FAILED, reason="bad \ud800 name")
+    assert svc.db.run(lambda cur: chunk_repo.record_outcomes(cur, task.id, 0, token, 60,
+                                                             [outcome]))
+    assert details(task.id)[0]["reason"] == "bad ? name"
+
+
+# -- the deadline margin covers the worst single item -------------------------------------
+def test_no_item_is_in_flight_when_the_invocation_deadline_comes(db_clean, product_center):
+    """Every create times out (the fake holds it): each item takes attempts x timeout plus
+    backoffs. With the margin configured below that (500 ms), the engine must still stop
+    taking items early enough that the chunk is saved before the Lambda deadline."""
+    product_center.configure(timeout_rate=1.0, timeout_hold_s=5)
+    shops = seed_shops(20)
+    svc = services_with(chunk_size=20, chunk_threads=1, product_center_timeout_s=0.4,
+                        product_center_max_attempts=4, deadline_margin_ms=500,
+                        chain_chunks=False)
+    create_copy(svc, shops, shops["product_ids"])
+    [message] = receive(svc)
+    budget_s = 0.8       # what the invocation has left: above the configured 500 ms margin
+    deadline = time.monotonic() + budget_s
+    outcome = svc.messages.handle(message["Body"],
+                                  lambda: max(0, int((deadline - time.monotonic()) * 1000)))
+    finished = time.monotonic()
+    acknowledge(svc, message)
+    queue_bodies(svc)                   # the re-queued chunk's message
+    assert finished <= deadline, f"worked {finished - deadline:.2f}s past the deadline"
+    assert product_center.stats()["in_flight"] == 0
+
+
+# -- downstream idempotency keys are never reused by another task -------------------------
+def test_a_restored_database_reusing_task_ids_does_not_reuse_downstream_keys(
+        db_clean, product_center):
+    """A database restored from a backup (or a second stage, or a re-created schema) hands
+    out task ids again. The downstream must see new keys for the new task, or it answers
+    the old task's products and creates nothing."""
+    shops = seed_shops(3)
+    svc = services_with(chunk_size=10)
+    first = create_copy(svc, shops, shops["product_ids"])
+    drain(svc)
+    assert product_center.stats()["creates"] == 3
+
+    def restore(cur) -> None:          # back to a backup taken before `first` existed
+        for table in ("tbl_task_detail", "tbl_task_chunk"):
+            cur.execute(f"DELETE FROM {table} WHERE task_id=%s", (first.id,))
+        cur.execute("DELETE FROM tbl_async_task WHERE id=%s", (first.id,))
+        cur.execute(f"ALTER TABLE tbl_async_task AUTO_INCREMENT = {int(first.id)}")
+    svc.db.run(restore)
+    second = create_copy(svc, shops, shops["product_ids"])
+    assert second.id == first.id, "the restore did not reuse the id"
+    drain(svc)
+    stats = product_center.stats()
+    assert (stats["creates"], stats["replays"]) == (6, 0), stats

@@ -20,10 +20,11 @@ import pytest
 from chalicelib.adapters import chunk_repo
 from chalicelib.domain.chunk import ChunkState
 from chalicelib.domain.task import TaskStatus
+from chalicelib.errors import DatabaseUnavailable
 from tests.factories import raw_row
-from tests.integration.engine_helpers import (app_runtime, chunks, create_copy, details, drain,
-                                              queue_bodies, receive, seed_shops, services_with,
-                                              sweeper)
+from tests.integration.engine_helpers import (acknowledge, app_runtime, chunks, create_copy,
+                                              details, drain, queue_bodies, receive, seed_shops,
+                                              services_with, sweeper)
 from tests.integration.conftest import http, wait_for
 
 pytestmark = pytest.mark.faults
@@ -327,3 +328,42 @@ def test_slices_kills_and_duplicates_lose_and_double_nothing(db_clean, stack_env
         assert (row.succeeded_items, row.failed_items) == (total, 0)
     # the two tasks copy the same products (repeat): distinct keys per task
     assert stats["max_creates_per_key"] == 1 and stats["creates"] == 2 * total
+
+
+# -- a failed outcome flush stops the chunk's item threads --------------------------------
+def pool_is_idle(pool, threads: int, timeout_s: float = 10.0) -> bool:
+    """True once every pool thread is free: `threads` jobs meet at a barrier only then."""
+    barrier = threading.Barrier(threads + 1)
+    for _ in range(threads):
+        pool.submit(barrier.wait, timeout_s)
+    try:
+        barrier.wait(timeout_s)
+        return True
+    except threading.BrokenBarrierError:
+        return False
+
+
+def test_failed_flush_stops_the_item_threads(db_clean, product_center, database_url, proxy):
+    total, threads = 300, 3
+    product_center.configure(latency_ms=20)
+    shops = seed_shops(total)
+    svc = services_with(database_url=proxy.url_for(database_url), chunk_size=total,
+                        chunk_threads=threads, outcome_batch_size=10, outcome_flush_ms=60_000,
+                        db_retry_s=0.5, chain_chunks=False)
+    create_copy(svc, shops, shops["product_ids"])
+    [message] = receive(svc)
+    proxy.go_down_after_commit_of(b"INSERT INTO tbl_task_detail")    # after the first flush
+    try:
+        with pytest.raises(DatabaseUnavailable):      # the DB is gone: the handler fails
+            svc.messages.handle(message["Body"], lambda: 10 ** 9)
+    finally:
+        went_down = proxy.down
+        proxy.come_back()
+        acknowledge(svc, message)
+    assert went_down
+    # When the handler has returned, no item thread is left calling the product center.
+    assert product_center.stats()["in_flight"] == 0
+    calls = product_center.stats()["requests"]
+    assert pool_is_idle(svc.engine._pool, threads, timeout_s=1.0), "item threads still running"
+    assert product_center.stats()["requests"] == calls
+    assert calls < total, "the item threads ran the whole chunk after the flush failed"

@@ -1,9 +1,11 @@
 """The internal task API for worker-side processes, guarded by the shared auth_key."""
 import pytest
 
+from chalicelib.adapters import task_repo
+from chalicelib.bootstrap import services
 from tests.refusals import assert_refused
-from tests.factories import raw_row
 from chalicelib.domain.task import TaskStatus
+from tests.factories import raw_row
 
 
 def call(api, action, body, key):
@@ -67,3 +69,52 @@ def test_unknown_action(api, internal_key):
     # HTTP gateway as 404 (test_local_stack.test_unknown_route_and_method).
     status, body = call(api, "drop", {}, internal_key)
     assert status == 403 and body["code"] == 40300
+
+
+def _task(api, key, station="s001"):
+    _, body = call(api, "add", {"station_id": station, "name": "worker_job", "type": 1}, key)
+    return body["data"]["task_id"]
+
+
+# -- a result names only objects under the task's own prefix, and has a size limit ----------
+@pytest.mark.parametrize("field", ["file_key", "error_report_key"])
+@pytest.mark.parametrize("key", ["exports/s002/7/orders.csv", "reports/s002/1/errors-run1.csv",
+                                 "secrets/prod.env", "exports/s001/999/x.csv",
+                                 "exports/s001/{id}/../../s002/7/orders.csv", "", 42])
+def test_internal_result_cannot_name_an_object_outside_the_task(api, internal_key, field, key):
+    task_id = _task(api, internal_key)
+    key = key.replace("{id}", str(task_id)) if isinstance(key, str) else key
+    status, body = call(api, "finish", {"station_id": "s001", "task_id": task_id,
+                                        "result": {field: key}}, internal_key)
+    assert status == 400 and body["code"] == 40001, body
+    assert raw_row(task_id).status == TaskStatus.SUBMITTED      # nothing written
+
+
+def test_internal_result_with_its_own_key_is_signed(api, internal_key):
+    task_id = _task(api, internal_key)
+    own = f"exports/s001/{task_id}/orders.csv"
+    call(api, "start", {"station_id": "s001", "task_id": task_id}, internal_key)
+    status, body = call(api, "finish", {"station_id": "s001", "task_id": task_id,
+                                        "result": {"file_key": own}}, internal_key)
+    assert status == 200 and "link" in body["data"]["result"], body
+    assert own in body["data"]["result"]["link"]
+
+
+def test_a_stored_foreign_key_is_never_signed(api, internal_key, station_token):
+    """Rows written before the check (or by SQL) are shown without a link."""
+    task_id = _task(api, internal_key)
+    services().db.run(lambda cur: task_repo.update_fields(
+        cur, task_id, {"result": {"file_key": "exports/s002/7/orders.csv", "rows": 3}}))
+    status, body = api.get("/task/get", {"task_id": task_id},
+                           headers={"Authorization": f"Bearer {station_token}"})
+    assert status == 200 and body["data"]["result"] == {"rows": 3}
+
+
+def test_result_over_the_size_limit_is_413(api, internal_key):
+    task_id = _task(api, internal_key)
+    big = {"rows": ["x" * 1000] * 100}                     # ~100 KB
+    for action in ("update", "finish"):
+        status, body = call(api, action, {"station_id": "s001", "task_id": task_id,
+                                          "result": big}, internal_key)
+        assert status == 413 and body["code"] == 41300, body
+    assert raw_row(task_id).result is None

@@ -13,7 +13,8 @@ import urllib3
 from chalicelib.adapters.product_center import (CreateProduct, DownstreamUnavailable,
                                                  PermanentItemError, ProductCenterClient,
                                                  ProductCenterError, RateLimiter)
-from infra.local.fake_product_center import FakeConfig, FakeProductCenter
+from infra.local.fake_decisions import FakeConfig
+from infra.local.fake_product_center import FakeProductCenter
 
 # Retries without slowing the suite down.
 FAST: dict[str, Any] = {"backoff_base_s": 0.001, "backoff_max_s": 0.01}

@@ -1,11 +1,13 @@
 """The public task API over HTTP (through Chalice's LocalGateway and the authorizer)."""
+import datetime as dt
+import re
 
 import pytest
 
-from tests.factories import make_task
+from chalicelib import bootstrap, texts
 from tests.refusals import assert_refused, problem_fields
-from chalicelib import texts
 from chalicelib.domain.task import TaskStatus
+from tests.factories import make_task, raw_row
 
 
 def test_get_by_task_id_and_user_task_id(api, station_token):
@@ -156,3 +158,40 @@ def test_token_signed_with_other_secret_is_refused(api):
     forged = issue_token("s001", "not-the-secret-" * 3)
     status, body = api.get("/task/list", {}, token=forged)
     assert status in (401, 403) and body["code"] in (40100, 40300)
+
+
+# -- task times: ISO 8601 with an offset, in the station's zone (China time by default,
+# STATION_TIME_ZONE / STATION_TIME_ZONES to configure)
+ISO_WITH_OFFSET = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d[+-]\d\d:\d\d")
+
+
+def _get(api, token_for, station, task_id):
+    status, body = api.get("/task/get", {"task_id": task_id},
+                           headers={"Authorization": f"Bearer {token_for(station)}"})
+    assert status == 200, body
+    return body["data"]
+
+
+def test_task_times_carry_the_china_offset_by_default(api, token_for):
+    task = make_task(status=3)
+    item = _get(api, token_for, "s001", task.id)
+    row = raw_row(item["task_id"])
+    for field, column in (("create_time", "creat_time"), ("start_time", "start_time"),
+                          ("end_time", "end_time")):
+        assert ISO_WITH_OFFSET.fullmatch(item[field]), item[field]
+        assert item[field].endswith("+08:00")
+        shown = dt.datetime.fromisoformat(item[field])
+        stored_utc = getattr(row, column).replace(tzinfo=dt.timezone.utc, microsecond=0)
+        assert shown == stored_utc                     # the same instant
+        assert shown.hour == (stored_utc.hour + 8) % 24
+
+
+def test_a_station_can_have_its_own_zone(api, token_for, monkeypatch):
+    monkeypatch.setenv("STATION_TIME_ZONES", "s002=Europe/Berlin,s003=+05:30")
+    bootstrap.reset()
+    for station, offsets in (("s002", ("+01:00", "+02:00")), ("s003", ("+05:30",)),
+                             ("s001", ("+08:00",))):
+        task = make_task(station_id=station)
+        item = _get(api, token_for, station, task.id)
+        assert item["create_time"][-6:] in offsets, (station, item["create_time"])
+        assert item["start_time"] is None

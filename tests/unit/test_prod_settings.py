@@ -1,5 +1,6 @@
 """Deployed-stage settings: what a function refuses to start with, DATABASE_URL's TLS
-options, and the CORS grant only the allowed origin gets."""
+options, the CORS grant only the allowed origin gets, and the deadline margin the
+production settings need."""
 from __future__ import annotations
 
 import ssl
@@ -79,3 +80,17 @@ def test_only_a_function_on_aws_gets_the_deployed_rules():
     assert not on_aws({})                                   # make run, tests
     assert not on_aws({"AWS_LAMBDA_FUNCTION_NAME": "f",      # LocalStack runs it
                        "AWS_ENDPOINT_URL": "http://localhost.localstack.cloud:4566"})
+
+
+def test_the_worst_item_with_prod_settings_exceeds_the_old_margin_and_sets_the_new_one():
+    from chalicelib.adapters.product_center import ProductCenterClient, RateLimiter
+    from chalicelib.service.deadline import deadline_margin_ms
+    prod = Settings(product_center_rate=100, worker_concurrency=8, deadline_margin_ms=30_000)
+    client = ProductCenterClient("http://127.0.0.1:9", timeout_s=prod.product_center_timeout_s,
+                                 max_attempts=prod.product_center_max_attempts,
+                                 rate_limiter=RateLimiter(100 / 8))
+    worst = client.worst_call_s(prod.chunk_threads)
+    assert worst > 30          # 4 x (2 + 5) s + 3 x 2 s backoff + 4 x 10/12.5 s budget wait
+    assert worst == 4 * (2 + 5 + 10 / 12.5) + 3 * 2
+    assert deadline_margin_ms(prod, worst) >= worst * 1000
+    client.close()

@@ -133,7 +133,7 @@ def clean(prod: dict, product_center: Any) -> dict:
     from dataclasses import asdict
 
     from chalicelib.bootstrap import services
-    from infra.local.fake_product_center import FakeConfig
+    from infra.local.fake_decisions import FakeConfig
     svc = services()
     svc.db.run(lambda cur: [cur.execute(f"DELETE FROM {t}") for t in _TABLES])
     product_center.configure(**asdict(FakeConfig()))

@@ -1,7 +1,6 @@
-"""#13 suspected 2 (confirmed): an export's heartbeat must not depend on rows arriving. A
-selective filter over a long range can scan for longer than LEASE_SECONDS without sending
-a row; the export must keep its claim meanwhile (or the sweeper re-sends it and another
-worker takes it over)."""
+"""An export's heartbeat does not depend on rows arriving. A selective filter over a long
+range can scan for longer than LEASE_SECONDS without sending a row; the export must keep
+its claim meanwhile (or the sweeper re-sends it and another worker takes it over)."""
 from __future__ import annotations
 
 import threading
@@ -12,7 +11,7 @@ from chalicelib.bootstrap import services
 from chalicelib.domain.run import RunResult
 from chalicelib.service.order_export import TASK_NAME
 from tests.factories import raw_row
-from tests.integration.engine_helpers import receive, services_with
+from tests.integration.engine_helpers import acknowledge, receive, services_with
 from tests.integration.export_helpers import export, seeded_orders
 
 pytestmark = pytest.mark.usefixtures("empty_exports")
@@ -41,8 +40,7 @@ def test_an_export_keeps_its_claim_while_the_query_sends_nothing(
         assert repaired == {"resent": 0, "failed": 0}, "a live export was taken for dead"
     finally:
         run.join(60)
-        q = services().queue
-        q.sqs.delete_message(QueueUrl=q.url, ReceiptHandle=message["ReceiptHandle"])
+        acknowledge(services(), message)
     assert outcome == [RunResult.DONE]
     row = raw_row(task_id)
     assert row.status == 3 and row.run_count == 1
