@@ -103,7 +103,7 @@ LONE_SURROGATE = Text("文本含有无效字符（单独的 UTF-16 代理项）"
 BAD_FIELD_NAME = Text("字段名含有无效字符", "a field name contains an invalid character")
 INTERNAL_ERROR = Text("服务器内部错误，请向技术支持提供响应头 X-Correlation-Id",
                       "internal error; quote the X-Correlation-Id header to support")
-MORE_PROBLEMS = Text("等 {count} 个问题", "{count} problems in all, each in data.errors")
+MORE_PROBLEMS = Text("等 {count} 个问题", "{count} problems in all")
 NO_SUCH_FILE = Text("没有这个文件", "no such file")
 NO_SUCH_ROUTE = Text("没有这个接口", "no such route")
 SERVICE_UNAVAILABLE = Text("服务暂时不可用，请稍后重试", "the service is unavailable; retry later")

@@ -17,7 +17,41 @@ window.TaskCenter = window.TaskCenter || {};
   const API_BASE = new URL("../", location.href);
   const validated = new Map();        // URL -> { etag, data } of its last 200
 
-  class ApiError extends Error {}
+  // The API's msg (Chinese, the English in parentheses) and, for a refused request, every
+  // problem it listed (data.errors: [{field, reason}]).
+  class ApiError extends Error {
+    constructor(message, problems) {
+      super(message);
+      this.problems = Array.isArray(problems)
+        ? problems.filter((p) => p && typeof p.reason === "string") : [];
+    }
+  }
+
+  function refusal(payload, status) {
+    const msg = (payload && typeof payload.msg === "string" && payload.msg)
+      || `请求失败（HTTP ${status}）`;
+    const data = payload && payload.data;
+    return new ApiError(msg, data && data.errors);
+  }
+
+  // Shows an error in `box`: its msg and, when the API listed several problems, each one
+  // on its own line (field path, then the reason), as text (never HTML).
+  function showErrorIn(box, error) {
+    const msg = typeof error === "string" ? error : error.message;
+    const problems = (error && error.problems) || [];
+    box.replaceChildren(document.createTextNode(msg));
+    if (problems.length > 1) {
+      const list = document.createElement("ul");
+      list.className = "problems";
+      for (const p of problems) {
+        const li = document.createElement("li");
+        li.textContent = p.field ? `${p.field} ${p.reason}` : p.reason;
+        list.append(li);
+      }
+      box.append(list);
+    }
+    box.hidden = false;
+  }
 
   const session = {
     token() { return localStorage.getItem(TOKEN_KEY) || ""; },
@@ -68,9 +102,7 @@ window.TaskCenter = window.TaskCenter || {};
       if (session.onRefused) session.onRefused(msg);
       throw new ApiError(msg);
     }
-    if (!resp.ok || !payload || payload.code !== 0) {
-      throw new ApiError((payload && payload.msg) || `请求失败（HTTP ${resp.status}）`);
-    }
+    if (!resp.ok || !payload || payload.code !== 0) throw refusal(payload, resp.status);
     return payload.data;
   }
 
@@ -100,5 +132,5 @@ window.TaskCenter = window.TaskCenter || {};
     return typeof href === "string" && /^https?:\/\//i.test(href) ? href : "";
   }
 
-  Object.assign(TC, { ApiError, session, api, get, safeUrl });
+  Object.assign(TC, { ApiError, refusal, showErrorIn, session, api, get, safeUrl });
 })();

@@ -82,9 +82,9 @@
   // with the next poll that works.
   let errorFromPoll = false;
 
-  function showError(msg, fromPoll = false) {
-    $("error").textContent = msg;
-    $("error").hidden = false;
+  // `error`: a text, or an ApiError (its msg and the problems the API listed)
+  function showError(error, fromPoll = false) {
+    TC.showErrorIn($("error"), error);
     errorFromPoll = fromPoll;
   }
 
@@ -150,7 +150,7 @@
     } catch (e) {
       if (!(e instanceof ApiError)) throw e;
       if (session.token()) {
-        showError(e.message, true);
+        showError(e, true);
         schedule(true);
       }
     } finally {
@@ -202,7 +202,7 @@
       clearError();
     } catch (e) {
       if (!(e instanceof ApiError)) throw e;
-      showError(e.message);
+      showError(e);
     } finally {
       if (button) button.disabled = false;
     }

@@ -24,7 +24,8 @@
   let preview = null;                  // the last good preview answer
   let cyclesFor = null;                // the token whose station's cycles are listed
 
-  class ApiError extends Error {}
+  const TC = window.TaskCenter;        // api.js: ApiError, refusal, showErrorIn
+  const { ApiError } = TC;
 
   function h(tag, attrs = {}, ...children) {
     const el = document.createElement(tag);
@@ -82,15 +83,12 @@
     } catch (e) {
       payload = null;
     }
-    if (!resp.ok || !payload || payload.code !== 0) {
-      throw new ApiError((payload && payload.msg) || `请求失败（HTTP ${resp.status}）`);
-    }
+    if (!resp.ok || !payload || payload.code !== 0) throw TC.refusal(payload, resp.status);
     return payload.data;
   }
 
-  function showError(msg) {
-    error.textContent = msg;
-    error.hidden = false;
+  function showError(msg) {             // a text, or an ApiError with its problems
+    TC.showErrorIn(error, msg);
   }
 
   function reset(keepError) {
@@ -120,7 +118,7 @@
       if (!(e instanceof ApiError)) throw e;
       cyclesFor = null;
       cycle.replaceChildren(h("option", { value: "", text: "运营周期加载失败" }));
-      showError(e.message);
+      showError(e);
     }
   }
 
@@ -143,7 +141,7 @@
       error.hidden = true;
     } catch (e) {
       if (!(e instanceof ApiError)) throw e;
-      showError(e.message);
+      showError(e);
     } finally {
       button.disabled = false;
     }
@@ -192,7 +190,7 @@
     } catch (e) {
       if (!(e instanceof ApiError)) throw e;
       reset(true);
-      showError(e.message);
+      showError(e);
       status.textContent = "未提交任何数据";
     }
   }
@@ -247,7 +245,7 @@
       if (refresh) refresh.click();
     } catch (e) {
       if (!(e instanceof ApiError)) throw e;
-      showError(e.message);
+      showError(e);
       submit.disabled = false;
     }
   }

@@ -171,6 +171,23 @@ def test_phone_width_login_box_and_api_errors(stack, station_token, internal_key
     expect(page.locator("#tasks")).not_to_have_attribute("data-loads", str(loads))
     expect(page.locator("#error")).to_be_visible()
 
+    # A refused request with several problems: the msg, then each problem on its line
+    # (field path, the reason in Chinese with the English), within 375 px.
+    page.evaluate("""async () => {
+        try {
+          await TaskCenter.api("POST", "task/clear_show", { body: { task_ids: ["1", 0, 3] } });
+        } catch (e) {
+          TaskCenter.showErrorIn(document.getElementById("error"), e);
+        }
+    }""")
+    problems = page.locator("#error li")
+    expect(problems).to_have_count(2)
+    expect(problems.nth(0)).to_have_text(re.compile(r"^task_ids\[0\] [^（]*[\u4e00-\u9fff][^（]*（.+）$"))
+    expect(problems.nth(1)).to_have_text(re.compile(r"^task_ids\[1\] 必须大于 0（must be > 0）$"))
+    expect(page.locator("#error")).to_contain_text("等 2 个问题")
+    assert page.evaluate("document.documentElement.scrollWidth") <= 375
+    shot("problems")
+
     # A task from a worker-side process (internal API) with hostile text and links: shown
     # as text, and only the http(s) link is offered.
     hostile_name = "<img src=x onerror=alert(1)>" + "很长的任务名称" * 5
