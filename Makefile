@@ -8,22 +8,30 @@ STAMP  := $(VENV)/.installed-$(shell cat requirements.txt requirements-dev.txt |
 
 .PHONY: docs-viewer profile cli deploy package-check test-localstack test-deployed fuzz run test test-faults test-unit test-integration test-browser bench migrate clean deps seed-orders
 
-deps: $(STAMP)
+CLI    := $(VENV)/bin/async-task
+
+deps: $(STAMP) $(CLI)
 
 $(STAMP): requirements.txt requirements-dev.txt
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --disable-pip-version-check -r requirements-dev.txt
 	@rm -f $(VENV)/.installed-* && touch $@
 
+# the operator CLI as a command (pyproject.toml [project.scripts]): this checkout, editable
+$(CLI): pyproject.toml | $(STAMP)
+	$(PY) -m pip install -q --disable-pip-version-check --no-deps -e .
+	@touch $@
+
 ## make run: the whole stack on http://127.0.0.1:8000 (Ctrl-C stops it all)
 run: deps
 	$(PY) -m infra.local.stack
 
-## make cli ARGS='tasks|show ID|watch ID|cancel ID|retry ID|dlq depth|dlq redrive|sweep':
-## the operator CLI, against the running `make run` stack (or the DATABASE_URL/AWS_* you set)
+## make cli ARGS='tasks|show ID|watch ID|cancel ID|retry ID|dlq depth|dlq redrive|sweep|budget':
+## the operator CLI (.venv/bin/async-task), against the running `make run` stack (or the
+## DATABASE_URL/AWS_* you set)
 cli: deps
 	@set -a; if [ -f .local/stack.env ]; then . ./.local/stack.env; fi; set +a; \
-	$(PY) -m chalicelib.cli $(ARGS)
+	$(CLI) $(ARGS)
 
 ## make test: unit + integration tests against a private MariaDB and moto
 test: deps

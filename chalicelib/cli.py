@@ -1,27 +1,36 @@
 """Operator CLI: see and steer tasks of every station without SQL.
 
-    python -m chalicelib.cli tasks [--station S] [--status N] [--type N] [--name X] [--limit N]
-    python -m chalicelib.cli show TASK_ID [--failures N]
-    python -m chalicelib.cli watch TASK_ID [--interval S] [--timeout S]
-    python -m chalicelib.cli cancel TASK_ID [TASK_ID ...]
-    python -m chalicelib.cli retry TASK_ID
-    python -m chalicelib.cli dlq depth | dlq redrive [--limit N]
-    python -m chalicelib.cli sweep
-    python -m chalicelib.cli budget
+    async-task tasks [--station S] [--status NAME|N] [--type NAME|N] [--name KIND] [--limit N]
+    async-task show TASK_ID [--failures N]
+    async-task watch TASK_ID [--interval S] [--timeout S]
+    async-task cancel TASK_ID [TASK_ID ...]
+    async-task retry TASK_ID
+    async-task dlq depth | dlq redrive [--limit N]
+    async-task sweep
+    async-task budget
+
+`async-task` is the command `make deps` installs (pyproject.toml [project.scripts]);
+`python -m chalicelib.cli` is the same. --status takes submitted, running, finished (or
+done), partial, failed, --type import, export, process (any case), or their numbers;
+--type also takes a task kind's name (product_copy ...), the same filter as --name.
 
 It reads the same settings as the app (DATABASE_URL, WORK_QUEUE_NAME, AWS_* ...; `make cli`
 takes them from the running `make run` stack) and calls the service layer (Operator).
-Add --json for machine-readable output. Exit codes: 0 ok; 1 a one-line error (unknown
-task, refused operation, unreachable database); 2 bad usage; `watch` exits 0 when the task
-ends 3, 4 when it ends 4, 5 when it ends 5.
+Add --json (before or after the command) for machine-readable output; every command and
+option has --help. Exit codes: 0 ok; 1 a one-line error (unknown task, refused operation,
+unreachable database); 2 bad usage (an unknown status or type name says the valid ones);
+`watch` exits 0 when the task ends 3, 4 when it ends 4, 5 when it ends 5.
 """
 from __future__ import annotations
 
 import argparse
+import contextlib
 import datetime as dt
 import json
 import sys
 import time
+from enum import IntEnum
+from pathlib import Path
 from typing import Any, Callable, Sequence, TextIO
 
 from chalicelib.domain.task import Task, TaskStatus, TaskType
@@ -88,8 +97,14 @@ class Cli:
 
     # -- commands ------------------------------------------------------------------------
     def tasks(self, a: argparse.Namespace) -> int:
-        rows = self.ops.tasks(station_id=a.station, status=a.status, type_=a.type, name=a.name,
-                              limit=a.limit)
+        type_, name = a.type, a.name
+        if isinstance(type_, str):                  # a kind's name: the --name filter
+            if name not in (None, type_):
+                raise CliError(f"--type {type_} and --name {name} name different kinds")
+            type_, name = None, type_
+        rows = self.ops.tasks(station_id=a.station, limit=a.limit, name=name,
+                              status=None if a.status is None else int(a.status),
+                              type_=None if type_ is None else int(type_))
         header = (f"{'task':>8}  {'station':<8} {'name':<20} {'type':<7} {'status':<18}"
                   f" prog  {'items':>15} {'created':<19}  reason")
         self.emit([t.as_row() for t in rows], "\n".join([header, *map(_task_line, rows)]) if rows else "no tasks")
@@ -189,34 +204,100 @@ class Cli:
         return 1 if report.errors else 0
 
 
-def parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="python -m chalicelib.cli",
-                                description="Operator CLI of the async task platform.")
-    p.add_argument("--json", action="store_true", help="machine-readable output")
-    sub = p.add_subparsers(dest="command", required=True)
-    t = sub.add_parser("tasks", help="list tasks of every station, newest first")
-    t.add_argument("--station")
-    t.add_argument("--status", type=int, choices=[int(s) for s in TaskStatus])
-    t.add_argument("--type", type=int, choices=[int(s) for s in TaskType])
-    t.add_argument("--name")
-    t.add_argument("--limit", type=int, default=50)
-    s = sub.add_parser("show", help="a task, its chunks and first failures")
-    s.add_argument("task_id", type=int)
-    s.add_argument("--failures", type=int, default=20)
-    w = sub.add_parser("watch", help="progress bar and ETA until the task ends")
-    w.add_argument("task_id", type=int)
-    w.add_argument("--interval", type=float, default=1.0)
-    w.add_argument("--timeout", type=float, default=0, help="give up after S seconds (0: never)")
-    c = sub.add_parser("cancel", help="cancel tasks (workers stop at their next batch)")
-    c.add_argument("task_ids", type=int, nargs="+")
-    r = sub.add_parser("retry", help="re-run a task's failed and cancelled items")
-    r.add_argument("task_id", type=int)
-    d = sub.add_parser("dlq", help="dead-letter queue: depth, or redrive after a fix")
-    d.add_argument("action", choices=["depth", "redrive"])
-    d.add_argument("--limit", type=int, default=None)
-    sub.add_parser("sweep", help="run the sweeper once now")
-    sub.add_parser("budget", help="the product center budget: current adaptive rate, ceiling")
+def _enum_arg(enum: type[IntEnum], what: str, aliases: dict[str, IntEnum] | None = None,
+              kinds: bool = False) -> Callable[[str], IntEnum | str]:
+    """An argparse type: a member of `enum` by name (any case) or by number; with `kinds`,
+    also a task kind's name (chalicelib/kinds), returned as that name."""
+    names = {m.name.lower(): m for m in enum} | (aliases or {})
+
+    def parse(text: str) -> IntEnum | str:
+        key = text.strip().lower()
+        if key in names:
+            return names[key]
+        if kinds and key in _kind_names():
+            return key
+        try:
+            return enum(int(key))
+        except ValueError:
+            pass
+        choices = ", ".join(f"{m.name.lower()} ({int(m)})" for m in enum)
+        if kinds:
+            choices += ", or a task kind: " + ", ".join(sorted(_kind_names()))
+        raise argparse.ArgumentTypeError(f"unknown {what} {text!r}: one of {choices}")
+    parse.__name__ = what             # argparse names the type in its own messages
+    return parse
+
+
+def _kind_names() -> list[str]:
+    from chalicelib.kinds import KINDS
+    return [kind.name for kind in KINDS]
+
+
+def _choices_help(enum: type[IntEnum], aliases: dict[str, IntEnum] | None = None) -> str:
+    alias_of = {m: a for a, m in (aliases or {}).items()}
+    return ", ".join(f"{m.name.lower()}{f' ({alias_of[m]})' if m in alias_of else ''}={int(m)}"
+                     for m in enum)
+
+
+# The CLI prints 3 as "done": an operator may type what they read.
+STATUS_ALIASES: dict[str, IntEnum] = {"done": TaskStatus.FINISHED}
+JSON_HELP = "machine-readable output: one JSON document (watch: one line per poll)"
+
+
+def parser(prog: str = "python -m chalicelib.cli") -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog=prog, description="Operator CLI of the async task platform:"
+                                " tasks of every station, the dead-letter queue, the sweeper.")
+    p.add_argument("--json", action="store_true", help=JSON_HELP)
+    # --json after the subcommand too; SUPPRESS keeps a leading --json from being reset
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("--json", action="store_true", default=argparse.SUPPRESS, help=JSON_HELP)
+    sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND",
+                           help="one of these; COMMAND --help lists its options")
+
+    def command(name: str, help_: str) -> argparse.ArgumentParser:
+        return sub.add_parser(name, help=help_, description=help_, parents=[common])
+    t = command("tasks", "list tasks of every station, newest first")
+    t.add_argument("--station", metavar="STATION_ID", help="only this station's tasks")
+    t.add_argument("--status", type=_enum_arg(TaskStatus, "status", STATUS_ALIASES),
+                   help="only tasks in this status, by name (any case) or number: "
+                        + _choices_help(TaskStatus, STATUS_ALIASES))
+    t.add_argument("--type", type=_enum_arg(TaskType, "type", kinds=True),
+                   help="only tasks of this type, by name (any case) or number: "
+                        + _choices_help(TaskType) + "; or of one task kind, as --name")
+    t.add_argument("--name", metavar="KIND",
+                   help="only tasks of this name (the task kind, e.g. product_copy)")
+    t.add_argument("--limit", type=int, default=50, metavar="N",
+                   help="at most N tasks (default %(default)s)")
+    s = command("show", "a task, its chunks and first failures")
+    s.add_argument("task_id", type=int, help="the task's id (any station)")
+    s.add_argument("--failures", type=int, default=20, metavar="N",
+                   help="list the first N failed items (default %(default)s)")
+    w = command("watch", "progress bar and ETA until the task ends"
+                         " (exit 0 done, 4 partial, 5 failed)")
+    w.add_argument("task_id", type=int, help="the task's id (any station)")
+    w.add_argument("--interval", type=float, default=1.0, metavar="S",
+                   help="seconds between polls (default %(default)s)")
+    w.add_argument("--timeout", type=float, default=0, metavar="S",
+                   help="give up after S seconds, exit 1 (default 0: never)")
+    c = command("cancel", "cancel tasks (workers stop at their next batch)")
+    c.add_argument("task_ids", type=int, nargs="+", metavar="TASK_ID",
+                   help="ids of the tasks to cancel (any stations)")
+    r = command("retry", "re-run a task's failed and cancelled items")
+    r.add_argument("task_id", type=int, help="a task that ended partial (4) or failed (5)")
+    d = command("dlq", "dead-letter queue: depth, or redrive after a fix")
+    d.add_argument("action", choices=["depth", "redrive"],
+                   help="depth: messages waiting; redrive: move them back to the work queue")
+    d.add_argument("--limit", type=int, default=None, metavar="N",
+                   help="redrive: move at most N messages (default: all)")
+    command("sweep", "run the sweeper once now")
+    command("budget", "the product center budget: current adaptive rate, ceiling")
     return p
+
+
+def _prog() -> str:
+    """How the operator ran it: the installed command, or `python -m`."""
+    return "async-task" if Path(sys.argv[0] if sys.argv else "").name == "async-task" \
+        else "python -m chalicelib.cli"
 
 
 def _default_operator() -> Any:
@@ -226,7 +307,11 @@ def _default_operator() -> Any:
 
 def main(argv: Sequence[str] | None = None, *, out: TextIO = sys.stdout, err: TextIO = sys.stderr,
          operator_factory: Callable[[], Any] = _default_operator) -> int:
-    args = parser().parse_args(argv)
+    try:        # usage errors and --help on the given streams, as an exit code
+        with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+            args = parser(_prog()).parse_args(argv)
+    except SystemExit as exc:
+        return exc.code if isinstance(exc.code, int) else 2
     cli = Cli(operator_factory, out, as_json=args.json)
     from chalicelib.errors import PlatformError
     try:

@@ -1,6 +1,8 @@
-"""The operator CLI against the real service layer (MariaDB, moto, the fake product center)."""
+"""The operator CLI against the real service layer (MariaDB, moto, the fake product center),
+called in this process and as the installed `async-task` command."""
 from __future__ import annotations
 
+import argparse
 import datetime as dt
 import io
 import json
@@ -8,10 +10,13 @@ import os
 import subprocess
 import sys
 import threading
+from pathlib import Path
+
+import pytest
 
 from chalicelib import cli
 from chalicelib.bootstrap import services
-from chalicelib.domain.task import TaskStatus
+from chalicelib.domain.task import TaskStatus, TaskType
 from tests.conftest import ROOT
 from tests.factories import make_task, raw_row
 from tests.integration.engine_helpers import create_copy, drain, seed_shops, services_with
@@ -142,3 +147,94 @@ def test_the_operator_cli_marks_its_times_as_utc(db_clean):
     created = raw_row(task.id).creat_time
     assert cli._when(created).endswith("Z")
     assert dt.datetime.fromisoformat(cli._json_default(created)).utcoffset() == dt.timedelta(0)
+
+
+# -- --json anywhere, names for status and type, help everywhere, the installed command -----
+def test_json_is_accepted_before_and_after_the_command(db_clean):
+    task = make_task(station_id="s002", status=TaskStatus.FAILED)
+    before = run("--json", "tasks", "--station", "s002")
+    after = run("tasks", "--station", "s002", "--json")
+    assert before[0] == after[0] == 0 and before[1] == after[1]
+    assert [t["id"] for t in json.loads(after[1])] == [task.id]
+    code, out, _ = run("show", str(task.id), "--json")
+    assert code == 0 and json.loads(out)["task"]["id"] == task.id
+    code, out, _ = run("dlq", "depth", "--json")
+    assert code == 0 and set(json.loads(out)) == {"depth"}
+    code, out, _ = run("budget", "--json")
+    assert code == 0 and "ceiling" in json.loads(out)
+    code, out, _ = run("tasks", "--station", "s002")              # without: the table
+    assert code == 0 and out.startswith(f"{'task':>8}  station")
+
+
+def test_status_and_type_by_name_in_any_case_or_by_number(db_clean):
+    failed = make_task(status=TaskStatus.FAILED, type_=TaskType.EXPORT)
+    done = make_task(status=TaskStatus.FINISHED, type_=TaskType.IMPORT)
+
+    def ids(*argv: str) -> list[int]:
+        code, out, err = run("--json", "tasks", *argv)
+        assert code == 0, err
+        return [t["id"] for t in json.loads(out)]
+    for status in ("failed", "FAILED", "Failed", str(int(TaskStatus.FAILED))):
+        assert ids("--status", status) == [failed.id]
+    for status in ("finished", "done", "DONE"):          # the word the table shows, too
+        assert ids("--status", status) == [done.id]
+    for type_ in ("import", "IMPORT", str(int(TaskType.IMPORT))):
+        assert ids("--type", type_) == [done.id]
+    assert ids("--type", "export", "--status", "failed") == [failed.id]
+    assert ids("--type", "process") == []
+
+
+def test_type_takes_a_task_kind_as_the_name_filter(db_clean):
+    copy = make_task(name="product_copy", type_=TaskType.PROCESS)
+    make_task(name="order_import", type_=TaskType.IMPORT)
+    code, out, _ = run("--json", "tasks", "--type", "Product_Copy")
+    assert code == 0 and [t["id"] for t in json.loads(out)] == [copy.id]
+    code, _, err = run("tasks", "--type", "product_copy", "--name", "order_import")
+    assert code == 1 and "different kinds" in err
+
+
+@pytest.mark.parametrize("argv,what,valid", [
+    (("tasks", "--status", "finsihed"), "status", "submitted (1), running (2), finished (3)"),
+    (("tasks", "--status", "9"), "status", "partial (4), failed (5)"),
+    (("tasks", "--type", "copy"), "type", "import (0), export (1), process (2)"),
+])
+def test_an_unknown_status_or_type_is_a_usage_error_naming_the_valid_ones(db_clean, argv, what,
+                                                                          valid):
+    code, out, err = run(*argv)
+    assert code == 2 and out == ""
+    assert f"argument --{what}: unknown {what} {argv[-1]!r}" in err and valid in err
+
+
+def _subcommands(p: argparse.ArgumentParser) -> dict[str, argparse.ArgumentParser]:
+    [sub] = [a for a in p._actions if isinstance(a, argparse._SubParsersAction)]
+    return dict(sub.choices)
+
+
+def test_every_command_and_option_has_help():
+    top = cli.parser()
+    commands = _subcommands(top)
+    assert set(commands) == {"tasks", "show", "watch", "cancel", "retry", "dlq", "sweep",
+                             "budget"}
+    for name, p in [("", top), *commands.items()]:
+        assert p.description, f"{name or 'the CLI'} has no description"
+        for action in p._actions:
+            if isinstance(action, (argparse._HelpAction, argparse._SubParsersAction)):
+                continue
+            assert action.help and action.help != argparse.SUPPRESS, \
+                f"{name} {action.option_strings or action.dest} has no help"
+    code, out, _ = run("tasks", "--help")
+    assert code == 0 and "--status STATUS" in out and "failed=5" in out
+
+
+def test_the_installed_command_runs_the_cli(db_clean, stack_env, tmp_path):
+    command = Path(sys.executable).parent / "async-task"
+    assert command.exists(), "the async-task command is installed by `make deps`"
+    task = make_task(status=TaskStatus.PARTIAL)
+    env = {**os.environ, **stack_env}
+    proc = subprocess.run([str(command), "tasks", "--status", "partial", "--json"],
+                          cwd=tmp_path, env=env, capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    assert [t["id"] for t in json.loads(proc.stdout)] == [task.id]
+    proc = subprocess.run([str(command), "tasks", "--status", "nope"], cwd=tmp_path, env=env,
+                          capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 2 and proc.stderr.startswith("usage: async-task tasks")
