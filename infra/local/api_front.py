@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any
 from chalice.app import Chalice
 from chalice.config import Config
 
+from chalicelib import texts
 from infra.local.gateway import GatewayRequestHandler, GatewayServer, app_cors_headers
 
 if TYPE_CHECKING:
@@ -164,7 +165,8 @@ class PooledRequestHandler(GatewayRequestHandler):
             self._payload = self._read_payload()
         except _RequestRefused as refused:
             self.close_connection = True
-            body = json.dumps({"code": refused.code, "msg": refused.msg, "data": None})
+            body = json.dumps({"code": refused.code, "msg": texts.chinese_first(
+                refused.msg, refused.code), "data": None})
             return self._send_json(refused.status, body.encode())
         GatewayRequestHandler._generic_handle(self)
 
@@ -182,7 +184,8 @@ class PooledRequestHandler(GatewayRequestHandler):
         if self._deadline is not None and self._deadline.fired:
             code, message = 408, "request not received in time"
         self.close_connection = True
-        body = json.dumps({"code": code * 100, "msg": message or "bad request", "data": None})
+        body = json.dumps({"code": code * 100, "msg": texts.chinese_first(message, code * 100),
+                           "data": None})
         try:
             self.send_response(code, message)
             self.send_header("Content-Type", "application/json")

@@ -12,6 +12,8 @@ from typing import Any, Iterator
 
 import pytest
 
+from tests.refusals import bilingual, problem_fields
+
 from chalicelib.bootstrap import services
 
 
@@ -62,10 +64,13 @@ def proxy(database_url: str) -> Iterator[Any]:
 
 
 def check_error_body(response: Any, what: str) -> None:
-    """Never a 5xx; every error a `{code, msg}` body (the fuzzers' property)."""
+    """Never a 5xx; every error a `{code, msg}` body whose msg is Chinese with the English
+    in parentheses, and whose data is null or the problems of the request (the fuzzers'
+    property)."""
     assert response.status_code < 500, f"{what}: {response.status_code} {response.text[:300]}"
     if response.status_code >= 400:
         body = response.json()
         assert isinstance(body, dict) and isinstance(body.get("code"), int) \
-            and body["code"] != 0 and isinstance(body.get("msg"), str) and body["msg"], \
+            and body["code"] != 0 and bilingual(body.get("msg")), \
             f"{what}: error body is not {{code, msg}}: {response.text[:300]}"
+        problem_fields(body)
