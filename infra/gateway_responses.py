@@ -59,8 +59,9 @@ def put_parameters(response_type: str, allow_origin: str) -> dict[str, Any]:
         # header values are mapping expressions: a literal is quoted
         "responseParameters": {f"gatewayresponse.header.{name}": f"'{value}'"
                                for name, value in headers.items()},
-        "responseTemplates": {"application/json": json.dumps(body(response_type),
-                                                             ensure_ascii=False)},
+        # ASCII (the Chinese as \u escapes): the same JSON, whatever encoding the gateway's
+        # template store and its mapping engine assume
+        "responseTemplates": {"application/json": json.dumps(body(response_type))},
     }
     if status is not None:
         kwargs["statusCode"] = str(status)
