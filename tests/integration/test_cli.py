@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from chalicelib import cli
+from chalicelib import cli, texts
 from chalicelib.bootstrap import services
 from chalicelib.domain.task import TaskStatus, TaskType
 from tests.conftest import ROOT
@@ -94,7 +94,7 @@ def test_cancel_and_retry_by_task_id(db_clean, product_center):
     drain(svc)
     assert raw_row(task.id).status == TaskStatus.FINISHED
     code, _, err = run("retry", str(task.id))
-    assert code == 1 and err.startswith("error: only a task that ended 4 or 5") and err.count("\n") == 1
+    assert code == 1 and err == f"error: {texts.RETRY_NOT_ENDED(status=3)}\n"
 
 
 def test_dlq_depth_redrive_and_sweep(db_clean):
@@ -114,7 +114,7 @@ def test_dlq_depth_redrive_and_sweep(db_clean):
 
 def test_errors_are_one_line_and_nonzero(db_clean, stack_env):
     code, _, err = run("show", "999999999")
-    assert code == 1 and err == "error: task 999999999 not found\n"
+    assert code == 1 and err == f"error: {texts.TASK_ID_NOT_FOUND(task_id=999999999)}\n"
     env = {**os.environ, **stack_env, "DATABASE_URL": "mysql://root@127.0.0.1:1/nothing",
            "DB_RETRY_S": "0.5"}
     proc = subprocess.run([sys.executable, "-m", "chalicelib.cli", "tasks"], cwd=ROOT, env=env,
