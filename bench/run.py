@@ -77,6 +77,7 @@ class Bench:
                     "AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",
                     "AWS_DEFAULT_REGION": "us-east-1", "DATABASE_URL": self.database_url,
                     "TOKEN_SECRET": secrets.token_hex(32), "INTERNAL_AUTH_KEY": secrets.token_hex(32),
+                    "NOTIFY_SECRET": secrets.token_hex(32),
                     "PRODUCT_CENTER_URL": self.fake_url, "PRODUCT_CENTER_RATE": "0",
                     "WORKER_CONCURRENCY": str(WORKERS), "CHUNK_THREADS": str(THREADS),
                     "CHUNK_SIZE": "1000", "CHUNK_WINDOW": str(WORKERS), "STAGE": "bench",
