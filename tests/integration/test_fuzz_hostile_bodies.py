@@ -1,4 +1,4 @@
-"""A fuzzer of our own for what schemathesis does not send (#13 items 5 and 6): bodies
+"""A fuzzer of our own for what schemathesis does not send: bodies
 nested far deeper than any parser's stack, and text with lone UTF-16 surrogates (in values,
 in keys, escaped in JSON or as the invalid UTF-8 bytes of one), into every operation that
 takes a JSON body or query parameters. Served over HTTP by LocalRuntime, as in

@@ -1,5 +1,5 @@
-"""#13 item 8: the error report CSV gets the same formula guard as the order export
-(one owner: chalicelib/adapters/spreadsheet_guard.py)."""
+"""The formula guard (CSV injection): the error report CSV gets the same guard as the order
+export (one owner: chalicelib/adapters/spreadsheet_guard.py)."""
 from __future__ import annotations
 
 import csv

@@ -1,4 +1,4 @@
-"""Only service/lifecycle.py writes a task's status (issue #12): a guard over the tree."""
+"""Only service/lifecycle.py writes a task's status: a guard over the tree."""
 from __future__ import annotations
 
 import re
