@@ -47,6 +47,18 @@ def acknowledge(svc: Services, message: dict[str, Any]) -> None:
     svc.queue.sqs.delete_message(QueueUrl=svc.queue.url, ReceiptHandle=message["ReceiptHandle"])
 
 
+def receive_current(svc: Services) -> list[dict[str, Any]]:
+    """receive(), less (and deleting) the messages of tasks that no longer exist: delayed
+    re-queues of earlier tests (see queue_bodies)."""
+    current = []
+    for m in receive(svc):
+        if _is_stale(m["Body"]):
+            svc.queue.sqs.delete_message(QueueUrl=svc.queue.url, ReceiptHandle=m["ReceiptHandle"])
+        else:
+            current.append(m)
+    return current
+
+
 def drain(svc: Services, remaining_ms: Callable[[], int] = lambda: 10 ** 9,
           max_rounds: int = 1000) -> list[str]:
     """Process messages until the queue is empty; returns each run_chunk outcome.

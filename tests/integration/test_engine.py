@@ -15,8 +15,8 @@ from chalicelib.domain.run import RunResult
 from chalicelib.domain.task import TaskStatus
 from tests.factories import raw_row
 from tests.integration.engine_helpers import (DONE, acknowledge, chunks, count, create_copy,
-                                              details, drain, queue_bodies, receive, seed_shops,
-                                              services_with)
+                                              details, drain, queue_bodies, receive_current,
+                                              seed_shops, services_with)
 
 
 
@@ -259,7 +259,7 @@ def test_no_item_is_in_flight_when_the_invocation_deadline_comes(db_clean, produ
                         product_center_max_attempts=4, deadline_margin_ms=500,
                         chain_chunks=False)
     create_copy(svc, shops, shops["product_ids"])
-    [message] = receive(svc)
+    [message] = receive_current(svc)
     budget_s = 0.8       # what the invocation has left: above the configured 500 ms margin
     deadline = time.monotonic() + budget_s
     outcome = svc.messages.handle(message["Body"],

@@ -11,7 +11,7 @@ from chalicelib.bootstrap import services
 from chalicelib.domain.run import RunResult
 from chalicelib.service.order_export import TASK_NAME
 from tests.factories import raw_row
-from tests.integration.engine_helpers import acknowledge, receive, services_with
+from tests.integration.engine_helpers import acknowledge, receive_current, services_with
 from tests.integration.export_helpers import export, seeded_orders
 
 pytestmark = pytest.mark.usefixtures("empty_exports")
@@ -23,7 +23,7 @@ def test_an_export_keeps_its_claim_while_the_query_sends_nothing(
     status, resp = export(api, station_token, query_type=1, format="csv", **dates)
     assert resp["data"]["async"] == 1, resp
     task_id = resp["data"]["task_id"]
-    [message] = receive(services())
+    [message] = receive_current(services())
 
     lease = dict(lease_seconds=1, export_heartbeat_s=0.2)
     worker = services_with(database_url=proxy.url_for(database_url), **lease)

@@ -23,8 +23,8 @@ from chalicelib.domain.task import TaskStatus
 from chalicelib.errors import DatabaseUnavailable
 from tests.factories import raw_row
 from tests.integration.engine_helpers import (acknowledge, app_runtime, chunks, create_copy,
-                                              details, drain, queue_bodies, receive, seed_shops,
-                                              services_with, sweeper)
+                                              details, drain, queue_bodies, receive, receive_current,
+                                              seed_shops, services_with, sweeper)
 from tests.integration.conftest import http, wait_for
 
 pytestmark = pytest.mark.faults
@@ -351,7 +351,7 @@ def test_failed_flush_stops_the_item_threads(db_clean, product_center, database_
                         chunk_threads=threads, outcome_batch_size=10, outcome_flush_ms=60_000,
                         db_retry_s=0.5, chain_chunks=False)
     create_copy(svc, shops, shops["product_ids"])
-    [message] = receive(svc)
+    [message] = receive_current(svc)
     proxy.go_down_after_commit_of(b"INSERT INTO tbl_task_detail")    # after the first flush
     try:
         with pytest.raises(DatabaseUnavailable):      # the DB is gone: the handler fails
