@@ -50,7 +50,8 @@ PYTHON_313 = "/root/.pyenv/versions/3.13.0/bin/python"
 # What the platform and `chalice deploy` touch; everything else stays unloaded.
 SERVICES = ("cloudformation", "sqs", "s3", "cloudwatch", "sns", "ssm", "secretsmanager",
             "sts", "iam", "lambda", "apigateway", "events", "logs")
-E2E_SERVICES = ("cloudformation", "sqs", "s3", "cloudwatch", "sns", "ssm", "secretsmanager")
+E2E_SERVICES = ("cloudformation", "sqs", "s3", "cloudwatch", "sns", "ssm", "secretsmanager",
+                "events")          # the template's TaskEventBus (docs/notifications.md)
 
 
 def _python_313() -> str:
