@@ -53,7 +53,7 @@ def receive_current(svc: Services) -> list[dict[str, Any]]:
     current = []
     for m in receive(svc):
         if _is_stale(m["Body"]):
-            svc.queue.sqs.delete_message(QueueUrl=svc.queue.url, ReceiptHandle=m["ReceiptHandle"])
+            acknowledge(svc, m)
         else:
             current.append(m)
     return current
@@ -73,7 +73,7 @@ def drain(svc: Services, remaining_ms: Callable[[], int] = lambda: 10 ** 9,
         for m in messages:
             if not _is_stale(m["Body"]):
                 outcomes.append(svc.messages.handle(m["Body"], remaining_ms))
-            svc.queue.sqs.delete_message(QueueUrl=svc.queue.url, ReceiptHandle=m["ReceiptHandle"])
+            acknowledge(svc, m)
     raise AssertionError("queue did not drain")
 
 
