@@ -74,11 +74,13 @@ window.TaskCenter = window.TaskCenter || {};
     reason.textContent = task.reason || "";
     reason.hidden = !task.reason;
     const cancelledItems = Number(counts.cancelled) || 0;
-    // Tasks that do not count items one by one (an export) show their total only.
-    const counted = counts.succeeded + counts.failed + cancelledItems > 0 || task.type !== 1;
-    li.querySelector(".counts").textContent = `共 ${counts.total} 项` +
-      (counted ? ` · 成功 ${counts.succeeded} · 失败 ${counts.failed}` : "") +
-      (cancelledItems ? ` · 已取消 ${cancelledItems}` : "");
+    // An export is one item (its file): it shows the file's rows once written, its
+    // progress until then, and its reason when it failed.
+    const isExport = task.type === 1;
+    li.querySelector(".counts").textContent = isExport
+      ? (result.rows !== undefined ? `共 ${result.rows} 行` : "")
+      : `共 ${counts.total} 项 · 成功 ${counts.succeeded} · 失败 ${counts.failed}` +
+        (cancelledItems ? ` · 已取消 ${cancelledItems}` : "");
     li.querySelector(".time").textContent =
       `创建于 ${shownTime(task.create_time)}` +
       (task.end_time ? ` · 结束于 ${shownTime(task.end_time)}` : "") +
@@ -94,8 +96,9 @@ window.TaskCenter = window.TaskCenter || {};
     li.querySelector(".retry").hidden =
       !((task.status === 4 || task.status === 5) && counts.failed + cancelledItems > 0);
     li.querySelector(".hide").hidden = !finished;
-    li.querySelector(".failures-toggle").hidden = !(counts.failed > 0);
-    if (!(counts.failed > 0)) li.querySelector(".failures").hidden = true;
+    const listsFailures = counts.failed > 0 && !isExport;
+    li.querySelector(".failures-toggle").hidden = !listsFailures;
+    if (!listsFailures) li.querySelector(".failures").hidden = true;
   }
 
   // -- failures panel ---------------------------------------------------------------------

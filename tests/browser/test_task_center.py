@@ -294,7 +294,7 @@ def test_order_export_link_and_export_task(stack, station_token, open_page):
     expect(row.locator(".type")).to_have_text("导出")
     expect(row.locator(".status")).to_have_text("已经完成")
     expect(row.locator(".percent")).to_have_text("100%")
-    expect(row.locator(".counts")).to_have_text("共 25 项")
+    expect(row.locator(".counts")).to_have_text("共 125 行")        # 25 orders, 5 lines each
     with page.expect_download() as info:
         row.locator(".result-link").click()
     rows = csv_rows(open(info.value.path(), "rb").read())
