@@ -100,9 +100,10 @@ class Services:
         router = MessageRouter()
         router.register("chunk", self.engine.handle_message)
         router.register(NOTIFY_KIND, self.notifier.handle_message)
-        for k in KINDS:
-            if k.message_kind is not None:
-                router.register(k.message_kind, k.message_handler(self.kind(k.name)))
+        # {"kind": "export", "task_id"} was sent before exports ran on the engine (migration
+        # 0013 gave those tasks their one-item plan): it names the plan's chunk 0.
+        router.register("export", lambda msg, remaining_ms: self.engine.handle_message(
+            {**msg, "chunk": 0}, remaining_ms))
         return router
 
     @cached_property
@@ -111,9 +112,7 @@ class Services:
                        max_chunk_attempts=self.settings.max_chunk_attempts,
                        stale_queued_s=self.settings.sweep_stale_queued_s,
                        dead_letters=self.dead_letters,
-                       repairs={**{k.name: k.repair(self.kind(k.name))
-                                   for k in KINDS if k.repair is not None},
-                                "notifications": self.notifier.sweep})
+                       repairs={"notifications": self.notifier.sweep})
 
     @cached_property
     def operator(self) -> Operator:

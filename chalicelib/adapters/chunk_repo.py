@@ -93,6 +93,21 @@ def record_outcomes(cur: DictCursor, task_id: int, seq: int, token: str, lease_s
     return True
 
 
+def renew_lease(cur: DictCursor, task_id: int, seq: int, token: str, lease_s: int) -> bool:
+    """Extend a held lease by `lease_s` from the database's clock; False: it is lost (expired
+    and claimed by another worker, or the chunk ended)."""
+    cur.execute("UPDATE tbl_task_chunk SET lease_until=UTC_TIMESTAMP(3) + INTERVAL %s SECOND,"
+                " modify_time=UTC_TIMESTAMP(3)"
+                " WHERE task_id=%s AND seq=%s AND state=%s AND lease_token=%s",
+                (lease_s, task_id, seq, int(ChunkState.RUNNING), token))
+    if cur.rowcount == 1:
+        return True
+    # 0 rows: lost, or renewed twice within a millisecond (the server counts changed rows)
+    cur.execute("SELECT 1 FROM tbl_task_chunk WHERE task_id=%s AND seq=%s AND state=%s"
+                " AND lease_token=%s", (task_id, seq, int(ChunkState.RUNNING), token))
+    return cur.fetchone() is not None
+
+
 def release(cur: DictCursor, task_id: int, seq: int, token: str, *, count_attempt: bool) -> bool:
     """Give a leased chunk back as queued (its message is about to be re-sent)."""
     cur.execute("UPDATE tbl_task_chunk SET state=%s, lease_token=NULL, lease_until=NULL,"

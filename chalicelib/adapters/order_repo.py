@@ -181,32 +181,16 @@ def stream_batches(conn: pymysql.connections.Connection, sql: str, args: Sequenc
 
     The caller owns `conn` and closes it when done or on error. The cursor is deliberately
     not closed here: closing an unbuffered cursor reads every remaining row first, whereas
-    closing the connection mid-stream just drops them.
+    closing the connection mid-stream just drops them. A connection lost mid-stream (the
+    server restarted) raises DatabaseUnavailable: the caller may run the whole read again.
     """
-    cur = conn.cursor(SSCursor)
-    cur.execute(sql, args)
-    while True:
-        rows = cur.fetchmany(size)
-        if not rows:
-            return
-        yield rows
-
-
-# -- export tasks the sweeper repairs (tbl_async_task rows of the export kind) ---------------
-def stale_export_tasks(cur: DictCursor, task_name: str, *, queued_s: int, lease_s: int,
-                       limit: int) -> list[dict[str, Any]]:
-    """Export tasks submitted but untouched for queued_s (lost message), or running without a
-    heartbeat for lease_s (dead worker); locked, skipping rows another sweeper holds."""
-    cur.execute("SELECT id, status, run_count FROM tbl_async_task WHERE status IN (%s, %s)"
-                " AND name=%s AND ((status=%s AND modify_time < UTC_TIMESTAMP(3) - INTERVAL %s"
-                " SECOND) OR (status=%s AND modify_time < UTC_TIMESTAMP(3) - INTERVAL %s SECOND))"
-                " LIMIT %s FOR UPDATE SKIP LOCKED",
-                (1, 2, task_name, 1, queued_s, 2, lease_s, limit))
-    return list(cur.fetchall())
-
-
-def touch_tasks(cur: DictCursor, task_ids: Sequence[int]) -> None:
-    """Restart the staleness clock of submitted tasks whose message was just re-sent."""
-    if task_ids:
-        cur.execute("UPDATE tbl_async_task SET modify_time=UTC_TIMESTAMP(3) WHERE id IN"
-                    f" ({', '.join(['%s'] * len(task_ids))})", list(task_ids))
+    try:
+        cur = conn.cursor(SSCursor)
+        cur.execute(sql, args)
+        while True:
+            rows = cur.fetchmany(size)
+            if not rows:
+                return
+            yield rows
+    except (pymysql.err.OperationalError, pymysql.err.InterfaceError) as exc:
+        raise DatabaseUnavailable("the database went away during the export") from exc

@@ -324,6 +324,12 @@ def set_progress(cur: DictCursor, task_id: int, progress: int) -> None:
     cur.execute("UPDATE tbl_async_task SET progress=%s WHERE id=%s", (progress, task_id))
 
 
+def is_cancelled(cur: DictCursor, task_id: int) -> bool:
+    cur.execute("SELECT cancelled FROM tbl_async_task WHERE id=%s", (task_id,))
+    row = cur.fetchone()
+    return bool(row and row["cancelled"])
+
+
 def running_ids_with_all_chunks_done(cur: DictCursor, limit: int) -> list[int]:
     """Running engine tasks whose chunks are all done or failed, but not finalized."""
     cur.execute("SELECT t.id FROM tbl_async_task t WHERE t.status=%s AND EXISTS"

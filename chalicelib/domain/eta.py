@@ -2,8 +2,8 @@
 
     items:    rate = (done - run_base_done) / (now - start_time)
               eta  = (total - done) / rate
-    progress: eta  = elapsed × (100 - progress) / progress      (tasks that count no items,
-              such as an export, report only their progress percentage)
+    progress: eta  = elapsed × (100 - progress) / progress      (a task whose one item is
+              long, such as an export's file, reports only its progress percentage)
 
 `done` is succeeded + failed + cancelled items; `run_base_done` what was done when the run
 started (a retry keeps the items that succeeded before, which the run's rate must not count),

@@ -15,10 +15,6 @@ class RunResult(StrEnum):
     UNAVAILABLE = "unavailable"   # the downstream could not take some items; re-queued with backoff
     CANCELLED = "cancelled"       # the task was cancelled: the rest is recorded cancelled
     LEASE_LOST = "lease_lost"     # another worker took the lease over: nothing more written
-    # an export's run
-    DONE = "done"                 # the file is written and the task finished 3
-    FAILED = "failed"             # the task failed 5 with a reason
-    LOST = "lost"                 # another run took the export over
 
     @property
     def requeues(self) -> bool:

@@ -1,8 +1,8 @@
 """What a task kind declares: its name, request model, route, service and processor.
 
 The composition root (bootstrap) builds each kind's service and engine processor from
-this declaration, the message router and the sweeper take a kind's own message handler
-and repair from it, app.py serves its route and the OpenAPI builder describes it. A kind
+this declaration, app.py serves its route and the OpenAPI builder describes it. Every
+kind's work runs on the engine, so its messages, leases and repairs are the engine's. A kind
 is one module in chalicelib/kinds/ plus one line in chalicelib/kinds/__init__.py.
 """
 from __future__ import annotations
@@ -14,7 +14,6 @@ from pydantic import BaseModel
 
 if TYPE_CHECKING:       # bootstrap imports the registry
     from chalicelib.bootstrap import Services
-    from chalicelib.service.messages import Handler
 
 # Every kind's request takes a callback_url (docs/notifications.md); refusals: not https,
 # host not on the stage's allow-list, an address that is not public (docs/errors.md).
@@ -35,12 +34,9 @@ class TaskKind:
     summary: str                        # OpenAPI summary of the route
     errors: tuple[int, ...]             # codes beyond the ones every route has (OpenAPI)
     service: Callable[["Services"], Any]                    # built once per process
-    processor: Optional[Callable[["Services"], Any]] = None   # ItemProcessor | BatchProcessor
-    # A kind that does not run on the engine handles its own work-queue messages and
-    # repairs its own work in the sweeper's schedule (both given the kind's service).
-    message_kind: Optional[str] = None
-    message_handler: Optional[Callable[[Any], "Handler"]] = None
-    repair: Optional[Callable[[Any], Callable[[], dict[str, int]]]] = None
+    # its engine processor (service/processors.py: an ItemProcessor, a BatchProcessor or
+    # a StreamProcessor); None for a kind whose tasks have no work of their own
+    processor: Optional[Callable[["Services"], Any]] = None
 
     @property
     def in_query(self) -> bool:

@@ -6,7 +6,7 @@ from typing import TYPE_CHECKING, Any
 from chalicelib.api.present import task_url
 from chalicelib.kinds.base import CALLBACK_ERRORS, TaskKind
 from chalicelib.service.export_query import OrderDetailQuery
-from chalicelib.service.order_export import MESSAGE_KIND, TASK_NAME, OrderExportService
+from chalicelib.service.order_export import ExportProcessor, OrderExportService, TASK_NAME
 
 if TYPE_CHECKING:
     from chalicelib.bootstrap import Services
@@ -22,12 +22,11 @@ def order_detail(svc: "Services", station_id: str, q: OrderDetailQuery) -> dict[
 SUMMARY = ("Export order lines: at most 20 matching orders answer {async: 0, link}, more start"
            " an export task and answer {async: 1, task_url}.")
 
-# Not on the engine (yet): its own "export" messages and its own sweeper repair.
+# On the engine: one item (the file), run by a StreamProcessor under a kept lease.
 KIND = TaskKind(
     name=TASK_NAME, request_model=OrderDetailQuery, method="GET",
     path="/station/sales_analysis/orderdetail", view_name="order_detail_export",
     handle=order_detail, summary=SUMMARY, errors=(40400, *CALLBACK_ERRORS),
-    service=lambda s: OrderExportService(s.db, s.tasks, s.queue, s.files, s.settings),
-    message_kind=MESSAGE_KIND, message_handler=lambda export: export.handle_message,
-    repair=lambda export: export.sweep,
+    service=lambda s: OrderExportService(s.db, s.tasks, s.engine, s.files, s.settings),
+    processor=lambda s: ExportProcessor(s.db, s.files, s.settings),
 )

@@ -1,10 +1,11 @@
 """Steering tasks after they start: cancel and retry.
 
 Cancel records the request on the task (cancelled = 1). An engine task's workers read the
-flag with each outcome batch they write and stop taking items; what they did not run is
-recorded as cancelled, and the task ends 4 (some items succeeded) or 5 (none did) with a
-reason beginning "已取消" (cancelled). A task without a chunk plan (created through the internal
-API, or an export) has no engine worker to notice, so it ends 5 at once.
+flag with each outcome batch they write (an export's lease keeper with each renewal) and
+stop; what they did not run is recorded as cancelled, and the task ends 4 (some items
+succeeded) or 5 (none did) with a reason beginning "已取消" (cancelled). A task without a
+chunk plan (created through the internal API) has no engine worker to notice, so it ends 5
+at once.
 
 Retry re-runs a finished task's failed and cancelled items only: their detail rows go
 (pending is the absence of a row), their chunks become pending again, the task goes back

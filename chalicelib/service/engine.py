@@ -5,40 +5,34 @@ delivery finds it claimed or done and is acknowledged without work), runs the ch
 pending items on a bounded thread pool, writes outcomes in batches under its lease,
 queues the task's next pending chunk when done, and the worker that finishes the last
 chunk finalizes the task. Near the Lambda deadline it stops taking items, saves what it
-did and re-queues the rest. Kinds of task plug in an ItemProcessor.
+did and re-queues the rest. Kinds of task plug in a processor (service/processors.py);
+service/execution.py runs a claimed chunk's work by the processor's shape.
 """
 from __future__ import annotations
 
 import json
 import time
 import uuid
-from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
 from typing import Any, Callable, Sequence
 
 from chalicelib import warm
 from chalicelib.adapters import chunk_repo, schedule_repo, task_repo
 from chalicelib.adapters.aws import FileStore, WorkQueue
-from chalicelib.domain.chunk import DetailOutcome, Outcome
+from chalicelib.domain.chunk import Outcome
 from chalicelib.adapters.db import Database
 from chalicelib.config import Settings
 from chalicelib.domain.chunking import plan_chunks
 from chalicelib.domain.run import RunResult
-from chalicelib.domain.task import CANCELLED_REASON, TaskStatus
+from chalicelib.domain.task import CANCELLED_REASON
 from chalicelib.observability import logger, metrics
 from chalicelib.service.finalize import finalize_task
-from chalicelib.service.chunk_run import ChunkRun
-from chalicelib.service.outcomes import item_metrics, record, settle_rest
-from chalicelib.service.processors import BatchProcessor, ItemProcessor, WorkItem
+from chalicelib.service.execution import Claim, ChunkExecutor, Processor
+from chalicelib.service.outcomes import settle_rest
 from chalicelib.service.messages import MalformedMessage
 from chalicelib.service import lifecycle
 from chalicelib.service.scheduling import StationScheduler
 from chalicelib.service.slices import Slice, others_waiting
 from chalicelib.service.tasks import Created, NewTask, OnCreated, TaskService
-
-
-class _LeaseLost(Exception):
-    """Raised inside a batch transaction to roll it back: another worker owns the chunk."""
 
 
 def chunk_message(task_id: int, seq: int) -> dict[str, Any]:
@@ -47,13 +41,13 @@ def chunk_message(task_id: int, seq: int) -> dict[str, Any]:
 
 class Engine:
     def __init__(self, db: Database, work_queue: WorkQueue, files: FileStore, settings: Settings,
-                 processors: dict[str, ItemProcessor | BatchProcessor]):
+                 processors: dict[str, Processor]):
         self.db = db
         self.queue = work_queue
         self.files = files
         self.settings = settings
         self.processors = processors
-        self._pool: ThreadPoolExecutor | None = None
+        self.executor = ChunkExecutor(db, settings)
         self.stations = StationScheduler(db, settings.station_bound, settings.chunk_window)
 
     # -- creation --------------------------------------------------------------------
@@ -189,7 +183,8 @@ class Engine:
             return self._complete(task_id, seq, token, remaining_ms)
         else:
             started = time.monotonic()
-            state = self._execute(task_id, seq, token, claim, remaining_ms)
+            state = self.executor.run(task_id, seq, token, claim, remaining_ms,
+                                      lambda: self._slice(task_id))
             metrics.add_metric(name="ChunkSeconds", unit="Seconds",
                                value=time.monotonic() - started)
         if state is RunResult.CANCELLED:
@@ -215,7 +210,7 @@ class Engine:
                 self._send(task_id, [seq], delay_s=backoff)
         return state, None
 
-    def _claim(self, cur: Any, task_id: int, seq: int, token: str) -> "Claim | None":
+    def _claim(self, cur: Any, task_id: int, seq: int, token: str) -> Claim | None:
         chunk = chunk_repo.claim(cur, task_id, seq, token, self.settings.lease_seconds)
         if chunk is None:
             return None
@@ -236,120 +231,6 @@ class Engine:
         task_input = json.loads(task_repo.get_input(cur, task_id))
         return Claim(processor, processor.prepare(cur, task, task_input, pending),
                      chunk["attempts"])
-
-    def _execute(self, task_id: int, seq: int, token: str, claim: "Claim",
-                 remaining_ms: Callable[[], int]) -> RunResult:
-        """Run the claim's items on the pool, flushing outcomes in batches.
-
-        Returns COMPLETE, DEADLINE (stopped near the Lambda deadline), SLICED (gave the
-        worker up after SLICE_SECONDS: other work waits), UNAVAILABLE (some items could not
-        reach the downstream), CANCELLED (the task was cancelled: stopped at the next
-        batch) or LEASE_LOST.
-        """
-        if not claim.work:
-            return RunResult.COMPLETE
-        if hasattr(claim.processor, "process_batch"):
-            return self._execute_batches(task_id, seq, token, claim, remaining_ms)
-        if remaining_ms() < self.settings.deadline_margin_ms:
-            return RunResult.DEADLINE   # no time for one worst-case item: hand it on
-        processor, settings = claim.processor, self.settings
-        run = ChunkRun(iter(claim.work), max(1, min(settings.chunk_threads, len(claim.work))),
-                        settings.outcome_batch_size)
-
-        process = processor.process
-
-        def runner() -> None:
-            try:
-                item = run.take()
-                while item is not None:
-                    try:
-                        outcome = process(task_id, item)
-                    except Exception:
-                        logger.exception("item failed unexpectedly", extra={"seq": item.seq})
-                        outcome = None
-                    item = run.put_and_take(outcome)    # one lock hand-off per item
-            finally:
-                run.runner_done()
-
-        pool = self._thread_pool()
-        for _ in range(run.running):
-            pool.submit(runner)
-        flush_every = settings.outcome_flush_ms / 1000
-        stopped_by: RunResult | None = None      # LEASE_LOST or CANCELLED
-        slice_ = self._slice(task_id)
-        sliced = False
-        try:
-            while True:
-                # This thread wakes per batch (or flush interval), not per item.
-                batch, running = run.wait_batch(flush_every)
-                if not run.stopped and remaining_ms() < settings.deadline_margin_ms:
-                    run.stop()
-                if not run.stopped and slice_.over():
-                    sliced = True
-                    run.stop()
-                if batch and stopped_by is not RunResult.LEASE_LOST:
-                    flushed = self._flush(task_id, seq, token, batch)
-                    if flushed is not None:
-                        stopped_by = flushed
-                        run.stop()
-                if not running:
-                    break
-        except BaseException:
-            # A flush failed: no item thread may outlive this invocation (in Lambda it would
-            # resume in the next one, calling the downstream for outcomes nobody records).
-            run.stop()
-            run.wait_runners()
-            raise
-        if stopped_by:
-            return stopped_by
-        if run.handled + run.left_pending < len(claim.work):
-            return RunResult.SLICED if sliced else RunResult.DEADLINE
-        return RunResult.UNAVAILABLE if run.left_pending else RunResult.COMPLETE
-
-    def _execute_batches(self, task_id: int, seq: int, token: str, claim: "Claim",
-                         remaining_ms: Callable[[], int]) -> RunResult:
-        """A BatchProcessor's chunk: one transaction per batch of OUTCOME_BATCH_SIZE items,
-        holding the processor's writes, the outcomes and the task's counters (all rolled
-        back if the lease is lost). Returns COMPLETE, DEADLINE, SLICED, CANCELLED or
-        LEASE_LOST, as _execute does."""
-        size = self.settings.outcome_batch_size
-        slice_ = self._slice(task_id)
-        for start in range(0, len(claim.work), size):
-            if remaining_ms() < self.settings.deadline_margin_ms:
-                return RunResult.DEADLINE
-            if start and slice_.over():
-                return RunResult.SLICED
-            items = claim.work[start:start + size]
-
-            def tx(cur: Any) -> tuple[dict[str, Any], list[DetailOutcome]]:
-                outcomes = claim.processor.process_batch(cur, task_id, items)
-                counts = record(cur, task_id, seq, token, self.settings.lease_seconds, outcomes)
-                if counts is None:
-                    raise _LeaseLost()
-                return counts, outcomes
-            try:
-                counts, outcomes = self.db.run(tx)
-            except _LeaseLost:
-                logger.warning("lease lost; another worker owns the chunk",
-                               extra={"task_id": task_id, "chunk": seq})
-                return RunResult.LEASE_LOST
-            item_metrics(outcomes)
-            if counts["cancelled"]:
-                return RunResult.CANCELLED
-        return RunResult.COMPLETE
-
-    def _flush(self, task_id: int, seq: int, token: str, batch: list[DetailOutcome]
-               ) -> RunResult | None:
-        """Record a batch: None (recorded), CANCELLED (recorded; the task was cancelled
-        meanwhile) or LEASE_LOST (nothing recorded: another worker owns the chunk)."""
-        counts = self.db.run(lambda cur: record(cur, task_id, seq, token,
-                                                self.settings.lease_seconds, batch))
-        if counts is None:
-            logger.warning("lease lost; another worker owns the chunk",
-                           extra={"task_id": task_id, "chunk": seq})
-            return RunResult.LEASE_LOST
-        item_metrics(batch)
-        return RunResult.CANCELLED if counts["cancelled"] else None
 
     def _settle(self, task_id: int, seq: int, token: str, outcome: Outcome, reason: str) -> None:
         """Every item of the chunk still without an outcome gets `outcome` (one transaction)."""
@@ -398,18 +279,3 @@ class Engine:
         return Slice(self.settings.slice_seconds, lambda: others_waiting(
             self.db, self.queue, task_id,
             lambda: station_id is not None and self.stations.sibling_starving(station_id, task_id)))
-
-    def _thread_pool(self) -> ThreadPoolExecutor:
-        # One pool per warm instance, sized once; chunks reuse its threads.
-        if self._pool is None:
-            self._pool = ThreadPoolExecutor(max_workers=self.settings.chunk_threads,
-                                            thread_name_prefix="item")
-        return self._pool
-
-
-@dataclass(frozen=True)
-class Claim:
-    processor: ItemProcessor | BatchProcessor | None
-    work: list[WorkItem]
-    attempts: int
-    cancelled: bool = False

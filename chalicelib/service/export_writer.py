@@ -68,11 +68,14 @@ def _write_xlsx(sink: MultipartWriter, fmt: ExportFormat, batches: Batches, tick
 
 def write_export(database_url: str, files: FileStore, key: str, flt: OrderFilter,
                  fmt: ExportFormat, *, part_size: int, tmpdir: str | None = None,
-                 tick: Tick = lambda n: None) -> int:
+                 tick: Tick = lambda n: None, confirm: Callable[[], None] = lambda: None
+                 ) -> int:
     """Stream the filter's order lines into `key` on S3; returns the row count.
 
-    Any error (or an exception raised by `tick`) aborts the multipart upload: no object
-    appears and no parts are left stored.
+    `tick(n)` is called after each batch of n rows, `confirm()` once all are written and
+    before the upload is completed (the caller's last chance to refuse: a lost lease). Any
+    error, or an exception raised by either, aborts the multipart upload: no object appears
+    and no parts are left stored.
     """
     fields = [field for _, field in fmt.columns]
     sql, args = order_repo.export_query(flt, fields, style="csv" if fmt.is_csv else "fields",
@@ -83,7 +86,10 @@ def write_export(database_url: str, files: FileStore, key: str, flt: OrderFilter
                              download_name=fmt.download_name, part_size=part_size) as sink:
             batches = order_repo.stream_batches(conn, sql, args)
             if fmt.is_csv:
-                return _write_csv(sink, fmt, batches, tick)
-            return _write_xlsx(sink, fmt, batches, tick, tmpdir)
+                rows = _write_csv(sink, fmt, batches, tick)
+            else:
+                rows = _write_xlsx(sink, fmt, batches, tick, tmpdir)
+            confirm()
+            return rows
     finally:
         conn.close()

@@ -14,7 +14,7 @@ from chalicelib.adapters import chunk_repo, task_repo
 from chalicelib.adapters.aws import FileStore
 from chalicelib.adapters.spreadsheet_guard import guard_cell
 from chalicelib.adapters.db import Database
-from chalicelib.domain.task import Task, TaskStatus, outcome_reason, outcome_status
+from chalicelib.domain.task import Task, outcome_reason, outcome_status
 from chalicelib.errors import Conflict
 from chalicelib.observability import logger
 from chalicelib.service import lifecycle
@@ -60,16 +60,19 @@ def finalize_task(db: Database, files: FileStore, task_id: int) -> bool:
 
     counts = (task.total_items, task.succeeded_items, task.failed_items,
               task.cancelled_items)
-    result: dict[str, Any] = {"total": counts[0], "succeeded": counts[1], "failed": counts[2]}
+    # what the run recorded beside its outcomes (a stream's file: processors.StreamDone)
+    result: dict[str, Any] = dict(task.result) if isinstance(task.result, dict) else {}
+    result.update(total=counts[0], succeeded=counts[1], failed=counts[2])
     if task.cancelled:
         result.update(cancelled=True, not_run=counts[3])
+    status, reason = outcome_status(*counts), outcome_reason(*counts)
     if task.failed_items:
-        rows = db.run(lambda cur: chunk_repo.failed_details(cur, task_id))
+        rows = list(db.run(lambda cur: chunk_repo.failed_details(cur, task_id)))
         key = report_key(task)
         files.put_bytes(key, error_report_csv(rows), "text/csv; charset=utf-8")
         result["error_report_key"] = key
-
-    status, reason = outcome_status(*counts), outcome_reason(*counts)
+        if task.total_items == 1 and rows:
+            reason = rows[0]["reason"]      # a task of one item: that item's own reason
 
     def finish(cur: Any) -> bool:
         # Under the task's lock, the row must still be the one the counts came from: a

@@ -3,7 +3,7 @@
 The engine asks `Slice.over()` each time it records a batch. Before the slice is used up
 the answer is no at no cost; after it, the work queue's depth is read (at most every
 CHECK_EVERY_S): the chunk yields only when messages wait that are not this task's own
-queued chunks, i.e. another task (or an export) is kept waiting by it, or when another
+queued chunks, i.e. another task is kept waiting by it, or when another
 task of its station waits for one of the station's slots (scheduling.py). A yielding run
 records what it did, releases its lease without counting an attempt, puts its chunk back
 to pending and releases the station's slots, which re-queues it behind the waiting work

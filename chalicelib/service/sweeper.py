@@ -29,7 +29,7 @@ class SweepReport:
     finalized: int = 0
     failed_chunks: int = 0
     dead_letters: int = 0
-    # what each task kind's own repair reported: {"order_detail_export": {"resent": 1, "failed": 0}}
+    # what each other repair reported: {"notifications": {"resent": 1, "failed": 0}}
     other: dict[str, dict[str, int]] = field(default_factory=dict)
     errors: list[str] = field(default_factory=list)
 
@@ -39,8 +39,8 @@ class Sweeper:
                  max_chunk_attempts: int, stale_queued_s: int = 900,
                  dead_letters: DeadLetters | None = None,
                  repairs: dict[str, Callable[[], dict[str, int]]] | None = None):
-        """repairs: other kinds of work that keep their own state (exports), each a
-        function that repairs what it owns and returns counts."""
+        """repairs: work outside the engine that keeps its own state (completion
+        notifications), each a function that repairs what it owns and returns counts."""
         self.db, self.files, self.engine = db, files, engine
         self.max_chunk_attempts = max_chunk_attempts
         self.stale_queued_s = stale_queued_s

@@ -364,6 +364,6 @@ def test_failed_flush_stops_the_item_threads(db_clean, product_center, database_
     # When the handler has returned, no item thread is left calling the product center.
     assert product_center.stats()["in_flight"] == 0
     calls = product_center.stats()["requests"]
-    assert pool_is_idle(svc.engine._pool, threads, timeout_s=1.0), "item threads still running"
+    assert pool_is_idle(svc.engine.executor._pool, threads, timeout_s=1.0), "item threads still running"
     assert product_center.stats()["requests"] == calls
     assert calls < total, "the item threads ran the whole chunk after the flush failed"

@@ -5,36 +5,43 @@ from __future__ import annotations
 
 import json
 import urllib.parse
+import uuid
 from decimal import Decimal
-from typing import Any
+from typing import Any, Callable
 
 import pytest
 
-from chalicelib.adapters import task_repo
+from chalicelib.adapters import chunk_repo, task_repo
 from chalicelib.bootstrap import services
+from chalicelib.domain.chunk import Outcome
 from chalicelib.domain.run import RunResult
 from chalicelib.service import lifecycle
 from chalicelib.service.export_formats import YONGYOU_COLUMNS
-from chalicelib.domain.task import FINAL_STATUSES, TaskStatus
+from chalicelib.domain.task import CANCELLED_REASON, FINAL_STATUSES, TaskStatus
+from chalicelib.service.engine import chunk_message
 from infra.local.seed_orders import seed_orders
 from tests.integration.conftest import http, wait_for
-from tests.integration.engine_helpers import (app_runtime, count, drain, queue_bodies,
-                                              services_with)
+from tests.integration.engine_helpers import (app_runtime, chunks, count, details, drain,
+                                              queue_bodies, services_with, sweeper)
 from tests.integration.export_helpers import (HEADERS, URL, D, csv_rows, download, export,
                                               exported_keys, order_nos, seeded_orders, xlsx_rows)
 
 pytestmark = pytest.mark.usefixtures("empty_exports")
 
 
-def start_elsewhere(svc: Any, task_id: int, *, age_s: int = 0, run_count: int = 1) -> None:
-    """The task was claimed by a run elsewhere (lifecycle.start), `age_s` ago, as its
-    `run_count`th run."""
+def claim_elsewhere(svc: Any, task_id: int, *, lease_s: int = 300, attempts: int = 1) -> None:
+    """Another worker claimed the export's chunk (its `attempts`th claim) and started the
+    task; its lease ends `lease_s` from now (negative: it died that long ago)."""
     def tx(cur: Any) -> None:
+        chunk_repo.claim(cur, task_id, 0, uuid.uuid4().hex, lease_s)
+        cur.execute("UPDATE tbl_task_chunk SET attempts=%s WHERE task_id=%s", (attempts, task_id))
         lifecycle.start(cur, task_repo.get_any_station(cur, task_id, for_update=True))
-        cur.execute("UPDATE tbl_async_task SET run_count=%s,"
-                    " modify_time=UTC_TIMESTAMP(3) - INTERVAL %s SECOND WHERE id=%s",
-                    (run_count, age_s, task_id))
     svc.db.run(tx)
+
+
+def no_uploads_left(svc: Any) -> bool:
+    files = svc.files
+    return files.s3.list_multipart_uploads(Bucket=files.bucket).get("Uploads", []) == []
 
 
 # -- sync / async threshold and the worker ------------------------------------------------
@@ -56,13 +63,14 @@ def test_twenty_one_orders_start_an_export_task(api, station_token):
     assert exported_keys() == []
     status, got = api.get("/task/get", {"task_id": task_id}, token=station_token)
     assert got["data"]["status"] == TaskStatus.SUBMITTED and got["data"]["type"] == 1
-    assert got["data"]["counts"]["total"] == 21
+    assert got["data"]["counts"]["total"] == 1         # one item: the file
 
-    assert drain(services()) == [RunResult.DONE]
+    assert drain(services()) == [RunResult.COMPLETE]
     status, got = api.get("/task/get", {"task_id": task_id}, token=station_token)
     item = got["data"]
     assert item["status"] == TaskStatus.FINISHED
     assert item["progress"] == 100 and item["run_count"] == 1
+    assert item["counts"]["succeeded"] == 1
     assert item["result"]["rows"] == 105 and item["result"]["format"] == "csv"
     assert "file_key" not in item["result"]
     rows = csv_rows(download(item["result"]["link"]))
@@ -101,84 +109,125 @@ def task_row(task_id: int) -> dict[str, Any]:
 def test_duplicate_delivery_writes_one_file_and_finishes_once(api, station_token):
     task_id = start_async(api, station_token)
     svc = services()
-    svc.queue.send([{"kind": "export", "task_id": task_id}])     # SQS delivers twice
-    assert sorted(drain(svc)) == [RunResult.DONE, RunResult.SKIPPED]
+    svc.queue.send([chunk_message(task_id, 0)])                 # SQS delivers twice
+    assert sorted(drain(svc)) == [RunResult.COMPLETE, RunResult.SKIPPED]
     first = task_row(task_id)
     assert first["status"] == TaskStatus.FINISHED and first["run_count"] == 1
-    # a late third delivery after it finished: nothing changes
-    assert svc.messages.handle(json.dumps({"kind": "export", "task_id": task_id}),
-                               lambda: 10 ** 9) == "skipped"
+    # late deliveries after it finished, also in the shape of the old export message
+    for late in (chunk_message(task_id, 0), {"kind": "export", "task_id": task_id}):
+        assert svc.messages.handle(json.dumps(late), lambda: 10 ** 9) == RunResult.SKIPPED
     assert task_row(task_id) == first
     assert exported_keys() == [f"exports/s001/{task_id}/orderdetail.xlsx"]
     rows = xlsx_rows(download(svc.files.link(exported_keys()[0])))
     assert len(rows) == 1 + 125
 
 
+def test_an_export_message_of_the_previous_release_runs_the_export(api, station_token):
+    """Messages queued before the export moved onto the engine name only the task."""
+    task_id = start_async(api, station_token, fmt="csv")
+    svc = services()
+    queue_bodies(svc)
+    assert svc.messages.handle(json.dumps({"kind": "export", "task_id": task_id}),
+                               lambda: 10 ** 9) == RunResult.COMPLETE
+    assert task_row(task_id)["status"] == TaskStatus.FINISHED
+    assert exported_keys() == [f"exports/s001/{task_id}/orderdetail.csv"]
+
+
 def test_two_deliveries_at_once_run_the_export_once(api, station_token):
     from concurrent.futures import ThreadPoolExecutor
     task_id = start_async(api, station_token, fmt="csv", n_orders=2000)
     svc = services()
-    body = json.dumps({"kind": "export", "task_id": task_id})
+    body = json.dumps(chunk_message(task_id, 0))
     queue_bodies(svc)
     with ThreadPoolExecutor(2) as pool:      # each thread has its own DB connection
         outcomes = list(pool.map(lambda _: svc.messages.handle(body, lambda: 10 ** 9), range(2)))
-    assert sorted(outcomes) == [RunResult.DONE, RunResult.SKIPPED]
+    assert sorted(outcomes) == [RunResult.COMPLETE, RunResult.SKIPPED]
     assert (task_row(task_id)["run_count"], task_row(task_id)["status"]) == (1, TaskStatus.FINISHED)
     assert exported_keys() == [f"exports/s001/{task_id}/orderdetail.csv"]
+    assert [c["attempts"] for c in chunks(task_id)] == [1]
 
 
-def test_a_stale_running_export_is_taken_over(api, station_token):
+def test_a_dead_workers_export_is_taken_over(api, station_token):
     task_id = start_async(api, station_token)
     svc = services()
-    start_elsewhere(svc, task_id, age_s=3600)
-    assert drain(svc) == [RunResult.DONE]
-    assert (task_row(task_id)["status"], task_row(task_id)["run_count"]) == (TaskStatus.FINISHED, 2)
+    claim_elsewhere(svc, task_id, lease_s=-3600)
+    assert drain(svc) == [RunResult.COMPLETE]
+    assert (task_row(task_id)["status"], task_row(task_id)["run_count"]) == (TaskStatus.FINISHED, 1)
+    assert [c["attempts"] for c in chunks(task_id)] == [2]
 
 
-def test_a_fresh_running_export_is_left_alone(api, station_token):
+def test_a_live_workers_export_is_left_alone(api, station_token):
     task_id = start_async(api, station_token)
     svc = services()
-    start_elsewhere(svc, task_id)
+    claim_elsewhere(svc, task_id)
     assert drain(svc) == [RunResult.SKIPPED]
     assert task_row(task_id)["status"] == TaskStatus.RUNNING and exported_keys() == []
 
 
-def test_a_run_that_lost_its_claim_leaves_no_file(api, station_token):
-    task_id = start_async(api, station_token, fmt="csv")
-    svc = services_with(export_heartbeat_s=0.0)
+def after_first_call(then: Callable[[], int]) -> Callable[[], int]:
+    """A worker's clock: plenty of time when the run starts, then `then()` (called from the
+    export's first batch on)."""
+    calls = iter(range(10 ** 9))
+    return lambda: 10 ** 9 if next(calls) == 0 else then()
 
-    def taken_over() -> int:        # another run claims the task while this one writes
+
+def test_a_run_that_lost_its_lease_leaves_no_file(api, station_token):
+    task_id = start_async(api, station_token, fmt="csv")
+    svc = services()
+
+    def taken_over() -> int:        # another worker takes the chunk over while this one writes
         svc.db.run(lambda cur: cur.execute(
-            "UPDATE tbl_async_task SET run_count=run_count+1 WHERE id=%s", (task_id,)))
+            "UPDATE tbl_task_chunk SET lease_token='another' WHERE task_id=%s", (task_id,)))
         return 10 ** 9
-    assert drain(svc, remaining_ms=taken_over) == [RunResult.LOST]
+    assert drain(svc, remaining_ms=after_first_call(taken_over)) == [RunResult.LEASE_LOST]
     assert task_row(task_id)["status"] == TaskStatus.RUNNING and exported_keys() == []
-    files = svc.files
-    assert files.s3.list_multipart_uploads(Bucket=files.bucket).get("Uploads", []) == []
+    assert no_uploads_left(svc) and details(task_id) == []
+
+
+def test_cancel_stops_a_running_export_and_leaves_no_file(api, station_token):
+    task_id = start_async(api, station_token, fmt="csv")
+    svc = services()
+
+    def cancel_meanwhile() -> int:
+        svc.control.cancel("s001", task_ids=[task_id])
+        return 10 ** 9
+    assert drain(svc, remaining_ms=after_first_call(cancel_meanwhile)) == [RunResult.COMPLETE]
+    row = task_row(task_id)
+    assert row["status"] == TaskStatus.FAILED and row["reason"].startswith(CANCELLED_REASON)
+    assert [d["outcome"] for d in details(task_id)] == [Outcome.CANCELLED]
+    assert exported_keys() == [] and no_uploads_left(svc)
 
 
 def test_near_the_deadline_the_export_fails_with_a_reason(api, station_token):
     task_id = start_async(api, station_token)
-    svc = services_with(export_heartbeat_s=0.0)
-    assert drain(svc, remaining_ms=lambda: 1000) == [RunResult.DEADLINE]
+    svc = services()
+    assert drain(svc, remaining_ms=after_first_call(lambda: 1000)) == [RunResult.COMPLETE]
     row = task_row(task_id)
     assert row["status"] == TaskStatus.FAILED and "time limit" in row["reason"]
-    assert exported_keys() == []
+    assert exported_keys() == [] and no_uploads_left(svc)
 
 
-def test_an_xlsx_too_big_for_the_temp_space_fails_with_a_reason(api, station_token):
+def test_an_xlsx_too_big_for_the_temp_space_fails_and_a_retry_runs_it(api, station_token):
     task_id = start_async(api, station_token, n_orders=200)      # 1000 rows: ~1.7 MB
-    assert drain(services_with(export_tmp_mb=1)) == [RunResult.FAILED]
+    assert drain(services_with(export_tmp_mb=1)) == [RunResult.COMPLETE]
     row = task_row(task_id)
     assert row["status"] == TaskStatus.FAILED
     assert "temporary space" in row["reason"] and "CSV" in row["reason"]
     assert exported_keys() == []
+    # with the space there, the user's retry writes the file
+    status, resp = api.post("/task/retry", {"task_id": task_id}, token=station_token)
+    assert status == 200 and resp["code"] == 0, resp
+    assert drain(services()) == [RunResult.COMPLETE]
+    row = task_row(task_id)
+    assert (row["status"], row["run_count"]) == (TaskStatus.FINISHED, 2)
+    assert json.loads(row["result"])["rows"] == 1000
+    assert exported_keys() == [f"exports/s001/{task_id}/orderdetail.xlsx"]
 
 
 def test_large_csv_goes_up_in_several_parts(api, station_token):
     task_id = start_async(api, station_token, fmt="csv", n_orders=12_000)
     svc = services_with(export_part_mb=5, export_heartbeat_s=0.0)
-    assert drain(svc) == [RunResult.DONE]
+    assert drain(svc) == [RunResult.COMPLETE]
     row = task_row(task_id)
     assert row["status"] == TaskStatus.FINISHED and json.loads(row["result"])["rows"] == 60_000
     key = exported_keys()[0]
@@ -234,24 +283,28 @@ def test_sweep_resends_a_lost_message_and_a_dead_workers_export(api, station_tok
     svc = services()
     queue_bodies(svc)                                   # both messages are lost
     svc.db.run(lambda cur: cur.execute(
-        "UPDATE tbl_async_task SET modify_time=UTC_TIMESTAMP(3) - INTERVAL 1 HOUR WHERE id=%s",
-        (lost,)))
-    start_elsewhere(svc, dead, age_s=3600)
-    assert svc.kind("order_detail_export").sweep() == {"resent": 2, "failed": 0}
-    assert svc.kind("order_detail_export").sweep() == {"resent": 1, "failed": 0}     # dead: until claimed
-    assert sorted(drain(svc)) == [RunResult.DONE, RunResult.DONE, RunResult.SKIPPED]
-    assert (task_row(lost)["status"], task_row(lost)["run_count"]) == (3, 1)
-    assert (task_row(dead)["status"], task_row(dead)["run_count"]) == (3, 2)
-    assert svc.kind("order_detail_export").sweep() == {"resent": 0, "failed": 0}
+        "UPDATE tbl_task_chunk SET queued_at=UTC_TIMESTAMP(3) - INTERVAL 1 HOUR"
+        " WHERE task_id=%s", (lost,)))
+    claim_elsewhere(svc, dead, lease_s=-3600)
+    report = sweeper(svc).sweep()
+    assert (report.stale_queued, report.expired_leases, report.errors) == (1, 1, [])
+    assert sorted(drain(svc)) == [RunResult.COMPLETE, RunResult.COMPLETE]
+    assert (task_row(lost)["status"], task_row(lost)["run_count"]) == (TaskStatus.FINISHED, 1)
+    assert (task_row(dead)["status"], task_row(dead)["run_count"]) == (TaskStatus.FINISHED, 1)
+    again = sweeper(svc).sweep()
+    assert (again.stale_queued, again.expired_leases, again.failed_chunks) == (0, 0, 0)
 
 
 def test_sweep_leaves_fresh_exports_and_fails_one_that_keeps_dying(api, station_token):
     fresh = start_async(api, station_token, fmt="csv")
     dying = start_async(api, station_token, fmt="csv")
     svc = services()
-    start_elsewhere(svc, dying, age_s=3600, run_count=svc.settings.max_chunk_attempts)
-    assert svc.kind("order_detail_export").sweep() == {"resent": 0, "failed": 1}
+    attempts = svc.settings.max_chunk_attempts
+    claim_elsewhere(svc, dying, lease_s=-3600, attempts=attempts)
+    report = sweeper(svc).sweep()
+    assert (report.failed_chunks, report.expired_leases, report.stale_queued) == (1, 0, 0)
     row = task_row(dying)
-    assert row["status"] == TaskStatus.FAILED and "导出中断 5 次" in row["reason"]
+    assert row["status"] == TaskStatus.FAILED and f"重试 {attempts} 次后放弃" in row["reason"]
     assert task_row(fresh)["status"] == TaskStatus.SUBMITTED
-    assert sorted(drain(svc)) == [RunResult.DONE, RunResult.SKIPPED]
+    assert sorted(drain(svc)) == [RunResult.COMPLETE, RunResult.SKIPPED]
+    assert task_row(fresh)["status"] == TaskStatus.FINISHED

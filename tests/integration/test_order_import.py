@@ -15,6 +15,7 @@ from chalicelib.adapters import order_import_repo, order_repo
 from chalicelib.bootstrap import services
 from chalicelib.domain.run import RunResult
 from chalicelib.service import order_import
+from chalicelib.service.slices import Slice
 from chalicelib.domain.task import FINAL_STATUSES, TaskStatus
 from chalicelib import texts
 from tests.refusals import assert_refused
@@ -185,17 +186,20 @@ def test_worker_dying_mid_chunk_and_redelivery_insert_no_order_twice(api, statio
     assert count("tbl_order_line") == 48
 
 
+NO_SLICE = Slice(0, lambda: False)      # a slice that never ends
+
+
 def test_a_worker_that_lost_its_lease_writes_no_order(api, station_token, cycles):
     status, resp = api.post(SUBMIT, batch([order_row(1), order_row(2)]), token=station_token)
     task_id = resp["data"]["task_id"]
     svc = services()
     # Claim with one token, then run the batch as a stale worker holding another one.
     claim = svc.db.run(lambda cur: svc.engine._claim(cur, task_id, 0, "a" * 32))
-    assert svc.engine._execute_batches(task_id, 0, "b" * 32, claim,
-                                       lambda: 10 ** 9) == "lease_lost"
+    assert svc.engine.executor.run(task_id, 0, "b" * 32, claim, lambda: 10 ** 9,
+                                   lambda: NO_SLICE) == RunResult.LEASE_LOST
     assert count("tbl_order") == 0 and count("tbl_order_line") == 0 and details(task_id) == []
-    assert svc.engine._execute_batches(task_id, 0, "a" * 32, claim,
-                                       lambda: 10 ** 9) == RunResult.COMPLETE
+    assert svc.engine.executor.run(task_id, 0, "a" * 32, claim, lambda: 10 ** 9,
+                                   lambda: NO_SLICE) == RunResult.COMPLETE
     assert count("tbl_order") == 2 and count("tbl_order_line") == 4
 
 

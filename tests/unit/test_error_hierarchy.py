@@ -11,14 +11,15 @@ from chalicelib.adapters.product_center import (DownstreamUnavailable, Permanent
 from chalicelib.errors import (Conflict, DatabaseUnavailable, DuplicateKey, InvalidInput,
                                PlatformError, QueueUnavailable, Unavailable)
 from chalicelib.service.messages import MalformedMessage
-from chalicelib.service.order_export import DeadlineReached, LostClaim
+from chalicelib.service.lease import DeadlineReached, LeaseLost, TaskCancelled
 from chalicelib.service.lifecycle import StaleTask
 
 
 @pytest.mark.parametrize("cls,kind", [
     (ProductCenterError, PlatformError), (PermanentItemError, ProductCenterError),
     (DownstreamUnavailable, Unavailable), (DownstreamUnavailable, ProductCenterError),
-    (MalformedMessage, InvalidInput), (LostClaim, Conflict), (DeadlineReached, PlatformError),
+    (MalformedMessage, InvalidInput), (LeaseLost, Conflict), (DeadlineReached, PlatformError),
+    (TaskCancelled, PlatformError),
     (QueueUnavailable, Unavailable), (DatabaseUnavailable, Unavailable),
     (DuplicateKey, Conflict), (StaleTask, Conflict)])
 def test_each_error_has_its_place(cls, kind):

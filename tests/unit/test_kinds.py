@@ -15,11 +15,15 @@ def test_kind_names_routes_and_views_are_unique():
     assert kind_named("product_copy").path == "/station/product/copy_task"
 
 
-def test_each_kind_runs_on_the_engine_or_brings_its_own_messages():
+def test_each_kind_runs_on_the_engine_under_its_name():
+    from chalicelib.bootstrap import Services
+    from chalicelib.config import get_settings
+    processors = Services(get_settings()).engine.processors
+    assert set(processors) == {k.name for k in KINDS}
     for k in KINDS:
-        own = k.message_kind is not None and k.message_handler is not None
-        assert (k.processor is not None) != own, k.name
-        assert k.message_kind != "chunk"
+        processor = processors[k.name]
+        shapes = [hasattr(processor, m) for m in ("process", "process_batch", "stream")]
+        assert sum(shapes) == 1 and hasattr(processor, "prepare"), k.name
 
 
 def test_app_serves_each_kind_under_its_view_name():

@@ -33,11 +33,11 @@ def test_each_kind_goes_to_its_own_handler():
     router, seen = MessageRouter(), []
     router.register("chunk", lambda msg, _: seen.append(("chunk", msg["task_id"])) or
                     RunResult.COMPLETE)
-    router.register("export", lambda msg, _: seen.append(("export", msg["task_id"])) or
-                    RunResult.DONE)
-    assert router.handle('{"kind": "export", "task_id": 7}', lambda: 1) is RunResult.DONE
+    router.register("notify", lambda msg, _: seen.append(("notify", msg["task_id"])) or
+                    RunResult.SKIPPED)
+    assert router.handle('{"kind": "notify", "task_id": 7}', lambda: 1) is RunResult.SKIPPED
     assert router.handle('{"kind": "chunk", "task_id": 8}', lambda: 1) is RunResult.COMPLETE
-    assert seen == [("export", 7), ("chunk", 8)]
+    assert seen == [("notify", 7), ("chunk", 8)]
 
 
 @pytest.mark.parametrize("kind", [[], {}, ["chunk"], 1, None, True])

@@ -69,8 +69,8 @@ def _error_classes() -> dict[str, type]:
 # Errors that never reach a user as `msg`: worker-side (SQS messages, leases, deadlines),
 # the downstream's own words (kept for the error report), adapters' translations (a 5xx
 # answers its code's text), each caught or answered by its code.
-INTERNAL = {"MalformedMessage", "DeadlineReached", "LostClaim", "ProductCenterError",
-            "PermanentItemError", "DownstreamUnavailable", "DuplicateKey", "QueueUnavailable",
+INTERNAL = {"MalformedMessage", "DeadlineReached", "LeaseLost", "TaskCancelled",
+            "ProductCenterError", "PermanentItemError", "DownstreamUnavailable", "DuplicateKey", "QueueUnavailable",
             "DatabaseUnavailable", "Unavailable", "PlatformError"}
 
 
