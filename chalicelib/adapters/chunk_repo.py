@@ -85,11 +85,7 @@ def record_outcomes(cur: DictCursor, task_id: int, seq: int, token: str, lease_s
     if cur.rowcount != 1:
         return False
     if outcomes:
-        now = utcnow()
-        cur.executemany("INSERT INTO tbl_task_detail (task_id, seq, item_id, outcome, target_id,"
-                        " reason, finish_time) VALUES (%s, %s, %s, %s, %s, %s, %s)",
-                        [(task_id, o.seq, o.item_id, int(o.outcome), o.target_id,
-                          storable_text(o.reason)[:512], now) for o in outcomes])
+        _insert_details(cur, task_id, outcomes)
     return True
 
 
@@ -106,6 +102,36 @@ def renew_lease(cur: DictCursor, task_id: int, seq: int, token: str, lease_s: in
     cur.execute("SELECT 1 FROM tbl_task_chunk WHERE task_id=%s AND seq=%s AND state=%s"
                 " AND lease_token=%s", (task_id, seq, int(ChunkState.RUNNING), token))
     return cur.fetchone() is not None
+
+
+_DETAIL_INSERT = ("INSERT INTO tbl_task_detail (task_id, seq, item_id, outcome, target_id,"
+                  " reason, finish_time) VALUES ")
+_MAX_STATEMENT = 1_000_000      # characters per INSERT, as pymysql's executemany splits
+
+
+def _insert_details(cur: DictCursor, task_id: int, outcomes: Sequence[DetailOutcome]) -> None:
+    """The batch's detail rows as multi-row INSERTs, finish_time the server's clock.
+
+    The statement is formatted here rather than by executemany: every number goes through
+    int() (so nothing but digits reaches the SQL), every reason through the connection's
+    own escape(); an empty reason (nearly every row) is the literal ''. This is the cost
+    of the batch write that the profile showed (pymysql escapes each of 7 values per row
+    through its generic converters, a datetime among them)."""
+    escape = cur.connection.escape
+    head = f"({int(task_id)},"
+    rows: list[str] = []
+    size = 0
+    for o in outcomes:
+        target = "NULL" if o.target_id is None else str(int(o.target_id))
+        reason = escape(storable_text(o.reason)[:512]) if o.reason else "''"
+        row = (f"{head}{int(o.seq)},{int(o.item_id)},{int(o.outcome)},{target},{reason},"
+               "UTC_TIMESTAMP(3))")
+        if rows and size + len(row) > _MAX_STATEMENT:
+            cur.execute(_DETAIL_INSERT + ",".join(rows))
+            rows, size = [], 0
+        rows.append(row)
+        size += len(row) + 1
+    cur.execute(_DETAIL_INSERT + ",".join(rows))
 
 
 def release(cur: DictCursor, task_id: int, seq: int, token: str, *, count_attempt: bool) -> bool:

@@ -248,6 +248,50 @@ def test_a_downstream_reason_with_a_lone_surrogate_is_stored(db_clean):
     assert details(task.id)[0]["reason"] == "bad ? name"
 
 
+def test_recorded_outcomes_keep_every_value_as_given(db_clean):
+    """The detail INSERT is formatted by chunk_repo itself: quotes, backslashes, percent
+    signs, SQL and Chinese in a reason, no target id, a reason over 512 characters, and a
+    batch larger than one statement all come back exactly as stored values."""
+    svc = services_with(chunk_size=4)
+    shops = seed_shops(4)
+    task = create_copy(svc, shops, shops["product_ids"])
+    token = uuid.uuid4().hex
+    svc.db.run(lambda cur: chunk_repo.claim(cur, task.id, 0, token, 60))
+    ids = shops["product_ids"]
+    hostile = "it's \\ \"q\" %s %(x)s '); DROP TABLE tbl_task_detail; -- 商品"
+    batch = [DetailOutcome(0, ids[0], Outcome.SUCCEEDED, target_id=2**63),
+             DetailOutcome(1, ids[1], Outcome.FAILED, reason=hostile),
+             DetailOutcome(2, ids[2], Outcome.FAILED, reason="x" * 600),
+             DetailOutcome(3, ids[3], Outcome.CANCELLED, reason="")]
+    before = svc.db.run(lambda cur: (cur.execute("SELECT UTC_TIMESTAMP(3) AS t"),
+                                     cur.fetchone()["t"])[1])
+    assert svc.db.run(lambda cur: chunk_repo.record_outcomes(cur, task.id, 0, token, 60, batch))
+
+    def rows(cur):
+        cur.execute("SELECT seq, item_id, outcome, target_id, reason, finish_time"
+                    " FROM tbl_task_detail WHERE task_id=%s ORDER BY seq", (task.id,))
+        return cur.fetchall()
+    got = svc.db.run(rows)
+    assert [(r["seq"], r["item_id"], r["outcome"], r["target_id"], r["reason"]) for r in got] == [
+        (0, ids[0], 1, 2**63, ""), (1, ids[1], 2, None, hostile), (2, ids[2], 2, None, "x" * 512),
+        (3, ids[3], 3, None, "")]
+    assert all(r["finish_time"] >= before for r in got)     # the server's clock
+
+
+def test_a_batch_longer_than_one_statement_is_split(db_clean, monkeypatch):
+    svc = services_with(chunk_size=4)
+    shops = seed_shops(4)
+    task = create_copy(svc, shops, shops["product_ids"])
+    token = uuid.uuid4().hex
+    svc.db.run(lambda cur: chunk_repo.claim(cur, task.id, 0, token, 60))
+    monkeypatch.setattr(chunk_repo, "_MAX_STATEMENT", 100)     # two rows a statement
+    batch = [DetailOutcome(s, item_id, Outcome.FAILED, reason=f"reason {s}")
+             for s, item_id in enumerate(shops["product_ids"])]
+    assert svc.db.run(lambda cur: chunk_repo.record_outcomes(cur, task.id, 0, token, 60, batch))
+    assert [(d["seq"], d["reason"]) for d in details(task.id)] == [
+        (s, f"reason {s}") for s in range(4)]
+
+
 # -- the deadline margin covers the worst single item -------------------------------------
 def test_no_item_is_in_flight_when_the_invocation_deadline_comes(db_clean, product_center):
     """Every create times out (the fake holds it): each item takes attempts x timeout plus
