@@ -96,12 +96,16 @@ class HttpPool:
         self._idle: list[_Conn] = []
         self._closed = False
         self._ssl: Any = None
+        self._starts: dict[str, str] = {}
 
     def post(self, path: str, body: bytes, headers: Mapping[str, str]) -> Answer:
         """One request and its answer. Raises ConnectFailed / ConnectTimeout (no connection),
         TimeoutError (no answer within the read timeout), ProtocolError, or OSError."""
-        head = [f"POST {path} HTTP/1.1\r\nHost: {self._host_header}\r\n"
-                f"User-Agent: {USER_AGENT}\r\nContent-Length: {len(body)}\r\n"]
+        start = self._starts.get(path)
+        if start is None:       # the lines every request to this path begins with, once
+            start = self._starts[path] = (f"POST {path} HTTP/1.1\r\nHost: {self._host_header}"
+                                          f"\r\nUser-Agent: {USER_AGENT}\r\nContent-Length: ")
+        head = [start, f"{len(body)}\r\n"]
         for name, value in headers.items():
             if "\n" in value or "\r" in value or "\n" in name or "\r" in name:
                 raise ValueError(f"header {name!r} carries a line break")

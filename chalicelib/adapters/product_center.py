@@ -24,6 +24,7 @@ from __future__ import annotations
 import json
 import logging
 import random
+import re
 import threading
 import time
 from collections.abc import Callable
@@ -88,6 +89,28 @@ class CreateProduct:
 
 # One encoder for every body (json.dumps with options builds a new one per call).
 _STR = json.JSONEncoder(ensure_ascii=False).encode
+
+
+def bodies_for_shop(shop_id: int) -> Callable[[int, str, int], bytes]:
+    """`body(source_product_id, name, price_cents)`: CreateProduct(shop_id, ...).body(),
+    the same bytes, with the part every item of a chunk shares ('{"shop_id":<id>,
+    "source_product_id":') formatted once; a copy builds 1,000 bodies per chunk."""
+    if type(shop_id) is not int:
+        return lambda source, name, price: CreateProduct(shop_id, source, name, price).body()
+    head = f'{{"shop_id":{shop_id},"source_product_id":'
+
+    def body(source: int, name: str, price: int) -> bytes:
+        if type(source) is int and type(price) is int:
+            return f'{head}{source},"name":{_STR(name)},"price_cents":{price}}}'.encode()
+        return CreateProduct(shop_id, source, name, price).body()
+    return body
+
+
+# The product center's usual success answer, whitespace as any JSON writer puts it: read
+# with one match instead of json.loads (about a tenth of a copy worker's CPU at zero
+# latency). Anything else, or a number JSON would not accept, goes through json.loads.
+_CREATED = re.compile(rb'\{~"code"~:~0~,~"msg"~:~""~,~"data"~:~\{~"product_id"~:~'
+                      rb'(0|-?[1-9][0-9]*)~\}~\}~'.replace(b"~", rb"[ \t\n\r]*"))
 
 
 class Limiter(Protocol):
@@ -169,8 +192,12 @@ class ProductCenterClient:
 
     def create_product(self, item: CreateProduct, idempotency_key: str) -> int:
         """Create the product (or get back the one this key created) and return its id."""
+        return self.create(item.body(), idempotency_key)
+
+    def create(self, body: bytes, idempotency_key: str) -> int:
+        """create_product() with the body already encoded (CreateProduct.body() or a
+        bodies_for_shop() body): a copy encodes its chunk's bodies when it prepares them."""
         headers = {"Content-Type": "application/json", "Idempotency-Key": idempotency_key}
-        body = item.body()
         try:
             # The common case is one attempt: no retry machinery on that path.
             return self._attempt(body, headers)
@@ -234,7 +261,12 @@ class ProductCenterClient:
         finally:
             if self._on_latency is not None:
                 self._on_latency(time.monotonic() - started)
-        status, doc = resp.status, _json(resp.data)
+        status = resp.status
+        if status == 200:
+            created = _CREATED.fullmatch(resp.data)
+            if created is not None:
+                return int(created.group(1))
+        doc = _json(resp.data)
         code = doc.get("code")
         if status == 200 and code == 0:
             product_id = (doc.get("data") or {}).get("product_id")

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass
-from typing import Annotated, Any, Optional, Sequence
+from typing import Annotated, Any, NamedTuple, Optional, Sequence
 
 from pydantic import BaseModel, ConfigDict, Field, StrictBool, model_validator
 
@@ -16,8 +16,8 @@ from chalicelib import texts
 from chalicelib.adapters import catalog_repo
 from chalicelib.adapters.db import Database
 from chalicelib.domain.chunk import DetailOutcome, Outcome
-from chalicelib.adapters.product_center import (CreateProduct, DownstreamUnavailable,
-                                                PermanentItemError, ProductCenterClient)
+from chalicelib.adapters.product_center import (DownstreamUnavailable, PermanentItemError,
+                                                ProductCenterClient, bodies_for_shop)
 from chalicelib.domain.task import Task, TaskType
 from chalicelib.fields import CallbackUrl, Id, Text, exactly_one
 from chalicelib.errors import InvalidInput, NotFound, TooLarge
@@ -118,9 +118,9 @@ class CopyTaskService:
         return ids
 
 
-@dataclass(frozen=True)
-class CopyItem:
-    product: CreateProduct
+class CopyItem(NamedTuple):
+    """One item's request, encoded under the claim (a tuple: 1,000 of them per chunk)."""
+    body: bytes         # the CreateProduct body (product_center.bodies_for_shop)
     key: str            # Idempotency-Key: <task's key namespace>-<detail seq>
 
 
@@ -134,16 +134,15 @@ class CopyProcessor:
         products = catalog_repo.products_in_shop(cur, task.station_id,
                                                  task_input["source_shop_id"],
                                                  [item_id for _, item_id in items])
-        target = task_input["target_shop_id"]
+        body = bodies_for_shop(task_input["target_shop_id"])
         # tasks made before keys had a namespace keep their task-id keys (replays stay safe)
         namespace = task_input.get(KEY_NAMESPACE) or str(task.id)
         work = []
         for seq, item_id in items:
             p = products.get(item_id)
-            payload = None if p is None else CopyItem(CreateProduct(
-                shop_id=target, source_product_id=item_id, name=p["name"],
-                price_cents=p["price_cents"]), f"{namespace}-{seq}")
-            work.append(WorkItem(seq=seq, item_id=item_id, payload=payload))
+            payload = None if p is None else CopyItem(
+                body(item_id, p["name"], p["price_cents"]), f"{namespace}-{seq}")
+            work.append(WorkItem(seq, item_id, payload))
         return work
 
     def process(self, task_id: int, item: WorkItem) -> DetailOutcome | None:
@@ -152,7 +151,7 @@ class CopyProcessor:
             return DetailOutcome(item.seq, item.item_id, Outcome.FAILED,
                                  reason="product not found in the source shop")
         try:
-            new_id = self.client.create_product(item.payload.product, item.payload.key)
+            new_id = self.client.create(*item.payload)
         except PermanentItemError as exc:
             return DetailOutcome(item.seq, item.item_id, Outcome.FAILED, reason=exc.msg)
         except DownstreamUnavailable:
