@@ -139,9 +139,8 @@ class CopyProcessor:
         namespace = task_input.get(KEY_NAMESPACE) or str(task.id)
         work = []
         for seq, item_id in items:
-            p = products.get(item_id)
-            payload = None if p is None else CopyItem(
-                body(item_id, p["name"], p["price_cents"]), f"{namespace}-{seq}")
+            p = products.get(item_id)       # (name, price_cents)
+            payload = None if p is None else CopyItem(body(item_id, *p), f"{namespace}-{seq}")
             work.append(WorkItem(seq, item_id, payload))
         return work
 
