@@ -13,6 +13,9 @@ process per concurrent Lambda instance). Each figure is the median of RUNS runs.
     copy_zero_latency_ratio        engine items/s / bare items/s (each run paired)
     bare_lean_items_per_s          the bare loop on the engine's own HTTP transport (http_pool.py)
     copy_vs_lean_bare_ratio        engine items/s / that loop's items/s: the engine's own overhead
+    zero_latency_others_cpu_share  per zero-latency run (engine, bare, lean): the share of the
+                                   box's CPU other processes took meanwhile (bench/box.py); a
+                                   pair with a high share was disturbed (the shared 2-core box)
     fairness_small_task_s          1-item task created while a 100,000-item task fills every worker
     create_100k_ms                 handler time to create a 100,000-item task
     import_10k_rows_s              10,000-row order batch submit, request to task final (bench/orders_import.py)
@@ -36,6 +39,8 @@ import sys
 import time
 from pathlib import Path
 from typing import Any
+
+from bench.box import OthersWatch
 
 ROOT = Path(__file__).resolve().parents[1]
 RUNS = int(os.environ.get("BENCH_RUNS", "3"))
@@ -228,16 +233,23 @@ def copy_section(bench: Bench, results: dict[str, Any]) -> None:
     results["copy_vs_bare_20ms"] = figure([b / s for b, s in zip(bare_20, secs_20)],
                                           "bare seconds/engine seconds")
     engine, bare, lean = [], [], []
+    others: dict[str, list[float]] = {"engine": [], "bare": [], "lean": []}
     for _ in range(RUNS):                       # paired, so noise hits all alike
-        engine.append(N / bench.copy_seconds(0))
-        bare.append(bench.bare())
-        lean.append(bench.bare(client="lean"))
+        for name, runs, measure in (("engine", engine, lambda: N / bench.copy_seconds(0)),
+                                    ("bare", bare, bench.bare),
+                                    ("lean", lean, lambda: bench.bare(client="lean"))):
+            with OthersWatch() as watch:        # how disturbed this run was (bench/box.py)
+                runs.append(measure())
+            others[name].append(watch.share)
     results["copy_items_per_s_zero_latency"] = figure(engine, "items/s", 1)
     results["bare_ceiling_items_per_s"] = figure(bare, "items/s", 1)
     results["copy_zero_latency_ratio"] = figure([e / b for e, b in zip(engine, bare)], "ratio")
     # The same bare loop on the engine's own transport (http_pool.py): the engine's overhead.
     results["bare_lean_items_per_s"] = figure(lean, "items/s", 1)
     results["copy_vs_lean_bare_ratio"] = figure([e / b for e, b in zip(engine, lean)], "ratio")
+    results["zero_latency_others_cpu_share"] = {
+        name: figure(shares, "share of both cores other processes used during the run")
+        for name, shares in others.items()}
     results["fairness_small_task_s"] = figure([bench.fairness() for _ in range(RUNS)], "s")
     results["create_100k_ms"] = figure([bench.create_100k_ms() for _ in range(RUNS)], "ms", 1)
     results["config"] = {"N": N, "workers": WORKERS, "threads": THREADS, "latency_ms": LATENCY_MS,
