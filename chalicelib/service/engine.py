@@ -13,6 +13,7 @@ from __future__ import annotations
 import json
 import time
 import uuid
+from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any, Callable, Sequence
 
 from chalicelib import warm
@@ -39,6 +40,16 @@ def chunk_message(task_id: int, seq: int) -> dict[str, Any]:
     return {"kind": "chunk", "task_id": task_id, "chunk": seq}
 
 
+def _no_messages_waiting(depth: Future[int] | None) -> bool:
+    if depth is None:
+        return False
+    try:
+        return depth.result() == 0
+    except Exception:       # can't tell: take the fair path
+        logger.exception("could not read the queue depth")
+        return False
+
+
 class Engine:
     def __init__(self, db: Database, work_queue: WorkQueue, files: FileStore, settings: Settings,
                  processors: dict[str, Processor]):
@@ -48,6 +59,7 @@ class Engine:
         self.settings = settings
         self.processors = processors
         self.executor = ChunkExecutor(db, settings)
+        self._side: ThreadPoolExecutor | None = None     # the hand-off's queue-depth read
         self.stations = StationScheduler(db, settings.station_bound, settings.chunk_window)
 
     # -- creation --------------------------------------------------------------------
@@ -242,37 +254,49 @@ class Engine:
 
     def _complete(self, task_id: int, seq: int, token: str, remaining_ms: Callable[[], int]
                   ) -> tuple[RunResult, int | None]:
-        """Mark the chunk done and hand the task on; finalize when it was the last chunk.
+        """Mark the chunk done, give its slot to the station's next chunk (this task's or
+        another's) in the same transaction, and finalize the task after its last chunk.
 
         The next chunk is run right here, without a trip through SQS, when the queue has
         nothing waiting (so no other task is kept waiting by it) and this instance has
-        time for a whole chunk; otherwise its message is sent for any worker to take.
+        time for a whole chunk; otherwise its message is sent for any worker to take. The
+        queue's depth is read while the transaction runs.
         """
-        def tx(cur: Any) -> int | None:
+        station_id = self.stations.station(task_id)
+        depth = self._queue_depth_soon(remaining_ms)
+
+        def tx(cur: Any) -> tuple[int, list[tuple[int, int]]] | None:
             if not chunk_repo.complete(cur, task_id, seq, token):
                 return None
-            return chunk_repo.unfinished_count(cur, task_id)
-        unfinished = self.db.run(tx)
-        if unfinished is None:
+            released = [] if station_id is None else self.stations.release_in(cur, station_id)
+            return chunk_repo.unfinished_count(cur, task_id), released
+        try:
+            done = self.db.run(tx)
+        finally:
+            nothing_waiting = _no_messages_waiting(depth)   # the side call ends here
+        if done is None:
             return RunResult.LEASE_LOST, None
+        unfinished, released = done
+        chain = unfinished > 0 and nothing_waiting
         if unfinished == 0:
             finalize_task(self.db, self.files, task_id)
-        # The chunk's slot goes to the station's next chunk (this task's, or another's).
-        station_id = self.stations.station(task_id)
-        if station_id is None:
-            return RunResult.COMPLETE, None
-        chain = unfinished > 0 and self._may_continue_here(remaining_ms)
-        kept = self.release(station_id, keep_for=task_id if chain else None)
-        return RunResult.COMPLETE, (kept[0][1] if kept else None)
+        kept = next(((t, s) for t, s in released if chain and t == task_id), None)
+        by_task: dict[int, list[int]] = {}
+        for t, s in released:
+            if (t, s) != kept:
+                by_task.setdefault(t, []).append(s)
+        for t, seqs in by_task.items():
+            self._send(t, seqs, station_id=station_id)
+        return RunResult.COMPLETE, (kept[1] if kept else None)
 
-    def _may_continue_here(self, remaining_ms: Callable[[], int]) -> bool:
+    def _queue_depth_soon(self, remaining_ms: Callable[[], int]) -> Future[int] | None:
+        """The work queue's depth, read on a side thread; None: this instance may not run
+        another chunk in place anyway."""
         if not self.settings.chain_chunks or remaining_ms() < 3 * self.settings.deadline_margin_ms:
-            return False
-        try:
-            return self.queue.waiting() == 0
-        except Exception:       # can't tell: take the fair path
-            logger.exception("could not read the queue depth")
-            return False
+            return None
+        if self._side is None:
+            self._side = ThreadPoolExecutor(max_workers=1, thread_name_prefix="handoff")
+        return self._side.submit(self.queue.waiting)
 
     def _slice(self, task_id: int) -> Slice:
         station_id = self.stations.station(task_id)

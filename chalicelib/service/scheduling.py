@@ -27,15 +27,22 @@ class StationScheduler:
 
     def release(self, station_id: str, yielding: int | None = None) -> list[tuple[int, int]]:
         """Queue what fits of the station's pending chunks; (task_id, seq) to send."""
-        def tx(cur: Any) -> list[tuple[int, int]]:
-            schedule_repo.lock_station(cur, station_id)
-            chosen = pick(schedule_repo.station_tasks(cur, station_id), self.bound, self.window,
-                          yielding)
-            out: list[tuple[int, int]] = []
-            for task_id, n in sorted(chosen.items()):
-                out += [(task_id, seq) for seq in chunk_repo.queue_next_pending(cur, task_id, n)]
-            return out
-        return self.db.run(tx)
+        return self.db.run(lambda cur: self.release_in(cur, station_id, yielding))
+
+    def release_in(self, cur: Any, station_id: str, yielding: int | None = None
+                   ) -> list[tuple[int, int]]:
+        """release() inside the caller's transaction, which then holds the station's lock
+        until it ends. Call it before the transaction's first plain read: the counts are
+        read after the lock is taken (REPEATABLE READ takes its snapshot at that read).
+        Holding the lock, nothing here waits on a chunk row (SKIP LOCKED), so a caller
+        that updated a chunk row first cannot deadlock with another release."""
+        schedule_repo.lock_station(cur, station_id)
+        chosen = pick(schedule_repo.station_tasks(cur, station_id), self.bound, self.window,
+                      yielding)
+        out: list[tuple[int, int]] = []
+        for task_id, n in sorted(chosen.items()):
+            out += [(task_id, seq) for seq in chunk_repo.queue_next_pending(cur, task_id, n)]
+        return out
 
     def sibling_starving(self, station_id: str, task_id: int) -> bool:
         return starving(self.db.run(lambda cur: schedule_repo.station_tasks(cur, station_id)),

@@ -235,6 +235,26 @@ def test_no_chaining_near_the_deadline(db_clean, product_center):
     assert [b["chunk"] for b in queue_bodies(svc)] == [1]
 
 
+def test_an_unreadable_queue_depth_hands_the_next_chunk_to_the_queue(db_clean, product_center):
+    from botocore.exceptions import EndpointConnectionError
+    shops = seed_shops(8)
+    svc = services_with(chunk_size=4, chunk_window=1)
+    task = create_copy(svc, shops, shops["product_ids"])
+    queue_bodies(svc)
+
+    def refuse(**_: object) -> None:        # SQS unreachable for the depth read only
+        raise EndpointConnectionError(endpoint_url=svc.queue.url)
+    events = svc.queue.sqs.meta.events
+    events.register("before-call.sqs.GetQueueAttributes", refuse)
+    try:
+        assert svc.engine.run_chunk(task.id, 0, lambda: 10 ** 9) == RunResult.COMPLETE
+    finally:
+        events.unregister("before-call.sqs.GetQueueAttributes", refuse)
+    # completed and released in one transaction; can't tell what waits: the fair path
+    assert [c["state"] for c in chunks(task.id)] == [DONE, ChunkState.QUEUED]
+    assert [b["chunk"] for b in queue_bodies(svc)] == [1]
+
+
 # -- downstream text that is not valid Unicode is stored, not a failed flush -------------
 def test_a_downstream_reason_with_a_lone_surrogate_is_stored(db_clean):
     svc = services_with(chunk_size=4)
