@@ -293,14 +293,23 @@ def is_loopback_url(url: str) -> bool:
         return False
 
 
+MIN_SECRET_CHARS = 32     # a shared key or signing secret a deployed stage accepts
+
+
 def deployed_setting_problems(settings: Settings) -> list[str]:
-    """What a deployed function refuses to start with: the repo's built-in keys, and a
+    """What a deployed function refuses to start with: the repo's built-in keys or keys
+    shorter than MIN_SECRET_CHARS, and a
     missing or loopback product-center URL (every copy item would end "unavailable")."""
     built_in = Settings()
-    problems = [f"{name.upper()} is not configured for this stage"
-                f" (set {name.upper()}_PARAMETER or {name.upper()})"
-                for name in ("token_secret", "internal_auth_key", "notify_secret")
-                if getattr(settings, name) == getattr(built_in, name)]
+    problems = []
+    for name in ("token_secret", "internal_auth_key", "notify_secret"):
+        value = getattr(settings, name)
+        if value == getattr(built_in, name):
+            problems.append(f"{name.upper()} is not configured for this stage"
+                            f" (set {name.upper()}_PARAMETER or {name.upper()})")
+        elif len(value) < MIN_SECRET_CHARS:
+            problems.append(f"{name.upper()} has {len(value)} characters; a stage's secret "
+                            f"has at least {MIN_SECRET_CHARS} (e.g. openssl rand -hex 32)")
     if settings.callback_allow_local:
         problems.append("CALLBACK_ALLOW_LOCAL is for local and test runs only: a deployed "
                         "stage never calls back http or loopback URLs")

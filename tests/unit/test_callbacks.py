@@ -128,3 +128,5 @@ def test_deployed_functions_refuse_local_callbacks_and_the_built_in_secret():
         Settings(**good, callback_allow_local=True)))
     assert any("NOTIFY_SECRET" in p for p in deployed_setting_problems(
         Settings(**{**good, "notify_secret": Settings().notify_secret})))
+    short = deployed_setting_problems(Settings(**{**good, "internal_auth_key": "k" * 31}))
+    assert len(short) == 1 and short[0].startswith("INTERNAL_AUTH_KEY has 31 characters")
