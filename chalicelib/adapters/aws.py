@@ -49,6 +49,14 @@ class QueueMessage:
     receive_count: int
     sent_at_ms: int
     message_id: str = ""
+    group_id: str = ""      # MessageGroupId (the station) when the sender gave one
+
+
+def _message(m: dict[str, Any]) -> QueueMessage:
+    attrs = m.get("Attributes", {})
+    return QueueMessage(m["Body"], m["ReceiptHandle"], int(attrs.get("ApproximateReceiveCount", 0)),
+                        int(attrs.get("SentTimestamp", 0)), m.get("MessageId", ""),
+                        attrs.get("MessageGroupId", ""))
 
 
 class WorkQueue:
@@ -94,20 +102,19 @@ class WorkQueue:
                                               AttributeNames=["ApproximateNumberOfMessages"])
         return int(attrs["Attributes"]["ApproximateNumberOfMessages"])
 
-    def send_raw(self, body: str) -> None:
-        """Send a body as it is (redrive: a message moved back keeps its exact text)."""
-        self.sqs.send_message(QueueUrl=self.url, MessageBody=body)
+    def send_raw(self, body: str, group_id: str = "") -> None:
+        """Send a body as it is (redrive: a message moved back keeps its exact text and
+        its MessageGroupId, so a fair queue still serves it as its station's)."""
+        extra = {"MessageGroupId": group_id} if group_id else {}
+        self.sqs.send_message(QueueUrl=self.url, MessageBody=body, **extra)
 
     def receive(self, max_messages: int = 10, visibility_s: int = 30,
                 wait_s: int = 0) -> list[QueueMessage]:
         resp = self.sqs.receive_message(
             QueueUrl=self.url, MaxNumberOfMessages=max_messages, VisibilityTimeout=visibility_s,
-            WaitTimeSeconds=wait_s, AttributeNames=["ApproximateReceiveCount", "SentTimestamp"])
-        return [QueueMessage(m["Body"], m["ReceiptHandle"],
-                             int(m.get("Attributes", {}).get("ApproximateReceiveCount", 0)),
-                             int(m.get("Attributes", {}).get("SentTimestamp", 0)),
-                             m.get("MessageId", ""))
-                for m in resp.get("Messages", [])]
+            WaitTimeSeconds=wait_s,
+            AttributeNames=["ApproximateReceiveCount", "SentTimestamp", "MessageGroupId"])
+        return [_message(m) for m in resp.get("Messages", [])]
 
     def delete(self, receipt: str) -> None:
         self.sqs.delete_message(QueueUrl=self.url, ReceiptHandle=receipt)

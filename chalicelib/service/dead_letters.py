@@ -129,7 +129,8 @@ class DeadLetters:
 
     def redrive(self, limit: int | None = None) -> RedriveReport:
         """Move up to `limit` messages (all, by default) back to the work queue, each sent
-        before it is deleted from the DLQ (a crash in between duplicates, never loses)."""
+        before it is deleted from the DLQ (a crash in between duplicates, never loses),
+        with its body and MessageGroupId as they were."""
         report = RedriveReport()
         while limit is None or report.moved < limit:
             want = 10 if limit is None else min(10, limit - report.moved)
@@ -138,7 +139,7 @@ class DeadLetters:
                 break
             for message in batch:
                 try:
-                    self.work_queue.send_raw(message.body)
+                    self.work_queue.send_raw(message.body, message.group_id)
                     self.dlq.delete(message.receipt)
                     report.moved += 1
                 except Exception as exc:

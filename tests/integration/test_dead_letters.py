@@ -82,15 +82,17 @@ def test_undeliverable_messages_end_in_the_dlq_and_their_tasks_end(
     # After a "fix", the operator redrives: the DLQ empties into the work queue.
     moved = svc.dead_letters.redrive()
     assert (moved.moved, moved.left, moved.errors) == (3, 0, [])
-    bodies = []
+    bodies, groups = [], []
     for m in svc.queue.receive(10, visibility_s=30):
         bodies.append(m.body)
+        groups.append(m.group_id)
         try:
             outcome = svc.messages.handle(m.body, lambda: 10 ** 9)
         except MalformedMessage:
             outcome = "malformed"
         bodies[-1] = (m.body, outcome)
     assert sorted(o for _, o in bodies) == ["malformed", "malformed", "skipped"]
+    assert sorted(groups) == ["", "", "s001"]     # the chunk's message is still its station's
     assert raw_row(poison.id).status == TaskStatus.FAILED     # settled once, not again
 
 
