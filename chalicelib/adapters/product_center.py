@@ -76,34 +76,23 @@ class CreateProduct:
     price_cents: int
 
     def body(self) -> bytes:
-        """The request body: compact JSON, UTF-8 (what json.dumps with separators=(",", ":"),
-        ensure_ascii=False gives), built without a JSONEncoder per call."""
-        shop, source, price = self.shop_id, self.source_product_id, self.price_cents
-        if type(shop) is int and type(source) is int and type(price) is int:
-            return (f'{{"shop_id":{shop},"source_product_id":{source},"name":{_STR(self.name)},'
-                    f'"price_cents":{price}}}').encode()
-        return json.dumps({"shop_id": shop, "source_product_id": source, "name": self.name,
-                           "price_cents": price}, separators=(",", ":"),
-                          ensure_ascii=False).encode()
+        return create_body(self.shop_id, self.source_product_id, self.name, self.price_cents)
 
 
 # One encoder for every body (json.dumps with options builds a new one per call).
 _STR = json.JSONEncoder(ensure_ascii=False).encode
 
 
-def bodies_for_shop(shop_id: int) -> Callable[[int, str, int], bytes]:
-    """`body(source_product_id, name, price_cents)`: CreateProduct(shop_id, ...).body(),
-    the same bytes, with the part every item of a chunk shares ('{"shop_id":<id>,
-    "source_product_id":') formatted once; a copy builds 1,000 bodies per chunk."""
-    if type(shop_id) is not int:
-        return lambda source, name, price: CreateProduct(shop_id, source, name, price).body()
-    head = f'{{"shop_id":{shop_id},"source_product_id":'
-
-    def body(source: int, name: str, price: int) -> bytes:
-        if type(source) is int and type(price) is int:
-            return f'{head}{source},"name":{_STR(name)},"price_cents":{price}}}'.encode()
-        return CreateProduct(shop_id, source, name, price).body()
-    return body
+def create_body(shop_id: int, source_product_id: int, name: str, price_cents: int) -> bytes:
+    """The create request's body: compact JSON, UTF-8 (what json.dumps with separators=(",",
+    ":"), ensure_ascii=False gives), built without a JSONEncoder or an object per call (a
+    copy builds 1,000 of them per chunk)."""
+    if type(shop_id) is int and type(source_product_id) is int and type(price_cents) is int:
+        return (f'{{"shop_id":{shop_id},"source_product_id":{source_product_id},'
+                f'"name":{_STR(name)},"price_cents":{price_cents}}}').encode()
+    return json.dumps({"shop_id": shop_id, "source_product_id": source_product_id, "name": name,
+                       "price_cents": price_cents}, separators=(",", ":"),
+                      ensure_ascii=False).encode()
 
 
 # The product center's usual success answer, whitespace as any JSON writer puts it: read
@@ -196,7 +185,7 @@ class ProductCenterClient:
 
     def create(self, body: bytes, idempotency_key: str) -> int:
         """create_product() with the body already encoded (CreateProduct.body() or a
-        bodies_for_shop() body): a copy encodes its chunk's bodies when it prepares them."""
+        create_body() result): a copy encodes its chunk's bodies when it prepares them."""
         headers = {"Content-Type": "application/json", "Idempotency-Key": idempotency_key}
         try:
             # The common case is one attempt: no retry machinery on that path.

@@ -17,7 +17,7 @@ from chalicelib.adapters import catalog_repo
 from chalicelib.adapters.db import Database
 from chalicelib.domain.chunk import DetailOutcome, Outcome
 from chalicelib.adapters.product_center import (DownstreamUnavailable, PermanentItemError,
-                                                ProductCenterClient, bodies_for_shop)
+                                                ProductCenterClient, create_body)
 from chalicelib.domain.task import Task, TaskType
 from chalicelib.fields import CallbackUrl, Id, Text, exactly_one
 from chalicelib.errors import InvalidInput, NotFound, TooLarge
@@ -120,7 +120,7 @@ class CopyTaskService:
 
 class CopyItem(NamedTuple):
     """One item's request, encoded under the claim (a tuple: 1,000 of them per chunk)."""
-    body: bytes         # the CreateProduct body (product_center.bodies_for_shop)
+    body: bytes         # the create request's body (product_center.create_body)
     key: str            # Idempotency-Key: <task's key namespace>-<detail seq>
 
 
@@ -134,13 +134,14 @@ class CopyProcessor:
         products = catalog_repo.products_in_shop(cur, task.station_id,
                                                  task_input["source_shop_id"],
                                                  [item_id for _, item_id in items])
-        body = bodies_for_shop(task_input["target_shop_id"])
+        target = task_input["target_shop_id"]
         # tasks made before keys had a namespace keep their task-id keys (replays stay safe)
         namespace = task_input.get(KEY_NAMESPACE) or str(task.id)
         work = []
         for seq, item_id in items:
             p = products.get(item_id)       # (name, price_cents)
-            payload = None if p is None else CopyItem(body(item_id, *p), f"{namespace}-{seq}")
+            payload = None if p is None else CopyItem(create_body(target, item_id, *p),
+                                                   f"{namespace}-{seq}")
             work.append(WorkItem(seq, item_id, payload))
         return work
 

@@ -13,7 +13,6 @@ from __future__ import annotations
 import json
 import time
 import uuid
-from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any, Callable, Sequence
 
 from chalicelib import warm
@@ -40,16 +39,6 @@ def chunk_message(task_id: int, seq: int) -> dict[str, Any]:
     return {"kind": "chunk", "task_id": task_id, "chunk": seq}
 
 
-def _no_messages_waiting(depth: Future[int] | None) -> bool:
-    if depth is None:
-        return False
-    try:
-        return depth.result() == 0
-    except Exception:       # can't tell: take the fair path
-        logger.exception("could not read the queue depth")
-        return False
-
-
 class Engine:
     def __init__(self, db: Database, work_queue: WorkQueue, files: FileStore, settings: Settings,
                  processors: dict[str, Processor]):
@@ -59,7 +48,6 @@ class Engine:
         self.settings = settings
         self.processors = processors
         self.executor = ChunkExecutor(db, settings)
-        self._side: ThreadPoolExecutor | None = None     # the hand-off's queue-depth read
         self.stations = StationScheduler(db, settings.station_bound, settings.chunk_window)
 
     # -- creation --------------------------------------------------------------------
@@ -78,21 +66,25 @@ class Engine:
             self.release(new.station_id)
         return created
 
-    def release(self, station_id: str, keep_for: int | None = None,
-                yielding: int | None = None) -> list[tuple[int, int]]:
-        """Queue the station's pending chunks that fit its bound and send their messages;
-        a chunk of task `keep_for` is returned unsent (for the caller to run in place).
+    def release(self, station_id: str, yielding: int | None = None) -> None:
+        """Queue the station's pending chunks that fit its bound and send their messages.
         If the release fails the sweeper repeats it (stalled tasks)."""
         try:
             released = self.stations.release(station_id, yielding)
         except Exception:
             logger.exception("could not release the station's chunks",
                              extra={"station_id": station_id})
-            return []
-        kept = [key for key in released if key[0] == keep_for][:1]
+            return
+        self._send_released(station_id, released)
+
+    def _send_released(self, station_id: str | None, released: Sequence[tuple[int, int]],
+                       keep_for: int | None = None) -> int | None:
+        """Send the messages of chunks a release queued, but one of task `keep_for`'s:
+        its seq is returned unsent, for the caller to run in place."""
+        kept = next((seq for task_id, seq in released if task_id == keep_for), None)
         by_task: dict[int, list[int]] = {}
         for task_id, seq in released:
-            if (task_id, seq) not in kept:
+            if (task_id, seq) != (keep_for, kept):
                 by_task.setdefault(task_id, []).append(seq)
         for task_id, seqs in by_task.items():
             self._send(task_id, seqs, station_id=station_id)
@@ -259,44 +251,33 @@ class Engine:
 
         The next chunk is run right here, without a trip through SQS, when the queue has
         nothing waiting (so no other task is kept waiting by it) and this instance has
-        time for a whole chunk; otherwise its message is sent for any worker to take. The
-        queue's depth is read while the transaction runs.
+        time for a whole chunk; otherwise its message is sent for any worker to take.
         """
         station_id = self.stations.station(task_id)
-        depth = self._queue_depth_soon(remaining_ms)
 
         def tx(cur: Any) -> tuple[int, list[tuple[int, int]]] | None:
             if not chunk_repo.complete(cur, task_id, seq, token):
                 return None
             released = [] if station_id is None else self.stations.release_in(cur, station_id)
             return chunk_repo.unfinished_count(cur, task_id), released
-        try:
-            done = self.db.run(tx)
-        finally:
-            nothing_waiting = _no_messages_waiting(depth)   # the side call ends here
+        done = self.db.run(tx)
         if done is None:
             return RunResult.LEASE_LOST, None
         unfinished, released = done
-        chain = unfinished > 0 and nothing_waiting
         if unfinished == 0:
             finalize_task(self.db, self.files, task_id)
-        kept = next(((t, s) for t, s in released if chain and t == task_id), None)
-        by_task: dict[int, list[int]] = {}
-        for t, s in released:
-            if (t, s) != kept:
-                by_task.setdefault(t, []).append(s)
-        for t, seqs in by_task.items():
-            self._send(t, seqs, station_id=station_id)
-        return RunResult.COMPLETE, (kept[1] if kept else None)
+        chain = unfinished > 0 and self._may_continue_here(remaining_ms)
+        kept = self._send_released(station_id, released, keep_for=task_id if chain else None)
+        return RunResult.COMPLETE, kept
 
-    def _queue_depth_soon(self, remaining_ms: Callable[[], int]) -> Future[int] | None:
-        """The work queue's depth, read on a side thread; None: this instance may not run
-        another chunk in place anyway."""
+    def _may_continue_here(self, remaining_ms: Callable[[], int]) -> bool:
         if not self.settings.chain_chunks or remaining_ms() < 3 * self.settings.deadline_margin_ms:
-            return None
-        if self._side is None:
-            self._side = ThreadPoolExecutor(max_workers=1, thread_name_prefix="handoff")
-        return self._side.submit(self.queue.waiting)
+            return False
+        try:
+            return self.queue.waiting() == 0
+        except Exception:       # can't tell: take the fair path
+            logger.exception("could not read the queue depth")
+            return False
 
     def _slice(self, task_id: int) -> Slice:
         station_id = self.stations.station(task_id)
